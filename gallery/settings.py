@@ -1,0 +1,107 @@
+"""Settings read once from environment variables, and the one online/offline decision.
+
+Import this module before anything that imports huggingface_hub: the hub library reads
+HF_HUB_OFFLINE when it is first imported, so the decision has to be made before then.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+log = logging.getLogger("gallery")
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+# --- server ----------------------------------------------------------------------------------
+SERVER_NAME = os.environ.get("GALLERY_HOST", "127.0.0.1")  # 0.0.0.0 on Spaces / to share a LAN
+SERVER_PORT = _env_int("GALLERY_PORT", 7860)
+QUEUE_MAX_SIZE = _env_int("GALLERY_QUEUE_MAX_SIZE", 64)  # people waiting before "queue full"
+MAX_FILE_SIZE = os.environ.get("GALLERY_MAX_FILE_SIZE", "20mb")  # per upload
+# How many model calls run at once. Every heavy event shares one limit (concurrency_id="model"):
+# on a 2-core CPU or one GPU, two forward passes at once are slower than one after the other.
+MODEL_CONCURRENCY = _env_int("GALLERY_MODEL_CONCURRENCY", 1)
+TIME_LIMIT_S = _env_float("GALLERY_TIME_LIMIT_S", 300.0)  # per request, for long generations
+AUTH = os.environ.get("GALLERY_AUTH", "")  # "user:password" for a private workshop
+SAFETY_CHECKER = _env_bool("GALLERY_SAFETY_CHECKER", True)  # text-to-image safety check
+
+# --- models ----------------------------------------------------------------------------------
+# When set, every model role is served from tiny local checkpoints in this folder (tests, CI,
+# load tests). Built by `python -m tests.tiny_models DIR`.
+TINY_MODELS_DIR = os.environ.get("GALLERY_TINY_MODELS", "").strip() or None
+# Where converted models (the bundled GGUF turned into safetensors) are kept between starts.
+CACHE_DIR = Path(
+    os.environ.get("GALLERY_CACHE_DIR")
+    or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "foundation-model-gallery"
+)
+PREFETCH_COMMAND = "python -m gallery.prefetch"
+
+
+# --- online / offline: decided once, fast ------------------------------------------------------
+def _hub_reachable(timeout_s: float = 2.0) -> bool:
+    """One TCP connection attempt to the Hub, bounded by a thread join (DNS can stall too)."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    host = urlparse(endpoint).hostname or "huggingface.co"
+    port = 443 if endpoint.startswith("https") else 80
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    return bool(result and result[0])
+
+
+def _decide_offline() -> bool:
+    forced = os.environ.get("HF_HUB_OFFLINE")
+    if forced is not None and forced.strip() != "":
+        return _env_bool("HF_HUB_OFFLINE", False)
+    if TINY_MODELS_DIR:  # tests never talk to the Hub
+        return True
+    return not _hub_reachable()
+
+
+OFFLINE = _decide_offline()
+if OFFLINE:
+    # Every hub call after this fails in milliseconds instead of stalling on retries.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import sys
+
+    if "huggingface_hub" in sys.modules:  # imported before us: patch its constant too
+        import huggingface_hub.constants as _hub_constants
+
+        _hub_constants.HF_HUB_OFFLINE = True
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+log.info("Hugging Face Hub: %s", "offline" if OFFLINE else "online")

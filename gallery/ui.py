@@ -1,0 +1,134 @@
+"""The page shell shared by every tab: theme and CSS, the lesson box, the model-status banner,
+and `user_errors`, which turns any failure inside a handler into a plain-words toast."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from pathlib import Path
+
+import gradio as gr
+
+from gallery import catalog, settings
+from gallery.errors import InputError, ModelUnavailable
+
+log = logging.getLogger("gallery")
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+TEXT_DIR = ASSETS / "text"
+
+THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
+CSS = """
+.lesson { font-size: 0.95rem; }
+.banner-warning { border-left: 4px solid #f59e0b; padding: 0.4rem 0.8rem; background: #fffbeb; }
+.banner-error { border-left: 4px solid #dc2626; padding: 0.4rem 0.8rem; background: #fef2f2; }
+"""
+
+
+def lesson(name: str, title: str = "The idea", open: bool = True) -> gr.Accordion:
+    """A collapsible box with `assets/text/<name>.md` (the tab's lesson, in our own words)."""
+    path = TEXT_DIR / f"{name}.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    with gr.Accordion(title, open=open) as box:
+        gr.Markdown(text, elem_classes=["lesson"])
+    return box
+
+
+def model_banner(*roles: str) -> gr.Markdown:
+    """A warning above a tab naming each default model that cannot be loaded here, and why."""
+    lines = []
+    for role in roles:
+        models = catalog.all_models(role)
+        if not catalog.available(role):
+            lines.append(catalog.missing_reason(models[0]) or "")
+        elif catalog.missing_reason(models[0]) and role in ("next_word", "instruct"):
+            lines.append(
+                f"The Hugging Face Hub is not reachable, so only the bundled "
+                f"**{catalog.EMBEDDED_LM.label}** is offered. Run `{settings.PREFETCH_COMMAND}` "
+                "on a connected machine to get the larger models."
+            )
+    text = "\n\n".join(f"⚠️ {line}" for line in lines if line)
+    return gr.Markdown(text, visible=bool(text), elem_classes=["banner-warning"])
+
+
+def model_dropdown(role: str, label: str = "Model", **kwargs) -> gr.Dropdown:
+    """A dropdown of the role's models that can be loaded now (first one selected)."""
+    choices = [m.label for m in catalog.available(role)]
+    return gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=label, **kwargs)
+
+
+def _as_user_error(error: BaseException) -> gr.Error:
+    if isinstance(error, gr.Error):
+        return error
+    if isinstance(error, (InputError, ModelUnavailable)):
+        return gr.Error(str(error), print_exception=False)
+    from gallery.device import free_memory, is_out_of_memory
+
+    if is_out_of_memory(error):
+        free_memory()
+        return gr.Error(
+            "The model ran out of memory on this request. Memory was freed; try a smaller "
+            "image, fewer steps or a shorter text.",
+            print_exception=False,
+        )
+    log.exception("unexpected error in a handler")
+    return gr.Error(
+        f"Something went wrong on our side ({type(error).__name__}). Please try again; if it "
+        "keeps happening, tell the organisers.",
+        print_exception=False,
+    )
+
+
+def user_errors(fn):
+    """Decorate an event handler so that every failure reaches the visitor as plain words
+    (a `gr.Error` toast), never as a traceback, and the server carries on. Works on generators."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as error:
+                raise _as_user_error(error) from None
+
+        return generator_wrapper
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:
+            raise _as_user_error(error) from None
+
+    return wrapper
+
+
+def heavy(**kwargs) -> dict:
+    """Event options for work that runs a model: all such events share one concurrency limit,
+    so a 2-core CPU or one GPU runs one model call at a time and the rest wait in the queue."""
+    options = dict(
+        concurrency_id="model",
+        concurrency_limit=settings.MODEL_CONCURRENCY,
+        time_limit=settings.TIME_LIMIT_S,
+    )
+    options.update(kwargs)
+    return options
+
+
+def build_tab(module_name: str) -> None:
+    """Import `demos.<name>` and lay out its tab; if that fails, the tab says why in plain
+    words and the rest of the gallery is unaffected."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+        module.create_demo()
+    except Exception as error:  # a missing package, a bug in one tab...
+        log.exception("the tab %s could not be built", module_name)
+        gr.Markdown(
+            f"### This demo could not start\n\n`{module_name}` failed while building: "
+            f"**{type(error).__name__}: {error}**\n\nThe other tabs work. If a package is "
+            "missing, run the README's start command again, which installs what is needed.",
+            elem_classes=["banner-error"],
+        )

@@ -1,0 +1,125 @@
+"""Shared test set-up: offline, tiny checkpoints built once per session, the app launched once.
+
+The environment is set before anything imports gradio or huggingface_hub (they read it at import).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+_TINY_DIR = Path(tempfile.mkdtemp(prefix="gallery-tiny-models-"))
+os.environ["GALLERY_TINY_MODELS"] = str(_TINY_DIR)
+os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gallery-gradio-"))
+os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="gallery-examples-")
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+ASSET_IMAGES = ROOT / "assets" / "images"
+
+
+def pytest_configure(config):
+    import torch
+
+    torch.set_num_threads(2)
+    from tests.tiny_models import build_all
+
+    build_all(_TINY_DIR)  # ~8 s; before any test module builds the app (the catalogue checks it)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_TINY_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_dir() -> Path:
+    return _TINY_DIR
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The whole gallery, built as `app.py` builds it, served on 127.0.0.1 with tiny models."""
+    import app as gallery_app
+
+    blocks = gallery_app.build_app()
+    _, url, _ = gallery_app.launch(
+        blocks, server_port=_free_port(), prevent_thread_lock=True, quiet=True
+    )
+    yield url.rstrip("/")
+    blocks.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    c = Client(app_url, verbose=False, download_files=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-dev-shm-usage",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh browser page on the gallery that fails the test on any page error or error toast."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    pg.goto(app_url)
+    pg.wait_for_selector("button[role=tab]", timeout=30_000)
+    yield pg
+    toasts = pg.locator(".toast-body.error, [data-testid='toast-body'].error")
+    if toasts.count():
+        errors.append("error toast: " + toasts.first.inner_text())
+    context.close()
+    assert not errors, errors
+
+
+def screenshot(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def open_tab(pg, tab_id_title: str) -> None:
+    """Click a tab by (part of) its title; inactive tabs are not rendered until clicked."""
+    pg.get_by_role("tab", name=tab_id_title).click()
