@@ -96,21 +96,39 @@ def browser():
         b.close()
 
 
+# Error toasts vanish after a few seconds, so a MutationObserver records every one as it appears.
+_RECORD_ERROR_TOASTS = """
+window.__errorToasts = [];
+new MutationObserver(() => {
+  document.querySelectorAll('.toast-body.error').forEach((el) => {
+    if (!el.dataset.seen) { el.dataset.seen = '1'; window.__errorToasts.push(el.innerText); }
+  });
+}).observe(document, {subtree: true, childList: true});
+"""
+
+
 @pytest.fixture
 def page(browser, app_url):
-    """A fresh browser page on the gallery that fails the test on any page error or error toast."""
+    """A fresh page on the gallery; the test fails on any page error or error toast.
+
+    A test that provokes an error on purpose reads and clears them with `take_error_toasts(page)`.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     pg = context.new_page()
+    pg.add_init_script(_RECORD_ERROR_TOASTS)
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     pg.goto(app_url)
     pg.wait_for_selector("button[role=tab]", timeout=30_000)
     yield pg
-    toasts = pg.locator(".toast-body.error, [data-testid='toast-body'].error")
-    if toasts.count():
-        errors.append("error toast: " + toasts.first.inner_text())
+    errors += [f"error toast: {text}" for text in take_error_toasts(pg)]
     context.close()
     assert not errors, errors
+
+
+def take_error_toasts(pg) -> list[str]:
+    """The error toasts shown so far (and forget them)."""
+    return pg.evaluate("() => { const t = window.__errorToasts || []; window.__errorToasts = []; return t; }")
 
 
 def screenshot(pg, name: str) -> Path:
