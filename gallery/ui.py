@@ -107,11 +107,10 @@ def user_errors(fn):
 def heavy(**kwargs) -> dict:
     """Event options for work that runs a model: all such events share one concurrency limit,
     so a 2-core CPU or one GPU runs one model call at a time and the rest wait in the queue."""
-    options = dict(
-        concurrency_id="model",
-        concurrency_limit=settings.MODEL_CONCURRENCY,
-        time_limit=settings.TIME_LIMIT_S,
-    )
+    # (gradio's own `time_limit` only bounds streaming *inputs*; long generations are bounded
+    # inside the demos instead, with settings.TIME_LIMIT_S: `max_time` for text generation, an
+    # interrupting step callback for diffusion.)
+    options = dict(concurrency_id="model", concurrency_limit=settings.MODEL_CONCURRENCY)
     options.update(kwargs)
     return options
 
