@@ -58,4 +58,8 @@ if __name__ == "__main__":
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if settings.PRELOAD:
+        from gallery import models
+
+        models.preload()
     launch(build_app())

@@ -208,3 +208,27 @@ def load_safety_checker(model: Model):
         return checker.to(device()).eval(), CLIPImageProcessor.from_pretrained(model.model_id)
 
     return _cached("safety", model, build)
+
+
+LOADERS = {
+    "next_word": load_causal_lm,
+    "instruct": load_causal_lm,
+    "mae": load_mae,
+    "clip": load_clip,
+    "text2image": load_text2image,
+    "inpaint": load_inpaint,
+    "safety": load_safety_checker,
+}
+
+
+def preload() -> None:
+    """Load each role's default model now (ZeroGPU, or GALLERY_PRELOAD=1); missing ones are skipped."""
+    for role, loader in LOADERS.items():
+        ready = catalog.available(role)
+        if not ready:
+            log.warning("not preloading %s: %s", role, catalog.missing_reason(catalog.all_models(role)[0]))
+            continue
+        try:
+            loader(ready[0])
+        except ModelUnavailable as error:
+            log.warning("preloading %s failed: %s", role, error)

@@ -48,6 +48,10 @@ MODEL_CONCURRENCY = _env_int("GALLERY_MODEL_CONCURRENCY", 1)
 TIME_LIMIT_S = _env_float("GALLERY_TIME_LIMIT_S", 300.0)  # per request, for long generations
 AUTH = os.environ.get("GALLERY_AUTH", "")  # "user:password" for a private workshop
 SAFETY_CHECKER = _env_bool("GALLERY_SAFETY_CHECKER", True)  # text-to-image safety check
+# On ZeroGPU each GPU call runs in a forked worker, so models must be loaded in the main process
+# before the first request (a model loaded inside a call would be lost with the worker).
+ZERO_GPU = _env_bool("SPACES_ZERO_GPU", False)
+PRELOAD = _env_bool("GALLERY_PRELOAD", ZERO_GPU)  # load every default model at start
 
 # --- models ----------------------------------------------------------------------------------
 # When set, every model role is served from tiny local checkpoints in this folder (tests, CI,
