@@ -172,7 +172,7 @@ def load_text2image(model: Model):
         from diffusers import AutoPipelineForText2Image
 
         pipe = AutoPipelineForText2Image.from_pretrained(
-            model.model_id, torch_dtype=dtype(), safety_checker=None, requires_safety_checker=False
+            model.model_id, dtype=dtype(), safety_checker=None, requires_safety_checker=False
         )
         return _quiet(pipe.to(device()))
 
@@ -190,7 +190,7 @@ def load_inpaint(model: Model):
             if t2i.model_id == model.model_id and is_loaded("text2image", t2i):
                 return _quiet(AutoPipelineForInpainting.from_pipe(load_text2image(t2i)))
         pipe = AutoPipelineForInpainting.from_pretrained(
-            model.model_id, torch_dtype=dtype(), safety_checker=None, requires_safety_checker=False
+            model.model_id, dtype=dtype(), safety_checker=None, requires_safety_checker=False
         )
         return _quiet(pipe.to(device()))
 
