@@ -147,23 +147,28 @@ IMAGE_CACHE = EmbeddingCache(max_items=1_000)  # few-shot examples re-sent on ev
 # --- pictures in ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Unreadable:
-    """What `Picture` hands over for an upload that is no picture: the reason, in plain words."""
+    """What `picture_input` hands over for an upload that is no picture: the reason, in plain words."""
 
     reason: str
 
 
-class Picture(gr.Image):
+def picture_input(**kwargs) -> gr.Image:
     """gr.Image whose preprocessing does not fail on a file it cannot open (a text file named
-    .png, a cut-off upload): gradio's own would stop with a generic error, and in a batch it
-    would stop everyone's request. The handler turns `Unreadable` into a plain message instead."""
+    .png, a cut-off upload): gradio's own would stop with a generic error, and in a batch it would
+    stop everyone's request. It hands over `Unreadable` instead, which the handler turns into a
+    plain message. (Wrapping the instance's method, not subclassing: gradio writes a .pyi file
+    next to any module that defines a component subclass.)"""
+    image = gr.Image(type="filepath", image_mode=None, **kwargs)  # image_mode=None: to_rgb converts
+    preprocess = image.preprocess
 
-    is_template = True  # the browser draws it as a plain gr.Image
-
-    def preprocess(self, payload):
+    def tolerant(payload):
         try:
-            return super().preprocess(payload)
+            return preprocess(payload)
         except Exception as error:  # PIL's UnidentifiedImageError, OSError on a cut-off file...
             return Unreadable(f"That file could not be read as a picture ({type(error).__name__}). Try a PNG or JPEG.")
+
+    image.preprocess = tolerant
+    return image
 
 
 def read_picture(image, what: str) -> Image.Image:
@@ -725,7 +730,7 @@ def create_demo(batch: bool = True) -> None:
         with gr.Tab("Zero-shot", id="clip-zero-shot"):
             gr.Markdown("Pick a picture, type any labels: CLIP scores how well each label's sentence fits.")
             with gr.Row():
-                image = Picture(type="filepath", image_mode=None, label="Picture", height=300)
+                image = picture_input(label="Picture", height=300)
                 with gr.Column():
                     labels = gr.Textbox(
                         label="Labels",
@@ -753,7 +758,7 @@ def create_demo(batch: bool = True) -> None:
                 "few-shot uses only the pictures."
             )
             with gr.Row():
-                test_image = Picture(type="filepath", image_mode=None, label="Test picture", height=260)
+                test_image = picture_input(label="Test picture", height=260)
                 with gr.Column():
                     method = gr.Radio(FEW_SHOT_METHODS, value=PROTOTYPES, label="Few-shot classifier")
                     few_template = gr.Dropdown(
@@ -784,7 +789,7 @@ def create_demo(batch: bool = True) -> None:
                 "those words moved them — and every model built on this one inherits it."
             )
             with gr.Row():
-                probe_image = Picture(type="filepath", image_mode=None, label="Picture", height=260)
+                probe_image = picture_input(label="Picture", height=260)
                 with gr.Column():
                     wording_a = gr.Textbox(label="Wording A", lines=2)
                     wording_b = gr.Textbox(label="Wording B (same classes, same order)", lines=2)
