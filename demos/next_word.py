@@ -49,7 +49,7 @@ BASE_VS_INSTRUCT_EXAMPLES = [
 TOP_BARS = 12  # tokens on each bar chart (the rest of the vocabulary is summed in the note)
 CANDIDATE_BUTTONS = 5  # "append this token" buttons under the bars
 MAX_PROMPT_TOKENS = 512  # the model reads at most this many (CPU time grows with the length)
-MAX_PROMPT_CHARS = 16 * MAX_PROMPT_TOKENS  # cut before tokenizing: no token is longer than this
+MAX_PROMPT_CHARS = 16 * MAX_PROMPT_TOKENS  # cut before tokenizing (text averages ~4 characters a token)
 MAX_GUESS_TOKENS = 16
 MAX_NEW_TOKENS = 50
 MAX_TEMPERATURE = 5.0
@@ -207,7 +207,7 @@ def encode_prompt(tokenizer, text, max_tokens: int = MAX_PROMPT_TOKENS, *, chat:
     if text is None or not isinstance(text, str) or not text.strip():
         raise InputError("Type a few words first (or pick an example below).")
     typed_chars = len(text)
-    text = text[-MAX_PROMPT_CHARS:]  # no token is 16 characters long: the end still has enough
+    text = text[-MAX_PROMPT_CHARS:]  # a huge paste is not tokenized whole; the end has enough tokens
     if chat:
         if not getattr(tokenizer, "chat_template", None):
             raise InputError("This model has no chat template, so it has no 'instruct' format.")
@@ -811,7 +811,7 @@ def create_demo(batch: bool = True) -> None:
     """The tab. `batch=False` wires the unbatched next-token handler (for the benchmark)."""
     gr.Markdown(f"## {TITLE}")
     ui.model_banner(ROLE)
-    ui.lesson("next_word", open=False)
+    ui.lesson("next_word")
     ready = [m.label for m in catalog.available(ROLE)]
 
     with gr.Row():
@@ -840,7 +840,7 @@ def create_demo(batch: bool = True) -> None:
 
     with gr.Row():
         guess_text = gr.Markdown(GUESS_PROMPT)
-        guess_prob = gr.Number(label="Probability of your word (model)", interactive=False)
+        guess_prob = gr.Number(label="Probability of your word (model)", interactive=False, precision=6)
         guess_rank = gr.Number(label="Its rank", interactive=False, precision=0)
     with gr.Accordion("Your word, piece by piece", open=False):
         guess_pieces = gr.Dataframe(label="Pieces of your word", interactive=False)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -265,7 +266,7 @@ def test_api_guess(client):
     text = "The capital of France is Paris. The capital of Italy is"
     _, prob, rank, pieces = client.predict(text, LLAMA, "Rome", 1, 0, 1, api_name="/your_word")
     g = nw.word_probability(*_load(LLAMA), text, "Rome")
-    assert prob == pytest.approx(g.probability, rel=1e-6) and rank == g.rank
+    assert prob == pytest.approx(g.probability, abs=1e-6) and rank == g.rank  # shown to 6 decimals
     assert [row[1] for row in pieces["data"]] == [p[1] for p in g.pieces]
     assert client.predict(text, LLAMA, "", 1, 0, 1, api_name="/your_word")[1] is None  # no guess, no number
 
@@ -298,10 +299,18 @@ def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monke
         sizes.append(len(id_lists))
         return real(lm, id_lists, pad_id)
 
+    real_generate = nw._generate_for
+
+    def slow_generate(*args):
+        time.sleep(1.5)
+        return real_generate(*args)
+
     monkeypatch.setattr(nw, "_last_logits", recording)  # the app runs in this process
+    monkeypatch.setattr(nw, "_generate_for", slow_generate)
     texts = ["The cat", "The dog sat", "A bird sang in the", "Once upon", "The capital of", "2 + 3 =", "mañana 🙂"]
-    # A 40-token generation holds the shared model slot while the next-token requests queue up.
-    busy = client.submit("Once upon a time", LLAMA, 1, 0, 1, 40, 1, False, api_name="/generate")
+    # A (slowed-down) generation holds the shared model slot while the next-token requests queue up.
+    busy = client.submit("Once upon a time", LLAMA, 1, 0, 1, 2, 1, False, api_name="/generate")
+    time.sleep(0.3)
     jobs = [client.submit(text, LLAMA, 1, 0, 1, api_name="/next_token") for text in texts]
     results = [job.result(timeout=120) for job in jobs]
     busy.result(timeout=120)
@@ -330,3 +339,14 @@ def test_real_instruct_model_with_and_without_its_chat_template(client):
     base, plain, chat, note = client.predict("What is the capital of France?", api_name="/base_vs_instruct")
     assert base["visible"] is False and "not on this machine" in note  # offline: no base model
     assert plain["value"]["data"] != chat["value"]["data"] and "chat" in note
+
+
+@pytest.mark.real_weights
+def test_real_model_batched_pass_equals_one_pass_per_prompt():
+    lm, tokenizer = _load(BUNDLED)
+    texts = ["The capital of France is", "Once upon a time, in a land far away, there lived a", "🙂 日本語"]
+    together = nw.next_token_distributions(lm, tokenizer, texts, [nw.Settings()] * 3)
+    for text, d in zip(texts, together):
+        alone = nw.next_token_distribution(lm, tokenizer, text)
+        assert d.token_ids[:3] == alone.token_ids[:3]
+        assert torch.allclose(torch.tensor(d.model_probs), torch.tensor(alone.model_probs), atol=1e-5)
