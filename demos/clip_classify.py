@@ -249,7 +249,8 @@ def shown_names(labels: Sequence[str]) -> list[str]:
 @gpu(duration=30)
 def _encode(entry: catalog.Model, pixels: torch.Tensor | None, tokens: torch.Tensor | None):
     """pixels (B, 3, H, W), token ids (N, 77) -> normalised features, float32 on the CPU:
-    (B, D) and (N, D). The only function that runs the model (on ZeroGPU it gets the GPU)."""
+    (B, D) and (N, D), and exp(logit_scale). The only function that touches the model's weights
+    (on ZeroGPU it runs in a worker that holds the GPU; the weights are not readable outside)."""
     clip, _, _ = models.load_clip(entry)
     weight = next(clip.parameters())
     with torch.inference_mode():
@@ -258,14 +259,19 @@ def _encode(entry: catalog.Model, pixels: torch.Tensor | None, tokens: torch.Ten
             images = clip.encode_image(pixels.to(weight.device, weight.dtype), normalize=True).float().cpu()
         if tokens is not None and len(tokens):
             texts = clip.encode_text(tokens.to(weight.device), normalize=True).float().cpu()
-    return images, texts
+        scale = float(clip.logit_scale.exp())
+    return images, texts, scale
+
+
+_SCALES: dict[str, float] = {}  # model id -> exp(logit_scale), noted on every forward pass
 
 
 def logit_scale(entry: catalog.Model) -> float:
     """CLIP's learned temperature, exp(logit_scale): 100 for the trained checkpoints."""
-    clip, _, _ = models.load_clip(entry)
-    with torch.inference_mode():
-        return float(clip.logit_scale.exp())
+    if entry.model_id not in _SCALES:
+        models.load_clip(entry)  # load in this process, then ask the model
+        _SCALES[entry.model_id] = _encode(entry, None, None)[2]
+    return _SCALES[entry.model_id]
 
 
 def _image_key(entry: catalog.Model, image: Image.Image) -> tuple:
@@ -296,7 +302,9 @@ def embed(
 
     pixels = torch.stack([preprocess(images[i]) for i in to_encode]) if to_encode else None  # (B', 3, H, W)
     tokens = tokenizer([template.format(label) for _, template, label in missing]) if missing else None  # (N, 77)
-    new_images, new_texts = _encode(entry, pixels, tokens) if to_encode or missing else (None, None)
+    new_images, new_texts = None, None
+    if to_encode or missing:
+        new_images, new_texts, _SCALES[entry.model_id] = _encode(entry, pixels, tokens)
 
     for n, key in enumerate(missing):
         # Padding is 0: a non-zero last position means the sentence filled all 77 tokens.
@@ -681,14 +689,14 @@ def few_shot_handler(model_label, test_image, method, template, *slots, progress
 def bias_probe_handler(model_label, image, labels_a, labels_b, template):
     a, b = bias_probe(model_label, image, labels_a, labels_b, template)
     names_a, names_b = shown_names(a.labels), shown_names(b.labels)
-    shift = 100 * (b.probabilities - a.probabilities)
+    shift = _percent(b.probabilities - a.probabilities)  # points, per position
     table = pd.DataFrame(
         {
             "wording A": names_a,
             "wording B": names_b,
             "A %": _percent(a.probabilities),
             "B %": _percent(b.probabilities),
-            "shift (points)": np.round(shift.astype(np.float64), 1),
+            "shift (points)": shift,
         }
     )
     top_a, top_b = int(np.argmax(a.probabilities)), int(np.argmax(b.probabilities))
