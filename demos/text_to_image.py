@@ -1,0 +1,622 @@
+"""Text to image: a prompt becomes a picture in 1-4 denoising steps, and you watch it emerge.
+
+The pipeline has three models in a row. A text encoder (a CLIP text transformer, the same kind of
+model as tab 3's) turns the prompt into vectors. A denoiser (a UNet) starts from pure noise in a
+small "latent" picture and, at each step, predicts the clean picture hidden in it. A decoder (the
+VAE) turns that latent picture into pixels. The strip shows, after every step, the denoiser's
+current guess of the clean picture, decoded with the same VAE.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import queue
+import secrets
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from gallery import catalog, models, settings, ui
+from gallery.device import device, gpu
+from gallery.errors import InputError, ModelUnavailable
+
+TITLE = "Text to image"
+MAX_SEED = 2**32 - 1  # torch.Generator takes any 64-bit seed; 32 bits are easier to read aloud
+STEPS_RANGE = (1, 4)  # SD-Turbo was distilled to work in 1-4 steps; more steps do not help it
+GUIDANCE_MAX = 10.0
+MIN_SIDE = 64
+MAX_PROMPT_CHARS = 2000  # far beyond the ~75 words the text encoder reads; refuse essays
+# (default side, largest side, default steps) per device: a CPU needs seconds per step even at 256 px
+SIZES = {"cuda": (512, 768, 4), "cpu": (256, 512, 2)}
+CPU_NOTE = (
+    "Running on a CPU, so pictures are small by default. Expect roughly 10–20 s for a 256×256 "
+    "picture in one step on a small 2-core machine, and several seconds more for each further "
+    "step (the step and its preview); 512×512 takes about three times as long. A GPU does a "
+    "512×512 step in well under a second."
+)
+EXAMPLES = [
+    ["a watercolor painting of a lighthouse at dawn, soft light"],
+    ["a corgi astronaut floating above the earth, digital art"],
+    ["a bowl of ramen on a wooden table, studio photo, steam rising"],
+    ["a cosy reading nook with a sleeping cat by a rainy window"],
+]
+COMPARE_EXAMPLES = [
+    ["a red apple on a wooden table, photo", "a green apple on a wooden table, photo"],
+    ["a castle on a hill, oil painting", "a castle on a hill, pencil sketch"],
+    ["a city street at noon", "a city street at night, neon lights"],
+]
+
+
+# --- pure functions: plain inputs -> plain outputs, no Gradio ----------------------------------
+@dataclass(frozen=True)
+class Request:
+    prompt: str
+    negative_prompt: str | None  # only used when guidance > 1
+    seed: int
+    steps: int
+    guidance: float
+    width: int
+    height: int
+
+
+@dataclass
+class Generation:
+    image: Image.Image  # the final picture, before any safety check
+    previews: list[Image.Image]  # one per step: the predicted clean picture after that step
+    request: Request
+    seconds: float
+    preview_kind: str  # "predicted clean image" or "current latents"
+
+
+def size_limits(on: str | None = None, scale: int = 8) -> tuple[int, int, int]:
+    """(default side, largest side, default steps) for the device we run on.
+
+    The denoiser's work grows with the *latent* picture, 1/scale of the output per side (8 for
+    Stable Diffusion's VAE); a VAE that shrinks less (the tiny test model's: 2) gets smaller sides.
+    """
+    default_side, largest, default_steps = SIZES["cuda" if (on or device()) == "cuda" else "cpu"]
+    largest = max(MIN_SIDE, largest * scale // 8)
+    return min(default_side, largest), largest, default_steps
+
+
+def _show(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _number(value, name: str, default: float, notes: list[str]) -> float:
+    """A number from the UI or the API; None, text, NaN or infinity -> the default, with a note."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not math.isfinite(number):
+        notes.append(f"{name} {value!r} is not a number; used {default:g}.")
+        return float(default)
+    return number
+
+
+def _clamp(value: float, low: float, high: float, name: str, why: str, notes: list[str]) -> float:
+    if value < low or value > high:
+        clamped = min(max(value, low), high)
+        notes.append(f"{name} {_show(value)} is outside {_show(low)}–{_show(high)} ({why}); used {_show(clamped)}.")
+        return clamped
+    return value
+
+
+def _side(value, name: str, default: int, largest: int, notes: list[str]) -> int:
+    side = _number(value, name, default, notes)
+    side = _clamp(side, MIN_SIDE, largest, name, "what this machine can make in reasonable time", notes)
+    rounded = int(round(side / 8)) * 8  # the VAE shrinks pictures 8× into latents: sides must divide
+    if rounded != side:
+        notes.append(f"{name} {_show(side)} rounded to {rounded} (a multiple of 8).")
+    return rounded
+
+
+def clean_prompt(prompt, what: str = "prompt") -> str:
+    if prompt is None or not isinstance(prompt, str) or not prompt.strip():
+        raise InputError(f"Type a {what} first, e.g. “{EXAMPLES[0][0]}”.")
+    prompt = prompt.strip()
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InputError(
+            f"That {what} is {len(prompt):,} characters long. The text encoder reads only about 75 "
+            "words, so please shorten it to the part that matters."
+        )
+    return prompt
+
+
+def clean_settings(
+    prompt,
+    negative_prompt,
+    seed,
+    randomize,
+    steps,
+    guidance,
+    width,
+    height,
+    *,
+    on: str | None = None,
+    scale: int = 8,
+) -> tuple[Request, list[str]]:
+    """Validate and clamp everything a visitor or an API caller can send; notes say what changed.
+
+    Raises InputError for an empty or absurdly long prompt; every number is clamped instead.
+    """
+    notes: list[str] = []
+    prompt = clean_prompt(prompt)
+    default_side, largest, default_steps = size_limits(on, scale)
+
+    if randomize or seed is None or seed == "":
+        seed = secrets.randbelow(MAX_SEED + 1)
+    else:
+        seed = _number(seed, "Seed", 0, notes)
+        seed = int(_clamp(int(seed), 0, MAX_SEED, "Seed", "seeds are 32-bit", notes))
+
+    steps = _number(steps, "Steps", default_steps, notes)
+    steps = int(round(_clamp(steps, *STEPS_RANGE, "Steps", "SD-Turbo is made for 1–4", notes)))
+
+    guidance = _number(guidance, "Guidance", 0.0, notes)
+    guidance = _clamp(guidance, 0.0, GUIDANCE_MAX, "Guidance", "it is a strength", notes)
+
+    negative = negative_prompt.strip() if isinstance(negative_prompt, str) else ""
+    if negative and guidance <= 1:
+        notes.append(
+            "The negative prompt was not used: it only acts through guidance, which is off at ≤ 1."
+        )
+        negative = ""
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise InputError("That negative prompt is too long; keep it to a few words.")
+
+    width = _side(width, "Width", default_side, largest, notes)
+    height = _side(height, "Height", default_side, largest, notes)
+    return Request(prompt, negative or None, seed, steps, float(guidance), width, height), notes
+
+
+def cut_report(tokenizer, text: str, what: str = "prompt") -> str | None:
+    """A note naming the words the text encoder never sees, or None when everything fits.
+
+    CLIP's text encoder reads 77 tokens: a start token, 75 pieces of text and an end token.
+    The pipeline silently drops the rest; we say where the cut falls.
+    """
+    room = tokenizer.model_max_length - 2
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+    if len(encoded["input_ids"]) <= room:
+        return None
+    cut_at = encoded["offset_mapping"][room][0]  # character where the first dropped token starts
+    kept_tail, dropped = text[:cut_at].rstrip()[-40:], text[cut_at:].strip()
+    if len(dropped) > 300:
+        dropped = dropped[:300] + "…"
+    return (
+        f"The {what} is {len(encoded['input_ids'])} tokens long but the text encoder reads only "
+        f"{room}: it was cut after “…{kept_tail}”. Ignored: “{dropped}”."
+    )
+
+
+def _x0_keeping_scheduler(scheduler):
+    """A fresh copy of the pipeline's scheduler whose `step` also keeps the predicted clean latents.
+
+    Fresh, because a scheduler counts its steps: two requests must never share one. The pipeline
+    keeps only the noisy latents for the next step and drops `pred_original_sample` (x0), the
+    clean picture the denoiser believes is hidden in the noise — the picture worth showing.
+    """
+    fresh = type(scheduler).from_config(scheduler.config)
+    fresh.last_x0 = None
+    plain_step = fresh.step
+
+    @functools.wraps(plain_step)  # keeps the signature: the pipeline inspects it for `generator`
+    def step(*args, return_dict: bool = True, **kwargs):
+        out = plain_step(*args, return_dict=True, **kwargs)
+        fresh.last_x0 = getattr(out, "pred_original_sample", None)
+        return out if return_dict else out.to_tuple()
+
+    fresh.step = step
+    return fresh
+
+
+def _pipeline_view(pipe, scheduler):
+    """The cached pipeline's modules (shared, not copied) with this call's own scheduler, so the
+    call's state (step counter, guidance scale...) is never shared between requests.
+
+    (diffusers' `from_pipe` builds the same view but also casts every shared module to float32,
+    which would undo fp16 on a GPU for everybody.)
+    """
+    accepted = inspect.signature(type(pipe).__init__).parameters
+    options = {k: v for k, v in pipe.config.items() if k in accepted and k not in pipe.components}
+    view = type(pipe)(**{**pipe.components, "scheduler": scheduler}, **options)
+    view.set_progress_bar_config(disable=True)
+    return view
+
+
+def decode_latents(pipe, latents: torch.Tensor) -> Image.Image:
+    """(1, 4, h/f, w/f) latents (f = the VAE's scale factor, 8 for SD) -> VAE decoder ->
+    (1, 3, h, w) in [-1, 1] -> RGB PIL image."""
+    scaled = latents.to(pipe.vae.dtype) / pipe.vae.config.scaling_factor
+    pixels = pipe.vae.decode(scaled, return_dict=False)[0]
+    return pipe.image_processor.postprocess(pixels, output_type="pil")[0]
+
+
+def generate(
+    pipe,
+    s: Request,
+    on_step: Callable[[int, Image.Image | None], None] | None = None,
+    time_limit_s: float | None = None,
+    decode_previews: bool = True,
+) -> Generation:
+    """One picture from `s`, with the decoded prediction of every step.
+
+    `on_step(i, preview)` is called as soon as step i's preview is decoded (i < steps - 1; the
+    preview is None with decode_previews=False). The last step's prediction *is* the final
+    picture (no noise is left), so it is decoded once, by the pipeline itself, exactly as a plain
+    pipeline call would. Runs the model: call it under torch.inference_mode().
+    """
+    scheduler = _x0_keeping_scheduler(pipe.scheduler)
+    call = _pipeline_view(pipe, scheduler)
+    previews: list[Image.Image] = []
+    kinds: set[str] = set()
+    started = time.perf_counter()
+
+    def after_step(p, i: int, t, tensors: dict) -> dict:
+        if time_limit_s and time.perf_counter() - started > time_limit_s:
+            raise InputError(
+                f"This picture took longer than {time_limit_s:.0f} s and was stopped. "
+                "Try fewer steps or a smaller size."
+            )
+        if i < s.steps - 1:
+            preview = None
+            if decode_previews:
+                if scheduler.last_x0 is not None:
+                    latents, kind = scheduler.last_x0, "predicted clean image"
+                else:  # a scheduler that does not report x0: show where the noisy sample stands
+                    latents, kind = tensors["latents"], "current latents"
+                kinds.add(kind)
+                preview = decode_latents(p, latents)
+                previews.append(preview)
+            if on_step is not None:
+                on_step(i, preview)
+        return tensors
+
+    image = call(
+        prompt=s.prompt,
+        negative_prompt=s.negative_prompt if s.guidance > 1 else None,
+        num_inference_steps=s.steps,
+        guidance_scale=s.guidance,  # diffusers applies guidance only above 1
+        width=s.width,
+        height=s.height,
+        # A CPU generator: the same seed gives the same starting noise on any device.
+        generator=torch.Generator("cpu").manual_seed(s.seed),
+        callback_on_step_end=after_step,
+        callback_on_step_end_tensor_inputs=["latents"],
+    ).images[0]
+    previews.append(image)
+    kind = "current latents" if "current latents" in kinds else "predicted clean image"
+    return Generation(image, previews, s, time.perf_counter() - started, kind)
+
+
+class _Stopped(Exception):
+    """The reader went away (the visitor left or pressed stop): end the worker at its next step."""
+
+
+def stream_generation(
+    pipe, s: Request, time_limit_s: float | None = None
+) -> Iterator[tuple[int, Image.Image] | Generation]:
+    """Run `generate` in a worker thread; yield (step, preview) as each step is decoded, then the
+    finished Generation.
+
+    The pipeline only offers a callback, and a Gradio generator must `yield` from its own thread,
+    so the callback pushes into a queue that this generator drains. An exception in the worker
+    (an out-of-memory error, say) is raised again here, in the caller's thread, where
+    `ui.user_errors` turns it into plain words and frees memory.
+    """
+    events: queue.Queue = queue.Queue()
+    stop = threading.Event()
+
+    def on_step(i: int, preview: Image.Image) -> None:
+        if stop.is_set():
+            raise _Stopped()
+        events.put(("step", (i, preview)))
+
+    def work() -> None:
+        try:
+            with torch.inference_mode():
+                events.put(("done", generate(pipe, s, on_step, time_limit_s)))
+        except BaseException as error:  # noqa: BLE001 - every failure must reach the reader
+            events.put(("error", error))
+
+    threading.Thread(target=work, name="text-to-image", daemon=True).start()
+    try:
+        while True:
+            kind, payload = events.get()
+            if kind == "error":
+                # Drop the worker's tensors held by the traceback's frames, so memory can be freed.
+                traceback.clear_frames(payload.__traceback__)
+                raise payload
+            yield payload
+            if kind == "done":
+                return
+    finally:
+        stop.set()
+
+
+def safety_flags(images: list[Image.Image], checker, processor) -> list[bool]:
+    """True for each picture that diffusers' safety checker flags.
+
+    The checker embeds the picture with a CLIP vision model and compares it with fixed embeddings
+    of unwanted concepts. It only blacks out the array it is given; we pass placeholders and keep
+    the flags, so a flagged picture becomes a readable notice instead of a black square.
+    """
+    inputs = processor(images=images, return_tensors="pt")
+    clip_input = inputs["pixel_values"].to(checker.device, checker.dtype)
+    placeholders = np.zeros((len(images), 1, 1, 3))
+    with torch.inference_mode():
+        _, flags = checker(clip_input=clip_input, images=placeholders)
+    return [bool(flag) for flag in flags]
+
+
+@functools.lru_cache(maxsize=16)
+def notice_image(width: int, height: int) -> Image.Image:
+    """What is shown in place of a flagged picture: words, not a black square."""
+    image = Image.new("RGB", (width, height), (245, 240, 225))
+    draw = ImageDraw.Draw(image)
+    border = max(2, min(width, height) // 40)
+    draw.rectangle([0, 0, width - 1, height - 1], outline=(217, 119, 6), width=border)
+    text = "Hidden by the\nsafety check.\n\nIt sometimes flags\nharmless pictures:\ntry another seed."
+    font = ImageFont.load_default(size=max(8, min(width, height) // 14))
+    draw.multiline_text(
+        (width / 2, height / 2), text, fill=(60, 40, 20), font=font, anchor="mm", align="center"
+    )
+    return image
+
+
+FLAGGED_NOTE = (
+    "⚠️ The safety check flagged this picture, so a notice is shown instead. The checker is "
+    "cautious and sometimes flags harmless pictures: try another seed or reword the prompt."
+)
+
+
+# --- handlers: thin, Gradio-facing --------------------------------------------------------------
+def _safety_checker():
+    """(checker, processor), or None when the settings switch is off.
+
+    With the switch on and the checker's weights missing we refuse to show pictures at all: the
+    tab promises a check on every image, and showing unchecked ones in a workshop room would
+    break that promise silently.
+    """
+    if not settings.SAFETY_CHECKER:
+        return None
+    model = catalog.all_models("safety")[0]
+    try:
+        return models.load_safety_checker(model)
+    except ModelUnavailable as error:
+        raise ModelUnavailable(
+            f"Pictures are not shown because the safety checker cannot be loaded. {error} "
+            "For private use only, the check can be switched off with GALLERY_SAFETY_CHECKER=0."
+        ) from None
+
+
+def _pipeline(model_label):
+    return models.load_text2image(catalog.by_label("text2image", model_label))
+
+
+def _prepared(pipe, prompt, negative_prompt, seed, randomize, steps, guidance, width, height):
+    s, notes = clean_settings(
+        prompt, negative_prompt, seed, randomize, steps, guidance, width, height, scale=pipe.vae_scale_factor
+    )
+    for text, what in ((s.prompt, "prompt"), (s.negative_prompt, "negative prompt")):
+        if text and (note := cut_report(pipe.tokenizer, text, what)):
+            notes.append(note)
+    return s, notes
+
+
+def _summary(s: Request, seconds: float | None, notes: list[str], label: str = "") -> str:
+    guidance = f"guidance {s.guidance:g}" + (" (off: ≤ 1)" if s.guidance <= 1 else "")
+    timing = f" · {seconds:.1f} s on {device()}" if seconds is not None else ""
+    head = (
+        f"{label}**Seed {s.seed}** · {s.steps} step{'s' * (s.steps > 1)} · {guidance} · "
+        f"{s.width}×{s.height}{timing}"
+    )
+    if not settings.SAFETY_CHECKER:
+        notes = notes + ["Safety check is off (GALLERY_SAFETY_CHECKER=0): for private use only."]
+    return "\n".join([head, *(f"- {note}" for note in notes)])
+
+
+@ui.user_errors
+@gpu(duration=60)
+def generate_handler(
+    model_label,
+    prompt,
+    negative_prompt,
+    seed,
+    randomize,
+    steps,
+    guidance,
+    width,
+    height,
+    progress=gr.Progress(),
+):
+    """Stream each step's prediction into the strip, then show the final picture."""
+    pipe = _pipeline(model_label)
+    checker = _safety_checker()
+    s, notes = _prepared(pipe, prompt, negative_prompt, seed, randomize, steps, guidance, width, height)
+    strip: list[tuple[Image.Image, str]] = []
+    progress((0, s.steps), desc="reading the prompt")
+    yield None, [], s.seed, _summary(s, None, notes + ["Generating…"])
+    for event in stream_generation(pipe, s, settings.TIME_LIMIT_S):
+        if isinstance(event, Generation):
+            break
+        i, preview = event
+        if checker and safety_flags([preview], *checker)[0]:
+            preview = notice_image(s.width, s.height)
+        strip.append((preview, f"step {i + 1}/{s.steps}"))
+        progress((i + 1, s.steps), desc=f"denoising, step {i + 1} of {s.steps}")
+        yield preview, list(strip), s.seed, _summary(s, None, notes + ["Generating…"])
+    result = event
+    final = result.image
+    if checker and safety_flags([final], *checker)[0]:
+        # Earlier predictions head for the same picture: hide them all.
+        final = notice_image(s.width, s.height)
+        strip = [(final, caption) for _, caption in strip]
+        notes = [FLAGGED_NOTE, *notes]
+    strip.append((final, f"step {s.steps}/{s.steps} (final)"))
+    yield final, strip, s.seed, _summary(s, result.seconds, notes)
+
+
+@ui.user_errors
+@gpu(duration=60)
+def compare_handler(
+    model_label,
+    prompt_a,
+    prompt_b,
+    steps_a,
+    steps_b,
+    guidance_a,
+    guidance_b,
+    negative_prompt,
+    seed,
+    randomize,
+    width,
+    height,
+    progress=gr.Progress(),
+):
+    """Two pictures from the same starting noise (same seed): only what you changed differs."""
+    pipe = _pipeline(model_label)
+    checker = _safety_checker()
+    s_a, notes_a = _prepared(pipe, prompt_a, negative_prompt, seed, randomize, steps_a, guidance_a, width, height)
+    s_b, notes_b = _prepared(pipe, prompt_b, negative_prompt, s_a.seed, False, steps_b, guidance_b, width, height)
+    total = s_a.steps + s_b.steps
+    pictures, summaries = [], []
+    for offset, s, notes, label in ((0, s_a, notes_a, "Left: "), (s_a.steps, s_b, notes_b, "Right: ")):
+        def on_step(i, _preview, offset=offset):
+            progress((offset + i + 1, total), desc="denoising")
+
+        progress((offset, total), desc=f"{label.strip(': ').lower()} picture")
+        with torch.inference_mode():
+            result = generate(pipe, s, on_step, settings.TIME_LIMIT_S, decode_previews=False)
+        image = result.image
+        if checker and safety_flags([image], *checker)[0]:
+            image, notes = notice_image(s.width, s.height), [FLAGGED_NOTE, *notes]
+        pictures.append(image)
+        summaries.append(_summary(s, result.seconds, notes, label))
+    return pictures[0], pictures[1], s_a.seed, "\n\n".join(summaries)
+
+
+def _negative_box(guidance):
+    active = isinstance(guidance, (int, float)) and guidance > 1
+    return gr.update(
+        interactive=active,
+        placeholder="what to steer away from, e.g. blurry, text"
+        if active
+        else "used only when guidance is above 1",
+    )
+
+
+# --- layout -------------------------------------------------------------------------------------
+def create_demo() -> None:
+    default_side, largest, default_steps = size_limits()
+    with gr.Column(elem_id="text-to-image"):  # one handle for the whole tab (browser tests)
+        ui.lesson("text_to_image")
+        ui.model_banner("text2image", *(["safety"] if settings.SAFETY_CHECKER else []))
+        if device() != "cuda":
+            gr.Markdown(f"*{CPU_NOTE}*")
+        with gr.Row():
+            with gr.Column(scale=2):
+                prompt = gr.Textbox(label="Prompt", lines=2, placeholder=EXAMPLES[0][0])
+                run = gr.Button("Generate", variant="primary")
+                gr.Examples(EXAMPLES, inputs=[prompt], cache_examples=False, label="Try a prompt")
+                with gr.Accordion("Settings", open=True):
+                    model = ui.model_dropdown(
+                        "text2image",
+                        info="SD-Turbo: Stable Diffusion 2.1 distilled to make a picture in 1–4 steps.",
+                    )
+                    with gr.Row():
+                        seed = gr.Number(label="Seed", value=0, precision=0)
+                        randomize = gr.Checkbox(label="Randomize seed", value=True)
+                    steps = gr.Slider(*STEPS_RANGE, value=default_steps, step=1, label="Steps")
+                    guidance = gr.Slider(
+                        0,
+                        GUIDANCE_MAX,
+                        value=0,
+                        step=0.5,
+                        label="Guidance scale",
+                        info="SD-Turbo was trained to work without guidance: any value ≤ 1 means off. "
+                        "Above 1 each step runs twice (with and without the prompt) and colours get harsh.",
+                    )
+                    negative = gr.Textbox(
+                        label="Negative prompt",
+                        interactive=False,
+                        placeholder="used only when guidance is above 1",
+                    )
+                    with gr.Row():
+                        width = gr.Slider(MIN_SIDE, largest, value=default_side, step=8, label="Width")
+                        height = gr.Slider(MIN_SIDE, largest, value=default_side, step=8, label="Height")
+            with gr.Column(scale=3):
+                image = gr.Image(label="Picture", format="png", type="pil", interactive=False)
+                strip = gr.Gallery(
+                    label="Denoising, step by step: the model's guess of the clean picture after each step",
+                    columns=STEPS_RANGE[1],
+                    height="auto",
+                    object_fit="contain",
+                    interactive=False,
+                )
+                status = gr.Markdown()
+
+        with gr.Accordion("Compare two prompts or two settings, same seed", open=True):
+            gr.Markdown(
+                "Both pictures start from the same noise (the seed and size above). Change one thing — "
+                "a word, the steps, the guidance — and see what it alone does."
+            )
+            with gr.Row():
+                with gr.Column():
+                    prompt_a = gr.Textbox(label="Left prompt", lines=2)
+                    with gr.Row():
+                        steps_a = gr.Slider(*STEPS_RANGE, value=default_steps, step=1, label="Left steps")
+                        guidance_a = gr.Slider(0, GUIDANCE_MAX, value=0, step=0.5, label="Left guidance")
+                    image_a = gr.Image(label="Left", format="png", type="pil", interactive=False)
+                with gr.Column():
+                    prompt_b = gr.Textbox(label="Right prompt", lines=2)
+                    with gr.Row():
+                        steps_b = gr.Slider(*STEPS_RANGE, value=default_steps, step=1, label="Right steps")
+                        guidance_b = gr.Slider(0, GUIDANCE_MAX, value=0, step=0.5, label="Right guidance")
+                    image_b = gr.Image(label="Right", format="png", type="pil", interactive=False)
+            gr.Examples(COMPARE_EXAMPLES, inputs=[prompt_a, prompt_b], cache_examples=False)
+            compare = gr.Button("Compare", variant="primary")
+            compare_status = gr.Markdown()
+
+    # preprocess=False: every input (all plain values) reaches the handler exactly as sent, so
+    # `clean_settings` clamps out-of-range, missing or NaN numbers with a note, for the UI and the
+    # API alike (Gradio's own slider check would refuse them with a message naming no field).
+    inputs = [model, prompt, negative, seed, randomize, steps, guidance, width, height]
+    gr.on(
+        [run.click, prompt.submit],
+        generate_handler,
+        inputs,
+        [image, strip, seed, status],
+        api_name="text_to_image",
+        preprocess=False,
+        **ui.heavy(),
+    )
+    guidance.change(
+        _negative_box, guidance, negative, api_name="text_to_image_negative_box",
+        api_visibility="private", queue=False,
+    )
+    compare.click(
+        compare_handler,
+        [model, prompt_a, prompt_b, steps_a, steps_b, guidance_a, guidance_b, negative, seed, randomize, width, height],
+        [image_a, image_b, seed, compare_status],
+        api_name="text_to_image_compare",
+        preprocess=False,
+        **ui.heavy(),
+    )
+
+
+if __name__ == "__main__":
+    with gr.Blocks(title=TITLE) as demo:
+        create_demo()
+    demo.queue().launch(theme=ui.THEME, css=ui.CSS, ssr_mode=False)
