@@ -188,7 +188,9 @@ def load_inpaint(model: Model):
 
         for t2i in catalog.all_models_of_family("text2image"):
             if t2i.model_id == model.model_id and is_loaded("text2image", t2i):
-                return _quiet(AutoPipelineForInpainting.from_pipe(load_text2image(t2i)))
+                # dtype: from_pipe casts the *shared* modules to fp32 unless told otherwise
+                shared = load_text2image(t2i)
+                return _quiet(AutoPipelineForInpainting.from_pipe(shared, dtype=dtype()))
         pipe = AutoPipelineForInpainting.from_pretrained(
             model.model_id, dtype=dtype(), safety_checker=None, requires_safety_checker=False
         )

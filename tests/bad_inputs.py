@@ -22,12 +22,12 @@ BAD_STRINGS = {
     "control": "a\x00b\x07c\x1b[31mred\x1b[0m\r\n\u202e",
     "emoji-rtl-cjk": "🙂🚀👩🏽‍🔬 مرحبا بالعالم 日本語のテキスト 한국어",
 }
+# (NaN cannot be sent: gradio_client's JSON encoder refuses it before anything leaves the client.)
 BAD_NUMBERS = {
     "negative": -1,
     "zero": 0,
     "huge": 1e9,
     "minus-huge": -1e9,
-    "nan": float("nan"),
     "wrong-type": "abc",
 }
 BAD_CHOICES = {
