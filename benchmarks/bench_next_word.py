@@ -58,6 +58,7 @@ def _paired(raw, app, repeats: int) -> tuple[float, float]:
 
 
 def _run(repeats: int) -> list[Row]:
+    import httpx
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -122,13 +123,23 @@ def _run(repeats: int) -> list[Row]:
         def api_generate():  # also refreshes the bars for the longer text (one more forward)
             return client.predict(PROMPT, label, 0.8, 50, 0.95, NEW_TOKENS, SEED, False, api_name="/generate")
 
+        http = httpx.Client(base_url=client.src.rstrip("/"), timeout=120)
+
+        def http_distribution():  # the same endpoint without gradio_client (a browser's path)
+            event = http.post("/gradio_api/call/next_token", json={"data": [PROMPT, label, 1.0, 0, 1.0]})
+            return http.get(f"/gradio_api/call/next_token/{event.json()['event_id']}").text
+
         raw_d, api_d = _paired(raw_distribution, api_distribution, repeats)
         lean_d, api_d2 = _paired(raw_distribution_lean, api_distribution, repeats)
+        lean_h, http_d = _paired(raw_distribution_lean, http_distribution, repeats)
         raw_g, api_g = _paired(raw_generate, api_generate, max(3, repeats // 2))
+        http.close()
         rows += [
             Row(DEMO, f"next-token dist, {PROMPT_TOKENS}-tok prompt (API)", raw_d, api_d,
                 note="gradio_client, whole gallery, batched event"),
             Row(DEMO, "same API vs raw with logits_to_keep=1", lean_d, api_d2, note="vs the leanest raw call"),
+            Row(DEMO, "same, plain HTTP + SSE vs raw lean", lean_h, http_d,
+                note="no gradio_client (it polls for messages every 50 ms)"),
             Row(DEMO, f"generate {NEW_TOKENS} tokens (API)", raw_g, api_g, note="+ the bars for the new text"),
         ]
         batched, sizes = _throughput(client.src, label)

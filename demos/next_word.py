@@ -504,10 +504,12 @@ def _generate_for(label, text, s: Settings, n: int, seed: int) -> Generation:
 
 
 # --- what the components show --------------------------------------------------------------------
-def _bars(tokens: list[str], probs: list[float], title: str | None = None) -> gr.BarPlot:
+# Outputs are `gr.update(...)` dicts rather than new components: building a component object per
+# request costs about a millisecond each, and this runs on every slider move.
+def _bars(tokens: list[str], probs: list[float], title: str | None = None) -> dict:
     labels = _unique(tokens)
     frame = pd.DataFrame({"token": labels, "probability": probs})
-    return gr.BarPlot(value=frame, sort=labels, visible=True, **({"label": title} if title else {}))
+    return gr.update(value=frame, sort=labels, visible=True, **({"label": title} if title else {}))
 
 
 def _table(d: Distribution) -> pd.DataFrame:
@@ -534,10 +536,10 @@ def _summary(d: Distribution, entry: Model) -> str:
     return "\n\n".join(lines)
 
 
-def _candidate_buttons(d: Distribution | None) -> list[gr.Button]:
+def _candidate_buttons(d: Distribution | None) -> list[dict]:
     shown = list(zip(d.tokens, d.model_probs))[:CANDIDATE_BUTTONS] if d else []
-    buttons = [gr.Button(f"+ {token}  ({p:.0%})", visible=True) for token, p in shown]
-    return buttons + [gr.Button(visible=False)] * (CANDIDATE_BUTTONS - len(buttons))
+    buttons = [gr.update(value=f"+ {token}  ({p:.0%})", visible=True) for token, p in shown]
+    return buttons + [gr.update(visible=False)] * (CANDIDATE_BUTTONS - len(buttons))
 
 
 def _distribution_outputs(d: Distribution, entry: Model) -> list:
@@ -651,7 +653,7 @@ def _history_outputs(history: list[dict]) -> list:
         for h in history
     ]
     choices = [f"{h['step']}: {h['token']}" for h in history]
-    return [history, pd.DataFrame(rows, columns=HISTORY_COLUMNS), gr.Dropdown(choices=choices, value=choices[-1] if choices else None)]
+    return [history, pd.DataFrame(rows, columns=HISTORY_COLUMNS), gr.update(choices=choices, value=choices[-1] if choices else None)]
 
 
 def _add_steps(history: list[dict] | None, steps: list[Step]) -> list[dict]:
@@ -755,12 +757,12 @@ def compare_handler(prompt, label_a, label_b, label_c):
     plots, notes = [], []
     for label in labels:
         if label is None:
-            plots.append(gr.BarPlot(value=None, visible=False))
+            plots.append(gr.update(value=None, visible=False))
             continue
         try:
             [d], entry = _distributions_for(label, [prompt], [Settings()])
         except ModelUnavailable as error:  # one missing model should not hide the others
-            plots.append(gr.BarPlot(value=None, visible=False))
+            plots.append(gr.update(value=None, visible=False))
             notes.append(f"⚠️ {label}: {error}")
             continue
         top = f"top {d.tokens[0]} ({d.model_probs[0]:.0%})"
@@ -778,7 +780,7 @@ def base_vs_instruct_handler(prompt):
         raise ModelUnavailable("No instruction-tuned model can be loaded here.")
     plots, notes = [], []
     if base is None:
-        plots.append(gr.BarPlot(value=None, visible=False))
+        plots.append(gr.update(value=None, visible=False))
         notes.append(
             f"⚠️ The base model ({BASE_LABEL}) is not on this machine, so there is no base panel. "
             "Offline, the two panels show the *same* instruct model reading your words as plain "
