@@ -1,0 +1,617 @@
+"""Fill the gap: hide part of a picture and let three methods guess what was there.
+
+Self-supervision on images: the hidden pixels are their own answer key, so a model can practise
+on any photo without a single human label. The tab hides the same squares from a masked
+autoencoder (ViT-MAE, trained on exactly this game), a diffusion inpainter (SD-Turbo) and a
+method that learned nothing (OpenCV's Telea inpainting), and shows their guesses side by side.
+
+The mask travels like this (1 = hidden, 0 = visible throughout):
+    photo ─centre-crop→ square (panel side, a multiple of the MAE's input size)
+    preset or random mask: built on the MAE's patch grid (14×14 for ViT-MAE base)
+    drawn mask: pixel strokes ─"≥ half of a patch"→ patch grid
+    patch grid ─upsample→ the hidden pixels every method gets (so the comparison is fair).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+
+import gradio as gr
+import numpy as np
+import torch
+from PIL import Image
+
+from gallery import catalog, models, ui
+from gallery.device import device, dtype, gpu
+from gallery.errors import InputError, ModelUnavailable
+from gallery.images import center_square, to_rgb
+
+TITLE = "Fill the gap: hide part of a picture, let models guess it"
+
+BOTTOM, TOP, CENTRE, RANDOM, DRAWN = (
+    "Bottom half",
+    "Top half",
+    "Centre box",
+    "Random patches",
+    "Draw it yourself",
+)
+MASK_KINDS = [BOTTOM, TOP, CENTRE, RANDOM, DRAWN]
+DEFAULT_RATIO = 0.75  # what MAE hides during training
+PATCH_RULE = 0.5  # a patch is hidden when at least this share of its pixels is hidden
+PANEL_TARGET = 448  # panels are shown at the multiple of the MAE's input size nearest to this
+GREY = 128  # what a hidden pixel looks like in the "masked input" panel
+
+ON_GPU = device() == "cuda"
+# On a CPU the 865M-parameter UNet takes seconds per step, so sizes stay small there.
+MIN_DIFFUSION_SIDE = 128
+DEFAULT_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_STEPS = (512, 768, 4) if ON_GPU else (256, 512, 2)
+MAX_STEPS = 4  # SD-Turbo was distilled for 1-4 steps; more do not help it
+MAX_PROMPT_CHARS = 300
+MAX_SEED = 2**32 - 1
+TELEA_RADIUS = 3  # pixels around each hidden pixel that Telea's method looks at
+
+_IMAGES = ui.ASSETS / "images"
+EXAMPLES = [
+    [str(_IMAGES / "astronaut.jpg"), BOTTOM],
+    [str(_IMAGES / "chelsea-the-cat.jpg"), RANDOM],
+    [str(_IMAGES / "coffee.jpg"), CENTRE],
+    [str(_IMAGES / "rocket.jpg"), TOP],
+]
+
+
+# --- masks --------------------------------------------------------------------------------------
+def preset_mask(kind: str, grid: int) -> np.ndarray:
+    """A preset region on the MAE's patch grid -> (grid, grid) bool, True = hidden.
+
+    Presets are laid out in whole patches so that no patch is half in, half out:
+    bottom/top half = the bottom/top grid//2 rows (exactly half the picture on an even grid);
+    centre box = a centred square of about half the side (8×8 of 14×14 patches, 33% of the area;
+    2×2 of 4×4 for the test model).
+    """
+    mask = np.zeros((grid, grid), dtype=bool)
+    if kind == BOTTOM:
+        mask[grid - grid // 2 :, :] = True
+    elif kind == TOP:
+        mask[: grid // 2, :] = True
+    elif kind == CENTRE:
+        box = grid // 2 + (grid - grid // 2) % 2  # same parity as the grid, so it sits centred
+        lo = (grid - box) // 2
+        mask[lo : lo + box, lo : lo + box] = True
+    else:
+        raise InputError(f"Unknown mask {str(kind)[:40]!r}. Pick one of: {', '.join(MASK_KINDS)}.")
+    return mask
+
+
+def random_patch_mask(grid: int, ratio: float, seed: int) -> np.ndarray:
+    """MAE-style mask: round(ratio·grid²) patches chosen at random (seeded) -> (grid, grid) bool."""
+    total = grid * grid
+    count = int(round(float(np.clip(ratio, 0.0, 1.0)) * total))
+    chosen = np.random.default_rng(seed).choice(total, size=count, replace=False)
+    mask = np.zeros(total, dtype=bool)
+    mask[chosen] = True
+    return mask.reshape(grid, grid)  # row-major, the order of the MAE's patch sequence
+
+
+def drawn_mask(layers: list | None, image_size: tuple[int, int]) -> np.ndarray | None:
+    """The strokes of an ImageMask -> (H, W) float coverage in [0, 1] at `image_size` (W, H),
+    or None when nothing was painted. A stroke is wherever a layer's alpha is above 0."""
+    coverage = None
+    for layer in layers or []:  # ImageMask has one layer; the API may send none
+        if layer is None:
+            continue
+        painted = np.asarray(_as_pil(layer).convert("RGBA"))[..., 3] > 0  # (h, w)
+        if not painted.any():
+            continue
+        # Resize the 0/255 strokes like the photo was resized; bilinear keeps partial coverage.
+        strokes = Image.fromarray(painted.astype(np.uint8) * 255, "L")
+        layer_cov = np.asarray(strokes.resize(image_size, Image.Resampling.BILINEAR), np.float32) / 255
+        coverage = layer_cov if coverage is None else np.maximum(coverage, layer_cov)
+    return coverage
+
+
+def to_patch_grid(mask: np.ndarray, grid: int) -> np.ndarray:
+    """(S, S) pixel mask (bool or coverage in [0, 1]) -> (grid, grid) bool.
+
+    The rule: a patch is hidden when at least half of its pixels are hidden. S must be a
+    multiple of `grid` (the panel side is chosen so).
+    """
+    side = mask.shape[0]
+    if mask.shape != (side, side) or side % grid:
+        raise ValueError(f"mask {mask.shape} does not tile into a {grid}×{grid} grid")
+    cell = side // grid
+    coverage = mask.astype(np.float32).reshape(grid, cell, grid, cell).mean(axis=(1, 3))
+    return coverage >= PATCH_RULE
+
+
+def patch_to_pixels(patch_mask: np.ndarray, side: int) -> np.ndarray:
+    """(grid, grid) bool -> (side, side) bool: each patch becomes a side/grid square."""
+    cell = side // patch_mask.shape[0]
+    return np.kron(patch_mask, np.ones((cell, cell), dtype=bool)).astype(bool)
+
+
+def masked_view(image: Image.Image, hidden: np.ndarray) -> Image.Image:
+    """What every method is given: the picture with the hidden pixels greyed out."""
+    pixels = np.array(image.convert("RGB"))
+    pixels[hidden] = GREY
+    return Image.fromarray(pixels)
+
+
+def paste_visible(original: Image.Image, guess: Image.Image, hidden: np.ndarray) -> Image.Image:
+    """Keep the original where it was visible and the guess only where it was hidden."""
+    merged = np.array(original.convert("RGB"))
+    guess_px = np.asarray(guess.convert("RGB").resize(original.size, Image.Resampling.BICUBIC))
+    merged[hidden] = guess_px[hidden]
+    return Image.fromarray(merged)
+
+
+# --- the three guessers -------------------------------------------------------------------------
+def telea_inpaint(image: Image.Image, hidden: np.ndarray, radius: int = TELEA_RADIUS) -> Image.Image:
+    """The non-learned baseline: OpenCV's Telea method fills the hole from its edge inward,
+    each pixel a weighted average of known pixels nearby. No training, no notion of objects."""
+    import cv2
+
+    pixels = np.array(image.convert("RGB"))  # (H, W, 3) uint8; cv2 treats channels alike
+    pixels[hidden] = GREY  # with nothing known at all, cv2 would hand the hidden pixels back
+    filled = cv2.inpaint(pixels, hidden.astype(np.uint8) * 255, radius, cv2.INPAINT_TELEA)
+    return Image.fromarray(filled)
+
+
+@dataclass
+class MaeResult:
+    reconstruction: np.ndarray  # (S, S, 3) float32, pixel values in [0, 1] (not clipped)
+    mask: np.ndarray  # (grid, grid) bool: the patches the model actually hid (its own output)
+    hidden_error: float  # mean squared error on hidden patches, normalised pixels: the MAE loss
+    visible_error: float | None  # the same on visible patches, which training never grades
+
+
+_MAE_LOCK = threading.Lock()  # mask_ratio lives on the shared, cached model's config
+
+
+def mae_geometry(mae) -> tuple[int, int]:
+    """(input side, patch side) of a ViTMAE model, e.g. (224, 16) -> a 14×14 patch grid."""
+    size = mae.config.image_size
+    side = size if isinstance(size, int) else size[0]
+    return int(side), int(mae.config.patch_size)
+
+
+def mae_noise(patch_mask: np.ndarray) -> torch.Tensor:
+    """The `noise` that makes ViTMAE hide exactly our patches: it keeps the patches with the
+    lowest noise, so visible ones get [0, 0.5) and hidden ones [1, 1.5) (a ramp breaks ties)."""
+    flat = torch.from_numpy(patch_mask.reshape(1, -1).astype(np.float32))  # (1, L)
+    return flat + 0.5 * torch.arange(flat.shape[1], dtype=torch.float32) / flat.shape[1]
+
+
+def _processor_stats(processor) -> tuple[np.ndarray, np.ndarray]:
+    if not getattr(processor, "do_normalize", True):
+        return np.zeros(3, np.float32), np.ones(3, np.float32)
+    return (
+        np.asarray(processor.image_mean, dtype=np.float32),
+        np.asarray(processor.image_std, dtype=np.float32),
+    )
+
+
+@gpu(duration=30)
+def mae_reconstruct(mae, processor, image: Image.Image, patch_mask: np.ndarray) -> MaeResult:
+    """Ask the masked autoencoder to rebuild `image` with `patch_mask`'s patches hidden.
+
+    The mask goes in through the model's own `noise` argument; the model keeps
+    int(L·(1 − config.mask_ratio)) patches, so mask_ratio is set to match our count for the
+    call (under a lock: the config belongs to the cached model every visitor shares).
+    """
+    side, patch = mae_geometry(mae)
+    grid = side // patch
+    if patch_mask.shape != (grid, grid):
+        raise ValueError(f"patch mask {patch_mask.shape} does not match the {grid}×{grid} grid")
+    square = image.convert("RGB").resize((side, side), Image.Resampling.BICUBIC)
+    pixel_values = processor(images=square, return_tensors="pt").pixel_values  # (1, 3, S, S)
+    pixel_values = pixel_values.to(device(), dtype())
+    noise = mae_noise(patch_mask).to(device())  # (1, L)
+    hidden = int(patch_mask.sum())
+    total = grid * grid
+    with _MAE_LOCK, torch.inference_mode():
+        saved = mae.config.mask_ratio
+        mae.config.mask_ratio = (hidden - 0.5) / total  # -0.5: int() then keeps exactly L - hidden
+        try:
+            out = mae(pixel_values=pixel_values, noise=noise)
+        finally:
+            mae.config.mask_ratio = saved
+        pred = out.logits.float()  # (1, L, patch²·3)
+        target = mae.patchify(pixel_values).float()  # (1, L, patch²·3), normalised pixels
+        mask = out.mask.float()  # (1, L), 1 = hidden
+        if mae.config.norm_pix_loss:
+            # This model predicts each patch normalised to mean 0, variance 1. Visible patches
+            # get their own statistics back; hidden ones the visible patches' average (their
+            # true statistics are exactly what is hidden).
+            mean = target.mean(dim=-1, keepdim=True)
+            std = (target.var(dim=-1, keepdim=True) + 1.0e-6) ** 0.5
+            seen = (mask < 0.5).unsqueeze(-1)
+            fill_mean = float(mean[seen].mean()) if seen.any() else 0.0
+            fill_std = float(std[seen].mean()) if seen.any() else 1.0
+            mean = torch.where(seen, mean, fill_mean)
+            std = torch.where(seen, std, fill_std)
+            pred = pred * std + mean
+        per_patch = ((pred - target) ** 2).mean(dim=-1)  # (1, L)
+        hidden_error = float((per_patch * mask).sum() / mask.sum().clamp(min=1))
+        visible = 1 - mask
+        visible_error = float((per_patch * visible).sum() / visible.sum()) if visible.sum() else None
+        recon = mae.unpatchify(pred)[0]  # (3, S, S), normalised pixels
+    mean_rgb, std_rgb = _processor_stats(processor)
+    pixels = recon.permute(1, 2, 0).cpu().numpy() * std_rgb + mean_rgb  # (S, S, 3) in [0, 1]
+    used = out.mask[0].cpu().numpy().reshape(grid, grid) > 0.5
+    if not np.array_equal(used, patch_mask):  # would mean the noise trick stopped working
+        raise RuntimeError("the MAE hid other patches than the ones asked for")
+    return MaeResult(pixels.astype(np.float32), used, hidden_error, visible_error)
+
+
+def to_image(pixels: np.ndarray) -> Image.Image:
+    """(H, W, 3) float in [0, 1] -> RGB PIL (clipped)."""
+    return Image.fromarray((np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8))
+
+
+@gpu(duration=60)
+def diffusion_inpaint(
+    pipe, image: Image.Image, hidden: np.ndarray, *, prompt: str, seed: int, steps: int, side: int
+) -> Image.Image:
+    """Repaint the hidden pixels with a diffusion inpainting pipeline (white mask = repaint).
+
+    SD-Turbo is distilled for 1–4 steps without classifier-free guidance, hence
+    guidance_scale=0; strength=1 starts the hidden part from pure noise.
+    """
+    image = image.convert("RGB")
+    if image.size != (side, side):
+        image = image.resize((side, side), Image.Resampling.BICUBIC)
+    mask = Image.fromarray(hidden.astype(np.uint8) * 255, "L")
+    if mask.size != (side, side):
+        mask = mask.resize((side, side), Image.Resampling.NEAREST)
+    generator = torch.Generator("cpu").manual_seed(seed)  # per call: reproducible, thread-safe
+    with torch.inference_mode():
+        result = pipe(
+            prompt=prompt,
+            image=image,
+            mask_image=mask,
+            height=side,
+            width=side,
+            num_inference_steps=steps,
+            strength=1.0,
+            guidance_scale=0.0,
+            generator=generator,
+        ).images[0]
+    return result
+
+
+# --- inputs -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unreadable:
+    """What the photo input hands over for an upload that is no picture: the reason, in words."""
+
+    reason: str
+
+
+def tolerant(component, on_error=None):
+    """Let a component's own preprocessing fail softly: gradio would answer a file it cannot
+    open, a NaN seed or an out-of-range slider sent over the API with an error naming no field.
+    Instead the raw value (or `on_error(error)`) reaches the handler, which clamps it with a
+    note or explains it. (Wraps the instance's method; no component subclass.)"""
+    preprocess = component.preprocess
+
+    def soft(payload):
+        try:
+            return preprocess(payload)
+        except Exception as error:
+            return on_error(error) if on_error else payload
+
+    component.preprocess = soft
+    return component
+
+
+def _unreadable(error: Exception) -> Unreadable:
+    return Unreadable(
+        f"That file could not be read as a picture ({type(error).__name__}). Try a PNG or JPEG."
+    )
+
+
+def _as_pil(image) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    if isinstance(image, np.ndarray):
+        return Image.fromarray(image)
+    return Image.open(image)
+
+
+def split_editor_value(value) -> tuple[object, list]:
+    """An ImageMask value {"background", "layers", "composite"} -> (photo, stroke layers).
+    A plain image (path, PIL, array), as an API caller may send, counts as a photo without strokes."""
+    if isinstance(value, dict):
+        return value.get("background"), list(value.get("layers") or [])
+    return value, []
+
+
+def clamp_number(value, lo: float, hi: float, default: float, name: str, notes: list[str]) -> float:
+    """Sliders and number boxes are not enforced over the API: clamp here and say so."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not math.isfinite(number):
+        notes.append(f"{name} was not a number; used {default:g}.")
+        return default
+    if number < lo or number > hi:
+        clamped = min(max(number, lo), hi)
+        notes.append(f"{name} {number:g} is outside {lo:g}–{hi:g}; used {clamped:g}.")
+        return clamped
+    return number
+
+
+def panel_side(mae_side: int) -> int:
+    """Panels are a whole multiple of the MAE's input so patches map to whole pixel squares."""
+    return mae_side * max(1, round(PANEL_TARGET / mae_side))
+
+
+@dataclass
+class Prepared:
+    square: Image.Image  # (side, side) RGB: the photo every panel uses
+    patch_mask: np.ndarray  # (grid, grid) bool, 1 = hidden
+    hidden: np.ndarray  # (side, side) bool: patch_mask upsampled, what every method gets
+    notes: list[str]
+
+
+def prepare(
+    photo, layers: list, kind: str, ratio: float, mask_seed: int, geometry: tuple[int, int]
+) -> Prepared:
+    """Photo + mask choice -> the square picture and the patch mask every method shares."""
+    if kind not in MASK_KINDS:
+        raise InputError(f"Unknown mask {str(kind)[:40]!r}. Pick one of: {', '.join(MASK_KINDS)}.")
+    notes: list[str] = []
+    rgb = to_rgb(photo, what="a photo")
+    raw_size = _size_of(photo) or rgb.size
+    mae_side, patch = geometry
+    grid = mae_side // patch
+    side = panel_side(mae_side)
+    square = center_square(rgb, side)
+    if min(raw_size) < 8:
+        notes.append(f"The picture is only {raw_size[0]}×{raw_size[1]} pixels; it was blown up.")
+    if abs(rgb.width / rgb.height - 1) > 0.01:
+        notes.append(
+            f"The photo ({raw_size[0]}×{raw_size[1]}) was centre-cropped to a square: the MAE reads "
+            "square pictures, so every panel uses the same square."
+        )
+    if kind == RANDOM:
+        patch_mask = random_patch_mask(grid, ratio, mask_seed)
+        if not patch_mask.any():
+            raise InputError("Nothing is hidden: raise the share of patches to hide above 0.")
+    elif kind == DRAWN:
+        coverage = drawn_mask(layers, rgb.size)
+        if coverage is None:
+            raise InputError(
+                "Nothing is painted yet: brush over the part of the photo to hide, or pick a "
+                "preset mask."
+            )
+        # Crop the strokes exactly as the photo was cropped (same ImageOps.fit geometry).
+        strokes = Image.fromarray((coverage * 255).astype(np.uint8), "L")
+        fitted = np.asarray(center_square(strokes, side), dtype=np.float32) / 255
+        patch_mask = to_patch_grid(fitted, grid)
+        notes.append(
+            "Your strokes were snapped to the patch grid: a patch is hidden when the strokes "
+            "cover at least half of it."
+        )
+        if not patch_mask.any():
+            raise InputError(
+                f"Your strokes cover less than half of every {patch}×{patch}-pixel patch the "
+                "model sees, so nothing would be hidden. Paint a larger area."
+            )
+    else:
+        patch_mask = preset_mask(kind, grid)
+        if layers and any(drawn_mask([layer], rgb.size) is not None for layer in layers):
+            notes.append(f"Your brush strokes are ignored: choose “{DRAWN}” to use them.")
+    count = int(patch_mask.sum())
+    notes.insert(
+        0,
+        f"Hidden: **{count} of {grid * grid} patches ({count / (grid * grid):.0%})** of "
+        f"{patch}×{patch} pixels at the MAE's {mae_side} px; every method gets exactly these "
+        "patches (grey in the masked input).",
+    )
+    if patch_mask.all():
+        notes.append(
+            "Everything is hidden, so there is nothing to go on: the MAE guesses from its position "
+            "codes alone, Telea has no edge to copy from (flat grey), and the diffusion model "
+            "paints a new picture from scratch."
+        )
+    return Prepared(square, patch_mask, patch_to_pixels(patch_mask, side), notes)
+
+
+def _size_of(photo) -> tuple[int, int] | None:
+    try:
+        return _as_pil(photo).size if photo is not None else None
+    except Exception:  # unreadable: to_rgb says so in plain words
+        return None
+
+
+# --- handler ------------------------------------------------------------------------------------
+def _load_inpaint(label: str | None, notes: list[str]):
+    """The diffusion pipeline, or None with a note: its weights are the largest download, and
+    the other five panels still teach the lesson without it."""
+    try:
+        return models.load_inpaint(catalog.by_label("inpaint", label))
+    except ModelUnavailable as error:
+        notes.append(f"**Diffusion inpainting:** not shown — {error}")
+        return None
+
+
+@ui.user_errors
+def run(
+    photo,
+    kind,
+    ratio,
+    mask_seed,
+    mae_label,
+    inpaint_label,
+    prompt,
+    seed,
+    steps,
+    diffusion_side,
+    progress=gr.Progress(),
+):
+    """Yields the six panels (original, masked, Telea, MAE, MAE + visible, diffusion) and notes
+    as each becomes ready, so the slow diffusion panel does not hold back the others."""
+    notes: list[str] = []
+    kind = kind or BOTTOM
+    ratio = clamp_number(ratio, 0.0, 1.0, DEFAULT_RATIO, "The share of hidden patches", notes)
+    mask_seed = int(clamp_number(mask_seed, 0, MAX_SEED, 0, "The mask seed", notes))
+    seed = int(clamp_number(seed, 0, MAX_SEED, 0, "The seed", notes))
+    steps = int(round(clamp_number(steps, 1, MAX_STEPS, DEFAULT_STEPS, "Steps", notes)))
+    side_in = clamp_number(
+        diffusion_side, MIN_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_DIFFUSION_SIDE, "The size", notes
+    )
+    diffusion_side = int(side_in) // 8 * 8  # the VAE works on multiples of 8 pixels
+    prompt = "" if prompt is None else str(prompt).strip()
+    if len(prompt) > MAX_PROMPT_CHARS:
+        prompt = prompt[:MAX_PROMPT_CHARS]
+        notes.append(f"The prompt was cut to {MAX_PROMPT_CHARS} characters.")
+
+    if isinstance(photo, Unreadable):
+        raise InputError(photo.reason)
+    background, layers = split_editor_value(photo)
+    if background is None:
+        raise InputError("Please give a photo first (upload one or pick an example).")
+    if kind not in MASK_KINDS:
+        raise InputError(f"Unknown mask {str(kind)[:40]!r}. Pick one of: {', '.join(MASK_KINDS)}.")
+    # The MAE is the subject of this tab, and its patch grid shapes every mask: without it,
+    # the visitor gets the loader's plain explanation. The diffusion panel is optional (below).
+    progress(0.05, desc="loading the masked autoencoder")
+    mae, processor = models.load_mae(catalog.by_label("mae", mae_label))
+    prepared = prepare(background, layers, kind, ratio, mask_seed, mae_geometry(mae))
+    notes = prepared.notes + notes
+
+    square, hidden = prepared.square, prepared.hidden
+    panels = [square, masked_view(square, hidden), telea_inpaint(square, hidden), None, None, None]
+    yield *panels, _notes_markdown(notes + ["*The MAE is guessing…*"])
+
+    progress(0.2, desc="MAE: rebuilding the hidden patches")
+    result = mae_reconstruct(mae, processor, square, prepared.patch_mask)
+    guess = to_image(result.reconstruction).resize(square.size, Image.Resampling.BICUBIC)
+    panels[3], panels[4] = guess, paste_visible(square, guess, hidden)
+    errors = f"MAE error on hidden patches {result.hidden_error:.3f}"
+    if result.visible_error is not None:
+        errors += f", on visible patches {result.visible_error:.3f} (never graded in training)"
+    notes.append(errors + " — mean squared error in normalised pixels.")
+    yield *panels, _notes_markdown(notes + ["*The diffusion model is painting…*"])
+
+    progress(0.5, desc="diffusion: loading the inpainting pipeline")
+    pipe = _load_inpaint(inpaint_label, notes)
+    if pipe is not None:
+        progress(0.6, desc=f"diffusion: {steps} step(s) at {diffusion_side} px")
+        painted = diffusion_inpaint(
+            pipe, square, hidden, prompt=prompt, seed=seed, steps=steps, side=diffusion_side
+        )
+        panels[5] = painted.resize(square.size, Image.Resampling.BICUBIC)
+        cpu_note = "" if ON_GPU else " (kept small and short because this runs on a CPU)"
+        notes.append(
+            f"Diffusion: **seed {seed}**, {steps} step(s), {diffusion_side} px{cpu_note}, "
+            f"prompt: {('“' + prompt + '”') if prompt else 'none'}."
+        )
+    progress(1.0, desc="done")
+    yield *panels, _notes_markdown(notes)
+
+
+def _notes_markdown(notes: list[str]) -> str:
+    return "\n".join(f"- {note}" for note in notes)
+
+
+@ui.user_errors
+def mask_options(kind: str):
+    """Show the ratio and mask seed only for random patches, and the brush hint only for drawing."""
+    return (
+        gr.update(visible=kind == RANDOM),
+        gr.update(visible=kind == RANDOM),
+        gr.update(visible=kind == DRAWN),
+    )
+
+
+# --- layout -------------------------------------------------------------------------------------
+def create_demo() -> None:
+    gr.Markdown(
+        f"## {TITLE}\nThe chapter's example of learning without labels: hide part of a photo and "
+        "predict it; the hidden pixels are the answer key. Three guessers get the same hidden "
+        "squares: a **masked autoencoder** trained on this very game, a **diffusion inpainter**, "
+        "and OpenCV's **Telea** fill, which learned nothing."
+    )
+    ui.model_banner("mae", "inpaint")
+    with gr.Row():
+        with gr.Column(scale=3):
+            photo = gr.ImageMask(
+                label="Photo (to draw your own mask, choose “Draw it yourself” and paint on it)",
+                type="pil",
+                image_mode=None,  # keep the file's own mode; gallery.images.to_rgb reads them all
+                sources=("upload", "clipboard"),
+                layers=False,
+                format="png",
+                height=440,
+            )
+        with gr.Column(scale=2):
+            kind = gr.Radio(MASK_KINDS, value=BOTTOM, label="What to hide")
+            ratio = gr.Slider(
+                0.05, 0.95, value=DEFAULT_RATIO, step=0.05, label="Share of patches hidden", visible=False
+            )
+            mask_seed = gr.Number(0, precision=0, label="Mask seed", visible=False)
+            brush_hint = gr.Markdown(
+                "Paint over the part to hide with the brush on the photo. A patch counts as "
+                "hidden when your strokes cover at least half of it.",
+                visible=False,
+            )
+            with gr.Group():
+                prompt = gr.Textbox(
+                    label="Prompt for the diffusion model (optional)",
+                    placeholder="e.g. a photo of a cat on a sofa",
+                    max_lines=2,
+                )
+                with gr.Row():
+                    seed = gr.Number(0, precision=0, label="Seed (diffusion)")
+                    steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
+                    side = gr.Slider(
+                        MIN_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_DIFFUSION_SIDE, step=64, label="Size (px)"
+                    )
+            with gr.Accordion("Models", open=False):
+                mae_model = ui.model_dropdown("mae", label="Masked autoencoder")
+                inpaint_model = ui.model_dropdown("inpaint", label="Diffusion inpainter")
+            button = gr.Button("Hide and guess", variant="primary")
+    gr.Examples(EXAMPLES, inputs=[photo, kind], cache_examples=False, label="Example photos")
+
+    def panel(name: str, label: str) -> gr.Image:
+        return gr.Image(label=label, elem_id=f"inpaint-{name}", format="png", interactive=False)
+
+    gr.Markdown("### The puzzle, and an answer without learning")
+    with gr.Row(equal_height=True):
+        original = panel("original", "Original")
+        masked = panel("masked", "Masked input (what every method sees)")
+        telea = panel("telea", "No learning: OpenCV Telea fill")
+    gr.Markdown("### Answers from learned models")
+    with gr.Row(equal_height=True):
+        mae_raw = panel("mae", "MAE reconstruction (raw output)")
+        mae_pasted = panel("mae-pasted", "MAE, visible patches pasted back")
+        diffusion = panel("diffusion", "Diffusion inpainting")
+    notes = gr.Markdown(elem_id="inpaint-notes")
+    ui.lesson("inpainting")
+
+    # Over the API anything can arrive: bad values reach `run`, which clamps or explains them.
+    tolerant(photo, on_error=_unreadable)
+    for component in (kind, ratio, mask_seed, prompt, seed, steps, side, mae_model, inpaint_model):
+        tolerant(component)
+    kind.change(
+        mask_options, kind, [ratio, mask_seed, brush_hint], api_name="inpaint_mask_options",
+        api_visibility="private", queue=False,
+    )
+    button.click(
+        run,
+        [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side],
+        [original, masked, telea, mae_raw, mae_pasted, diffusion, notes],
+        api_name="inpaint",
+        **ui.heavy(),
+    )
+
+
+if __name__ == "__main__":
+    with gr.Blocks(title=TITLE) as standalone:
+        create_demo()
+    standalone.launch(theme=ui.THEME, css=ui.CSS, ssr_mode=False)
