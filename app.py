@@ -34,6 +34,7 @@ def build_app() -> gr.Blocks:
             for title, module_name in DEMOS:
                 with gr.Tab(title, id=module_name.split(".")[-1]):
                     ui.build_tab(module_name)
+    ui.harden(app)
     return app
 
 

@@ -92,6 +92,7 @@ def user_errors(fn):
             except Exception as error:
                 raise _as_user_error(error) from None
 
+        generator_wrapper._plain_errors = True
         return generator_wrapper
 
     @functools.wraps(fn)
@@ -101,7 +102,57 @@ def user_errors(fn):
         except Exception as error:
             raise _as_user_error(error) from None
 
+    wrapper._plain_errors = True
     return wrapper
+
+
+_HINTS = {
+    "Slider": "send a number",
+    "Number": "send a number",
+    "Checkbox": "send true or false",
+    "Image": "send a PNG or JPEG picture",
+    "ImageEditor": "send a PNG or JPEG picture as the background",
+    "ImageMask": "send a PNG or JPEG picture as the background",
+    "File": "send picture files",
+    "Dataframe": "send a table",
+}
+
+
+def _plain_preprocess(component):
+    original = component.preprocess
+    kind = type(component).__name__
+
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except gr.Error:
+            raise  # gradio's own clear messages, e.g. "Value 1000 is greater than maximum value 4."
+        except Exception:
+            label = getattr(component, "label", None) or kind
+            raise gr.Error(
+                f"The value sent for “{label}” could not be read: "
+                f"{_HINTS.get(kind, 'check the value sent')}.",
+                print_exception=False,
+            ) from None
+
+    return preprocess
+
+
+def harden(blocks: gr.Blocks) -> None:
+    """Safety net over a built app, so that no request ever gets a traceback or gradio's generic
+    "an exception was raised" reply:
+    - a value a component cannot read (None or "abc" for a slider, a text file sent as an image,
+      straight through the API) becomes a plain message naming the input;
+    - any handler not already wrapped in `user_errors` is wrapped."""
+    for component in blocks.blocks.values():
+        if isinstance(component, gr.components.Component) and hasattr(component, "preprocess"):
+            component.preprocess = _plain_preprocess(component)
+    for block_fn in blocks.fns.values():
+        fn = block_fn.fn
+        if fn is None or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            continue
+        if not getattr(fn, "_plain_errors", False):
+            block_fn.fn = user_errors(fn)
 
 
 def heavy(**kwargs) -> dict:

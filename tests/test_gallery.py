@@ -230,3 +230,29 @@ def test_bundled_smollm2_predicts_paris():
     with torch.inference_mode():
         logits = lm(**ids).logits[0, -1]
     assert tokenizer.decode(int(logits.argmax())) == " Paris"
+
+
+def test_harden_rewords_unreadable_values_and_wraps_bare_handlers():
+    import gradio as gr
+
+    from gallery import ui
+
+    def bare(x):
+        raise InputError("plain words from a handler without @user_errors")
+
+    with gr.Blocks() as blocks:
+        slider = gr.Slider(0, 2, label="Temperature")
+        picture = gr.Image(type="pil", label="Photo")
+        out = gr.Textbox()
+        slider.change(bare, slider, out)
+    ui.harden(blocks)
+    with pytest.raises(gr.Error, match="“Temperature” could not be read: send a number"):
+        slider.preprocess(None)
+    with pytest.raises(gr.Error, match="greater than maximum"):  # gradio's own clear message stays
+        slider.preprocess(5)
+    assert slider.preprocess(1.5) == 1.5
+    with pytest.raises(gr.Error, match="“Photo” could not be read"):
+        picture.preprocess({"path": "/nonexistent/not-a-picture.png", "meta": {"_type": "gradio.FileData"}})
+    handler = next(iter(blocks.fns.values())).fn
+    with pytest.raises(gr.Error, match="plain words"):
+        handler(1.0)
