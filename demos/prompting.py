@@ -1,0 +1,1012 @@
+"""Same question, five ways of asking: how the shape of a prompt changes what a model can do.
+
+Zero-shot, few-shot (worked examples, answers only), chain-of-thought ("think step by step"),
+few-shot chain-of-thought (examples that show their steps) and self-consistency (several sampled
+chains of thought, majority answer) run side by side on one instruct model, and can be scored on
+a whole problem set. Every row of one request goes through ONE left-padded `generate` call.
+
+How the streaming works (transformers' own streamers only take one sequence): `RowStreamer` is a
+`BaseStreamer` that receives the whole batch's new token ids at every decoding step, shape (B,),
+and keeps them per row; `generate` runs in a worker thread and the handler yields the decoded
+rows a few times a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+from typing import Iterator
+
+import gradio as gr
+import pandas as pd
+import torch
+
+from gallery import catalog, models, settings as gallery_settings, ui
+from gallery.device import device, gpu
+from gallery.errors import InputError
+
+TITLE = "Prompting strategies"
+PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "assets" / "problems"
+PROBLEM_SET_FILES = ("arithmetic", "dates", "letters")  # assets/problems/<name>.json
+
+ZERO_SHOT, FEW_SHOT, COT, FEW_SHOT_COT, SELF_CONSISTENCY = (
+    "zero-shot",
+    "few-shot",
+    "chain-of-thought",
+    "few-shot chain-of-thought",
+    "self-consistency",
+)
+STRATEGIES = (ZERO_SHOT, FEW_SHOT, COT, FEW_SHOT_COT, SELF_CONSISTENCY)
+BASIC_STRATEGIES = STRATEGIES[:4]
+STRATEGY_HELP = {
+    ZERO_SHOT: "the question alone, asking for the answer only",
+    FEW_SHOT: "k solved examples first (answers only), then the question",
+    COT: "the question, asking the model to think step by step",
+    FEW_SHOT_COT: "k solved examples that show their steps, then the question",
+    SELF_CONSISTENCY: "the few-shot chain-of-thought prompt sampled n times; the majority answer wins",
+}
+NO_GUESS = "no guess"
+
+# The two instructions appended to every question (and to every worked example's question).
+ANSWER_ONLY = 'Reply with the final answer only, in the form "The answer is ...".'
+STEP_BY_STEP = 'Think step by step, then end with "The answer is ...".'
+
+# Defaults and limits. Gradio refuses out-of-range slider values sent to the API; every number is
+# still clamped here too (direct calls, the seed box, a set with fewer questions than the slider).
+DEFAULT_K, MIN_K = 3, 1  # the maximum is the number of worked examples of the set
+DEFAULT_SAMPLES, MIN_SAMPLES, MAX_SAMPLES = 5, 1, 10
+DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE, MAX_TEMPERATURE = 0.0, 0.7, 2.0
+DEFAULT_SEED = 0
+DEFAULT_MAX_NEW_TOKENS, MIN_NEW_TOKENS, MAX_NEW_TOKENS = 128, 16, 512
+MAX_QUESTION_CHARS = 2000
+DEFAULT_SCORE_QUESTIONS = 8  # about 10-20 s per question with the bundled model on 2 CPU cores
+STREAM_EVERY_S = 0.25  # how often the page gets the partial texts
+WEAK_MODEL_NOTE = (
+    "**About the bundled model.** SmolLM2-135M-Instruct has 135 million parameters. It copies "
+    "the *format* of a prompt well (it will write steps and end with “The answer is …”), but it "
+    "rarely keeps a two-step calculation right, so every strategy scores low and the gaps between "
+    "them are mostly noise. The benefit of showing steps appears reliably in models that can "
+    "already do each single step; with the Hub connected, pick Qwen2.5-0.5B-Instruct or larger."
+)
+
+
+# --- problem sets ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    question: str
+    answer: str
+    kind: str  # number | time | calendar | word | list | text: how answers are read and compared
+
+
+@dataclass(frozen=True)
+class Example:
+    question: str
+    reasoning: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class ProblemSet:
+    key: str
+    name: str
+    description: str
+    default_kind: str
+    exemplars: tuple[Example, ...]  # the worked examples; never among the scored items
+    items: tuple[Problem, ...]
+
+
+@cache
+def problem_sets() -> dict[str, ProblemSet]:
+    """The built-in sets, by display name (in the order of PROBLEM_SET_FILES)."""
+    sets = {}
+    for key in PROBLEM_SET_FILES:
+        data = json.loads((PROBLEMS_DIR / f"{key}.json").read_text(encoding="utf-8"))
+        sets[data["name"]] = ProblemSet(
+            key=key,
+            name=data["name"],
+            description=data["description"],
+            default_kind=data["default_kind"],
+            exemplars=tuple(Example(e["question"], e["reasoning"], e["answer"]) for e in data["exemplars"]),
+            items=tuple(Problem(i["id"], i["question"], i["answer"], i["kind"]) for i in data["items"]),
+        )
+    return sets
+
+
+def get_problem_set(name: str | None) -> ProblemSet:
+    sets = problem_sets()
+    if not name:
+        return next(iter(sets.values()))
+    for problem_set in sets.values():
+        if name in (problem_set.name, problem_set.key):
+            return problem_set
+    raise InputError(f"Unknown problem set {name!r}. Pick one of: {', '.join(sets)}.")
+
+
+def question_choices(problem_set: ProblemSet) -> list[tuple[str, str]]:
+    """Dropdown entries: (what the page shows, what the API takes: the item id)."""
+    return [(f"{p.id} · {p.question}", p.id) for p in problem_set.items]
+
+
+def find_problem(question: str) -> Problem | None:
+    """The built-in item with exactly this question text, if any (its kind and answer are known)."""
+    for problem_set in problem_sets().values():
+        for problem in problem_set.items:
+            if problem.question == question.strip():
+                return problem
+    return None
+
+
+# --- answer extraction: text -> canonical answer (pure, no model) ----------------------------------
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")  # fmt: skip
+KINDS = ("number", "time", "calendar", "word", "list", "text")
+NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty".split())}  # fmt: skip
+
+# "The answer is 18", "Answer: 18", "final answer = 18", "\boxed{18}" (case-insensitive).
+_MARKER = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)\s*:?", re.I)
+_BOXED = re.compile(r"\\boxed\{(?P<rest>[^{}]*)\}")
+_SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?;]")
+# 1,250 · -3 · 2.5 · $12.50 · 15kg; a thousands comma needs exactly 3 digits after it.
+_NUMBER = re.compile(r"(?<![\w.])([-−]?)\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)")
+_TIME = re.compile(r"\b(\d{1,2})\s*[:.h]\s*(\d{2})\s*([ap])?\.?\s*(?:m\b\.?)?|\b(\d{1,2})\s*([ap])\.?\s*m\b", re.I)
+_CALENDAR = re.compile(r"\b(" + "|".join(WEEKDAYS + MONTHS) + r")\b", re.I)
+_FILLER = re.compile(r"^(?:the\s+)?(?:letters?|words?|string|result|day|month|item|list)\b\s*(?:is\s+)?:?\s*", re.I)
+_QUOTES = "\"'“”‘’`*[]()"
+
+
+def answer_span(text: str) -> str | None:
+    """The words after the last "The answer is" / "Answer:" / "\\boxed{...}", up to the end of
+    that sentence; None when the text has no such marker."""
+    text = text.replace("**", "")
+    matches = [(m.start(), text[m.end() :].split("\n", 1)[0], False) for m in _MARKER.finditer(text)]
+    matches += [(m.start(), m.group("rest"), True) for m in _BOXED.finditer(text)]
+    if not matches:
+        return None
+    _, rest, boxed = max(matches, key=lambda m: m[0])  # the last one in the text
+    if not boxed:
+        end = _SENTENCE_END.search(rest)
+        rest = rest[: end.start()] if end else rest
+    return rest.strip()
+
+
+def _canonical_number(sign: str, whole: str, fraction: str | None) -> str:
+    value = Decimal(whole.replace(",", "") + (fraction or ""))
+    if sign:
+        value = -value
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def _numbers(text: str) -> list[str]:
+    return [_canonical_number(*m.groups()) for m in _NUMBER.finditer(text)]
+
+
+def _times(text: str) -> list[str]:
+    found = []
+    for m in _TIME.finditer(text):
+        hours, minutes, half = (int(m[1]), int(m[2]), m[3]) if m[1] else (int(m[4]), 0, m[5])
+        if hours > 24 or minutes > 59:
+            continue
+        if half and half.lower() == "p" and hours < 12:
+            hours += 12
+        elif half and half.lower() == "a" and hours == 12:
+            hours = 0
+        found.append(f"{hours % 24:02d}:{minutes:02d}")
+    return found
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+(?:['-][^\W_]+)*", text)
+
+
+def _list_items(text: str) -> list[str]:
+    text = re.sub(r"\s+and\s+", ", ", text.strip().strip(_QUOTES + ".:"), flags=re.I)
+    parts = text.split(",") if "," in text else text.split()
+    items = [p.strip().strip(_QUOTES + ".:").strip().lower() for p in parts]
+    return [item for item in items if item]
+
+
+def extract_answer(text: str, kind: str = "number") -> str | None:
+    """The model's final answer in canonical form, or None if none can be read.
+
+    1. If the text says "The answer is …", "Answer: …" or "\\boxed{…}", read the last such span.
+    2. Otherwise fall back to the last thing of the right kind (last number, last time...).
+    Canonical forms: numbers "1250", "-3", "2.5"; times "21:15" (24-hour clock); weekday and
+    month names capitalised; a word or a phrase in lower case; lists "a, b, c" in lower case.
+    """
+    if not text or not text.strip():
+        return None
+    text = text.replace("**", "")
+    span = answer_span(text)
+    if kind == "number":
+        if span is not None:
+            after_equals = span.rsplit("=", 1)[-1]  # "3 × 12 − 9 = 27" -> "27"
+            numbers = _numbers(after_equals) or _numbers(span)
+            if numbers:
+                return numbers[0]
+            for word in _words(span.lower()):
+                if word in NUMBER_WORDS:
+                    return str(NUMBER_WORDS[word])
+        numbers = _numbers(text)
+        return numbers[-1] if numbers else None
+    if kind == "time":
+        times = _times(span) if span is not None else []
+        if times:
+            return times[0]
+        times = _times(text)
+        return times[-1] if times else None
+    if kind == "calendar":
+        names = _CALENDAR.findall(span) if span is not None else []
+        if names:
+            return names[0].capitalize()
+        names = _CALENDAR.findall(text)
+        return names[-1].capitalize() if names else None
+    if kind == "list":
+        if span is None:
+            lines = [line for line in text.strip().splitlines() if line.strip()]
+            span = lines[-1].rsplit(":", 1)[-1] if lines else ""
+        items = _list_items(span)
+        return ", ".join(items) if items else None
+    if kind == "text":  # a free phrase ("New York"): every word of the span, lower case
+        if span is None:
+            lines = [line for line in text.strip().splitlines() if line.strip()]
+            span = lines[-1].rsplit(":", 1)[-1] if lines else ""
+        words = _words(span)
+        return " ".join(words).lower() if words else None
+    if kind == "word":
+        if span is not None:
+            words = _words(_FILLER.sub("", span.strip(_QUOTES + " ")))
+            return words[0].lower() if words else None
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        words = _words(lines[-1]) if lines else []
+        return words[-1].lower() if words else None
+    raise ValueError(f"unknown answer kind {kind!r}")
+
+
+def normalize(value: str, kind: str) -> str | None:
+    """An expected answer in the same canonical form as `extract_answer` gives."""
+    if kind == "word":
+        words = _words(value)
+        return words[0].lower() if len(words) == 1 else " ".join(w.lower() for w in words) or None
+    return extract_answer(value, kind)
+
+
+def is_correct(predicted: str | None, expected: str | None, kind: str) -> bool | None:
+    """True/False against the expected answer; None when there is no expected answer."""
+    if expected is None or not str(expected).strip():
+        return None
+    target = normalize(str(expected), kind)
+    if predicted is None or target is None:
+        return False
+    if kind == "number":
+        try:
+            return Decimal(predicted) == Decimal(target)
+        except InvalidOperation:
+            return False
+    return predicted.lower() == target.lower()
+
+
+def guess_kind(expected: str | None, default: str = "number") -> str:
+    """How to read answers to a typed question, from the shape of its expected answer."""
+    value = (expected or "").strip()
+    if not value:
+        return default
+    if re.fullmatch(r"\d{1,2}:\d{2}\s*(?:[ap]\.?m\.?)?", value, re.I):
+        return "time"
+    if re.fullmatch(r"[-−]?\$?[\d,]*\d(?:\.\d+)?\s*%?", value):
+        return "number"
+    if re.fullmatch(_CALENDAR.pattern, value, re.I):
+        return "calendar"
+    if "," in value:
+        return "list"
+    return "word" if len(_words(value)) <= 1 else "text"
+
+
+def majority_vote(answers: list[str | None]) -> tuple[str | None, dict[str, int]]:
+    """The most frequent answer (unreadable ones do not vote); a tie goes to the answer that
+    appeared first. -> (winner, {answer: votes} in order of first appearance)."""
+    counts = Counter(a for a in answers if a is not None)
+    if not counts:
+        return None, {}
+    order = list(dict.fromkeys(a for a in answers if a is not None))
+    best = max(order, key=lambda a: (counts[a], -order.index(a)))
+    return best, {a: counts[a] for a in order}
+
+
+# --- requests: validation and clamping (pure) ----------------------------------------------------
+@dataclass(frozen=True)
+class Settings:
+    k: int = DEFAULT_K  # worked examples in the few-shot prompts
+    samples: int = DEFAULT_SAMPLES  # self-consistency samples
+    temperature: float = DEFAULT_TEMPERATURE  # the four single-answer strategies (0 = greedy)
+    sc_temperature: float = DEFAULT_SC_TEMPERATURE  # self-consistency sampling
+    seed: int = DEFAULT_SEED
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+
+def _clamp(value, low, high, default, name: str, notes: list[str], integer: bool = False):
+    """A number from the page or the API, forced into [low, high]; every change gets a note."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if math.isnan(number):
+        if value not in (None, ""):
+            notes.append(f"{name} {value!r} is not a number; using {default}.")
+        return default
+    clamped = min(max(number, low), high)
+    if clamped != number:
+        notes.append(f"{name} {number:g} is outside {low}–{high}; using {clamped:g}.")
+    return int(round(clamped)) if integer else clamped
+
+
+def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE,
+                   sc_temperature=DEFAULT_SC_TEMPERATURE, seed=DEFAULT_SEED,
+                   max_new_tokens=DEFAULT_MAX_NEW_TOKENS, max_k: int = 5) -> tuple[Settings, list[str]]:  # fmt: skip
+    notes: list[str] = []
+    settings = Settings(
+        k=_clamp(k, MIN_K, max_k, min(DEFAULT_K, max_k), "k (worked examples)", notes, integer=True),
+        samples=_clamp(samples, MIN_SAMPLES, MAX_SAMPLES, DEFAULT_SAMPLES, "Samples n", notes, integer=True),
+        temperature=_clamp(temperature, 0.0, MAX_TEMPERATURE, DEFAULT_TEMPERATURE, "Temperature", notes),
+        sc_temperature=_clamp(
+            sc_temperature, 0.0, MAX_TEMPERATURE, DEFAULT_SC_TEMPERATURE, "Self-consistency temperature", notes
+        ),
+        seed=_clamp(seed, 0, 2**31 - 1, DEFAULT_SEED, "Seed", notes, integer=True),
+        max_new_tokens=_clamp(
+            max_new_tokens, MIN_NEW_TOKENS, MAX_NEW_TOKENS, DEFAULT_MAX_NEW_TOKENS, "Max new tokens", notes, integer=True
+        ),
+    )
+    if settings.sc_temperature == 0:
+        notes.append("Self-consistency at temperature 0 draws the same chain every time, so the vote is trivial.")
+    return settings, notes
+
+
+def clean_question(question: str | None) -> str:
+    text = (question or "").strip()
+    if not text:
+        raise InputError("Type a question, or pick one from the built-in set.")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InputError(
+            f"That question is {len(text):,} characters long; this demo takes up to "
+            f"{MAX_QUESTION_CHARS:,}. Please shorten it."
+        )
+    return text
+
+
+def clean_strategies(strategies) -> list[str]:
+    if isinstance(strategies, str):
+        strategies = [strategies]
+    chosen = []
+    for name in strategies or []:
+        match = next((s for s in STRATEGIES if s.lower() == str(name).strip().lower()), None)
+        if match is None:
+            raise InputError(f"Unknown strategy {name!r}. Choose from: {', '.join(STRATEGIES)}.")
+        chosen.append(match)
+    if not chosen:
+        raise InputError("Pick at least one prompting strategy.")
+    return [s for s in STRATEGIES if s in chosen]  # the fixed order, duplicates dropped
+
+
+def clean_guess(guess: str | None, notes: list[str]) -> str | None:
+    if guess in (None, "", NO_GUESS):
+        return None
+    match = next((s for s in STRATEGIES if s.lower() == str(guess).strip().lower()), None)
+    if match is None:
+        notes.append(f"The guess {guess!r} is not a strategy; it was ignored.")
+    return match
+
+
+# --- prompts (pure) -------------------------------------------------------------------------------
+def build_messages(strategy: str, question: str, exemplars: tuple[Example, ...], k: int) -> list[dict]:
+    """The chat for one strategy. Worked examples are earlier user/assistant turns, so the chat
+    template marks them exactly as it marks a real conversation."""
+    shots = exemplars[:k]
+    if strategy == ZERO_SHOT:
+        return [{"role": "user", "content": f"{question}\n{ANSWER_ONLY}"}]
+    if strategy == COT:
+        return [{"role": "user", "content": f"{question}\n{STEP_BY_STEP}"}]
+    if strategy == FEW_SHOT:
+        instruction, reply = ANSWER_ONLY, lambda e: f"The answer is {e.answer}."
+    elif strategy in (FEW_SHOT_COT, SELF_CONSISTENCY):
+        instruction, reply = STEP_BY_STEP, lambda e: f"{e.reasoning} The answer is {e.answer}."
+    else:
+        raise InputError(f"Unknown strategy {strategy!r}.")
+    messages = []
+    for example in shots:
+        messages.append({"role": "user", "content": f"{example.question}\n{instruction}"})
+        messages.append({"role": "assistant", "content": reply(example)})
+    messages.append({"role": "user", "content": f"{question}\n{instruction}"})
+    return messages
+
+
+def render_prompt(tokenizer, messages: list[dict]) -> str:
+    """The exact text the model reads: the chat template applied, ready for the reply."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    strategy: str
+    prompt: str
+    temperature: float  # 0 = greedy
+
+
+def plan_rows(tokenizer, question: str, strategies: list[str], problem_set: ProblemSet,
+              settings: Settings) -> list[RowPlan]:  # fmt: skip
+    """One batch row per single-answer strategy, plus n rows for self-consistency."""
+    rows = []
+    for strategy in strategies:
+        prompt = render_prompt(tokenizer, build_messages(strategy, question, problem_set.exemplars, settings.k))
+        if strategy == SELF_CONSISTENCY:
+            rows += [RowPlan(strategy, prompt, settings.sc_temperature)] * settings.samples
+        else:
+            rows.append(RowPlan(strategy, prompt, settings.temperature))
+    return rows
+
+
+# --- batched generation with per-row streaming ---------------------------------------------------
+def _make_row_sampler(temperatures: list[float], seed: int):
+    """A logits processor that samples the rows with temperature > 0 itself, with its own seeded
+    torch.Generator (never the global RNG), and turns their scores into a one-hot; `generate`
+    runs in greedy mode, so rows at temperature 0 stay exactly greedy and the others take the
+    drawn token. Pure temperature sampling: no top-k or top-p."""
+    from transformers import LogitsProcessor
+
+    class RowSampler(LogitsProcessor):
+        def __init__(self):
+            self.rows = [i for i, t in enumerate(temperatures) if t > 0]
+            self.generator = None
+
+        def __call__(self, input_ids, scores):  # scores: (B, vocab)
+            if not self.rows:
+                return scores
+            if self.generator is None:
+                self.generator = torch.Generator(device=scores.device).manual_seed(seed)
+            rows = torch.tensor(self.rows, device=scores.device)
+            temps = torch.tensor([temperatures[i] for i in self.rows], device=scores.device, dtype=scores.dtype)
+            probs = torch.softmax(scores[rows] / temps[:, None], dim=-1)  # (R, vocab)
+            picks = torch.multinomial(probs, 1, generator=self.generator)  # (R, 1)
+            out = scores.clone()
+            out[rows] = -math.inf
+            out[rows, picks[:, 0]] = 0.0
+            return out
+
+    return RowSampler()
+
+
+def _make_stop_criterion(stop: threading.Event):
+    from transformers import StoppingCriteria
+
+    class StopWhenAsked(StoppingCriteria):
+        """Ends every row at the next step once `stop` is set (Stop button, closed page)."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StopWhenAsked()
+
+
+def eos_token_ids(lm, tokenizer) -> set[int]:
+    ids = lm.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+@dataclass
+class BatchState:
+    """What the batch has produced so far. tokens[i]: row i's new token ids, end token excluded."""
+
+    tokens: list[list[int]]
+    finished_s: list[float | None]  # seconds from the start until row i ended
+    done: bool = False
+
+
+class RowStreamer:
+    """A `generate` streamer for a whole batch (transformers' own streamers take one row).
+
+    `generate` calls put() first with the prompt ids (B, T), then once per step with the new
+    token of every row (B,); rows that have ended get the pad token, which is ignored here.
+    Each call pushes a snapshot onto a queue for the thread that serves the page."""
+
+    def __init__(self, batch_size: int, eos_ids: set[int], out: queue.Queue):
+        self.eos_ids, self.out = eos_ids, out
+        self.tokens: list[list[int]] = [[] for _ in range(batch_size)]
+        self.finished_s: list[float | None] = [None] * batch_size
+        self.started = time.perf_counter()
+        self.prompt_seen = False
+
+    def _snapshot(self, done: bool) -> BatchState:
+        return BatchState([list(t) for t in self.tokens], list(self.finished_s), done)
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # the first call carries the prompts, not new tokens
+            self.prompt_seen = True
+            return
+        now = time.perf_counter() - self.started
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if self.finished_s[row] is not None:
+                continue
+            if token in self.eos_ids:
+                self.finished_s[row] = now
+            else:
+                self.tokens[row].append(token)
+        self.out.put(self._snapshot(False))
+
+    def end(self) -> None:
+        now = time.perf_counter() - self.started
+        self.finished_s = [now if s is None else s for s in self.finished_s]  # ran out of tokens
+        self.out.put(self._snapshot(True))
+
+
+def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
+                    max_new_tokens: int, stop: threading.Event | None = None,
+                    every_s: float = STREAM_EVERY_S) -> Iterator[BatchState]:  # fmt: skip
+    """Run every prompt in ONE left-padded `generate` call; yield the batch's progress at most
+    every `every_s` seconds, and the finished batch last. Closing the iterator stops generation."""
+    from transformers import LogitsProcessorList, StoppingCriteriaList
+
+    # Left padding: every row's last prompt token sits in the last column, where the next token
+    # is predicted. padding_side is passed per call because the tokenizer is shared.
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    batch = {name: tensor.to(lm.device) for name, tensor in batch.items()}  # input_ids, attention_mask: (B, T)
+    stop = stop or threading.Event()
+    updates: queue.Queue = queue.Queue()
+    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), updates)
+
+    def work() -> None:
+        try:
+            with torch.inference_mode():
+                lm.generate(
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,  # greedy; RowSampler does the sampling for rows that want it
+                    temperature=1.0, top_p=1.0, top_k=50,  # neutral: a model's own sampling defaults stay off
+                    repetition_penalty=1.0,
+                    max_time=gallery_settings.TIME_LIMIT_S,  # a bound on one request's generation
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=sorted(streamer.eos_ids),
+                    logits_processor=LogitsProcessorList([_make_row_sampler(temperatures, seed)]),
+                    stopping_criteria=StoppingCriteriaList([_make_stop_criterion(stop)]),
+                    streamer=streamer,
+                )
+        except BaseException as error:  # reaches the page through the queue
+            updates.put(error)
+
+    worker = threading.Thread(target=work, name="prompting-generate", daemon=True)
+    worker.start()
+    last_sent = 0.0
+    try:
+        while True:
+            try:
+                state = updates.get(timeout=1.0)
+            except queue.Empty:
+                if worker.is_alive():
+                    continue
+                raise RuntimeError("the generation thread ended without a result") from None
+            while not isinstance(state, BaseException) and not state.done and not updates.empty():
+                state = updates.get()  # the page only needs the latest snapshot
+            if isinstance(state, BaseException):
+                raise state
+            if state.done or time.perf_counter() - last_sent >= every_s:
+                last_sent = time.perf_counter()
+                yield state
+            if state.done:
+                return
+    finally:
+        stop.set()  # a closed iterator (Stop, page closed) ends the worker at its next step
+
+
+# --- one question, every chosen strategy ---------------------------------------------------------
+@dataclass
+class StrategyResult:
+    strategy: str
+    prompt: str
+    texts: list[str] = field(default_factory=list)  # one per sample (one for single-answer strategies)
+    answers: list[str | None] = field(default_factory=list)
+    answer: str | None = None  # the final answer (the majority for self-consistency)
+    votes: dict[str, int] = field(default_factory=dict)
+    correct: bool | None = None
+    tokens: int = 0  # new tokens, all samples together
+    seconds: float = 0.0  # from the batch's start until this strategy's last row ended
+    finished: bool = False
+    temperature: float = 0.0
+
+
+def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, expected: str | None,
+                    kind: str) -> list[StrategyResult]:  # fmt: skip
+    """Group the batch rows back into strategies, decode, read answers, vote, compare."""
+    results: dict[str, StrategyResult] = {}
+    for row, item in enumerate(plan):
+        result = results.setdefault(
+            item.strategy, StrategyResult(item.strategy, item.prompt, temperature=item.temperature)
+        )
+        if state is None:
+            continue
+        ids = state.tokens[row]
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        result.texts.append(text)
+        result.tokens += len(ids)
+        ended = state.finished_s[row]
+        result.answers.append(extract_answer(text, kind) if ended is not None else None)
+        rows_of_strategy = [state.finished_s[i] for i, p in enumerate(plan) if p.strategy == item.strategy]
+        result.finished = all(s is not None for s in rows_of_strategy)
+        result.seconds = max((s for s in rows_of_strategy if s is not None), default=0.0)
+    for result in results.values():
+        if not result.finished:
+            continue
+        if result.strategy == SELF_CONSISTENCY:
+            result.answer, result.votes = majority_vote(result.answers)
+        else:
+            result.answer = result.answers[0] if result.answers else None
+        result.correct = is_correct(result.answer, expected, kind)
+    return list(results.values())
+
+
+def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind: str,
+                       strategies: list[str], problem_set: ProblemSet, settings: Settings,
+                       stop: threading.Event | None = None) -> Iterator[list[StrategyResult]]:  # fmt: skip
+    """Yield the results of every strategy as they grow: first the prompts alone, then partial
+    texts, last the finished answers (the last yield has every `finished` True)."""
+    plan = plan_rows(tokenizer, question, strategies, problem_set, settings)
+    yield collect_results(plan, None, tokenizer, expected, kind)
+    for state in stream_generate(
+        lm, tokenizer, [p.prompt for p in plan], [p.temperature for p in plan], settings.seed,
+        settings.max_new_tokens, stop,
+    ):  # fmt: skip
+        yield collect_results(plan, state, tokenizer, expected, kind)
+
+
+# --- scoring a whole set (pure tables) -----------------------------------------------------------
+def accuracy_frame(records: list[dict], strategies: list[str]) -> pd.DataFrame:
+    """records: one dict per (question, strategy) with key 'correct' (bool). -> one row per strategy."""
+    rows = []
+    for strategy in strategies:
+        marks = [r["correct"] for r in records if r["strategy"] == strategy]
+        right = sum(1 for m in marks if m)
+        rows.append({"strategy": strategy, "accuracy": right / len(marks) if marks else 0.0,
+                     "correct": right, "questions": len(marks)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["strategy", "accuracy", "correct", "questions"])
+
+
+def question_frame(records: list[dict], strategies: list[str]) -> pd.DataFrame:
+    """One row per question: the expected answer, then each strategy's answer with ✓ or ✗."""
+    table: dict[str, dict] = {}
+    for r in records:
+        row = table.setdefault(r["id"], {"id": r["id"], "question": r["question"], "expected": r["expected"]})
+        mark = "✓" if r["correct"] else "✗"
+        row[r["strategy"]] = f"{r['answer'] if r['answer'] is not None else '—'} {mark}"
+    columns = ["id", "question", "expected", *strategies]
+    return pd.DataFrame(list(table.values()), columns=columns).fillna("")
+
+
+def guess_verdict(guess: str | None, scores: dict[str, float], what: str = "question") -> str:
+    """How the attendee's pick fared against the others' scores (0..1)."""
+    if guess is None:
+        return ""
+    if guess not in scores:
+        return f"🎯 You guessed **{guess}**, but it was not among the strategies run."
+    best = max(scores.values())
+    winners = [s for s, v in scores.items() if v == best]
+    rank = 1 + sum(1 for v in scores.values() if v > scores[guess])
+    if what == "question":
+        if scores[guess] == 1.0:
+            others = [s for s in winners if s != guess]
+            also = f" So did {', '.join(others)}." if others else " It was the only one!"
+            return f"🎯 You guessed **{guess}** — it got the right answer.{also}"
+        if best == 0.0:
+            return f"🎯 You guessed **{guess}** — no strategy got this one right."
+        return f"🎯 You guessed **{guess}** — it missed; {', '.join(winners)} got it right."
+    shown = f"{scores[guess]:.0%}"
+    if best == 0.0:
+        return f"🎯 You guessed **{guess}** — no strategy got any question right, so nobody won."
+    if scores[guess] == best:
+        tie = f" (tied with {', '.join(s for s in winners if s != guess)})" if len(winners) > 1 else ""
+        return f"🎯 You guessed **{guess}** — it won with {shown}{tie}."
+    return (
+        f"🎯 You guessed **{guess}** — {shown}, rank {rank} of {len(scores)}. "
+        f"Best: {', '.join(winners)} with {best:.0%}."
+    )
+
+
+# --- the model side (ZeroGPU runs these in its GPU worker) ---------------------------------------
+def load_model(model_label: str | None):
+    return models.load_causal_lm(catalog.by_label("instruct", model_label))
+
+
+@gpu(duration=90)
+def run_compare(model_label, question, expected, kind, strategies, set_name, settings):
+    """-> iterator of result lists (see compare_strategies); loads the model on first use."""
+    lm, tokenizer = load_model(model_label)
+    yield from compare_strategies(lm, tokenizer, question, expected, kind, strategies,
+                                  get_problem_set(set_name), settings)  # fmt: skip
+
+
+@gpu(duration=240)
+def run_score(model_label, set_name, count, strategies, settings):
+    """-> iterator of (questions done, records so far, status, a question just finished?).
+    One batch per question. Stops early, saying so, once the run has taken longer than the
+    gallery's time limit per request."""
+    lm, tokenizer = load_model(model_label)
+    problem_set = get_problem_set(set_name)
+    records: list[dict] = []
+    started = time.perf_counter()
+    for index, problem in enumerate(problem_set.items[:count]):
+        if time.perf_counter() - started > gallery_settings.TIME_LIMIT_S:
+            yield index, records, f"Stopped after {index} questions: the time limit was reached.", True
+            return
+        results = None
+        for results in compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind,
+                                          strategies, problem_set, settings):  # fmt: skip
+            made = sum(r.tokens for r in results)
+            yield index, records, f"Question {index + 1} of {count}: {made} tokens so far…", False
+        for result in results or []:
+            records.append({"id": problem.id, "question": problem.question, "expected": problem.answer,
+                            "strategy": result.strategy, "answer": result.answer,
+                            "correct": bool(result.correct)})  # fmt: skip
+        yield index + 1, records, f"{index + 1} of {count} questions scored.", True
+
+
+# --- what the page shows -------------------------------------------------------------------------
+def decoding_summary(strategies: list[str], settings: Settings, rows: int) -> str:
+    single = [s for s in strategies if s != SELF_CONSISTENCY]
+    parts = []
+    if single:
+        how = "greedy (temperature 0)" if settings.temperature == 0 else f"sampled at temperature {settings.temperature:g}"
+        parts.append(f"**{how}** for {', '.join(single)}")
+    if SELF_CONSISTENCY in strategies:
+        parts.append(f"**self-consistency: {settings.samples} samples at temperature {settings.sc_temperature:g}**")
+    shots = f"k = {settings.k} worked examples" if {FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY} & set(strategies) else ""
+    tail = [f"**seed {settings.seed}**", shots, f"up to {settings.max_new_tokens} new tokens",
+            f"one batched `generate` call of {rows} row{'s' * (rows != 1)}"]  # fmt: skip
+    return "🎛️ " + " · ".join(parts + [t for t in tail if t])
+
+
+def notes_markdown(notes: list[str]) -> str:
+    return "\n".join(f"ℹ️ {n}" for n in notes)
+
+
+def result_header(result: StrategyResult, has_expected: bool) -> str:
+    title = f"### {result.strategy}"
+    if not result.finished:
+        return f"{title} …\n{result.tokens} tokens so far"
+    mark = "" if not has_expected else (" ✓" if result.correct else " ✗")
+    answer = result.answer if result.answer is not None else "(none found)"
+    line = f"**Answer: {answer}**"
+    if result.strategy == SELF_CONSISTENCY and result.votes:
+        line += " · votes " + ", ".join(f"{a}: {v}" for a, v in result.votes.items())
+    return f"{title}{mark}\n{line}\n\n{result.tokens} tokens · {result.seconds:.1f} s"
+
+
+def result_body(result: StrategyResult) -> str:
+    if result.strategy != SELF_CONSISTENCY:
+        return result.texts[0] if result.texts else ""
+    return "\n\n".join(
+        f"── sample {i + 1}" + (f" → {a}" if a is not None else "") + f" ──\n{text}"
+        for i, (text, a) in enumerate(zip(result.texts, result.answers))
+    )
+
+
+def results_json(results: list[StrategyResult]) -> list[dict]:
+    return [{"strategy": r.strategy, "answer": r.answer, "correct": r.correct, "tokens": r.tokens,
+             "seconds": round(r.seconds, 3), "temperature": r.temperature, "votes": r.votes,
+             "texts": r.texts, "prompt": r.prompt} for r in results]  # fmt: skip
+
+
+def is_bundled(model_label: str | None) -> bool:
+    """Whether this dropdown value means the bundled 135M model (also when it is the default)."""
+    try:
+        return catalog.by_label("instruct", model_label) == catalog.EMBEDDED_LM
+    except Exception:  # unknown label or no model at all: the load will say why
+        return False
+
+
+# --- handlers ------------------------------------------------------------------------------------
+def _compare_outputs(summary, results: dict[str, StrategyResult], has_expected, verdict, data):
+    """Flatten into the page's outputs: summary, then per strategy (column, header, text,
+    prompt), then the verdict and the JSON."""
+    values = [summary]
+    for strategy in STRATEGIES:
+        r = results.get(strategy)
+        values += [gr.update(visible=r is not None), result_header(r, has_expected) if r else "",
+                   result_body(r) if r else "", r.prompt if r else ""]  # fmt: skip
+    return [*values, verdict, data]
+
+
+@ui.user_errors
+def on_compare(model_label, question, expected, strategies, guess, k, samples, temperature,
+               sc_temperature, seed, max_new_tokens, set_name):  # fmt: skip
+    question = clean_question(question)
+    strategies = clean_strategies(strategies)
+    problem_set = get_problem_set(set_name)
+    settings, notes = clean_settings(k, samples, temperature, sc_temperature, seed, max_new_tokens,
+                                     max_k=len(problem_set.exemplars))  # fmt: skip
+    guess = clean_guess(guess, notes)
+    expected = (expected or "").strip() or None
+    builtin = find_problem(question)
+    kind = builtin.kind if builtin and expected == builtin.answer else guess_kind(expected, problem_set.default_kind)
+    if expected is None:
+        notes.append("No expected answer given, so there is no ✓/✗ — just the outputs.")
+    rows = sum(settings.samples if s == SELF_CONSISTENCY else 1 for s in strategies)
+    summary = decoding_summary(strategies, settings, rows) + "\n\n" + notes_markdown(notes)
+    results: list[StrategyResult] = []
+    for results in run_compare(model_label, question, expected, kind, strategies, problem_set.name, settings):
+        done = all(r.finished for r in results)
+        verdict = ""
+        if done and expected is not None:
+            verdict = guess_verdict(guess, {r.strategy: float(bool(r.correct)) for r in results})
+        yield _compare_outputs(summary, {r.strategy: r for r in results}, expected is not None, verdict,
+                               results_json(results) if done else None)  # fmt: skip
+
+
+@ui.user_errors
+def on_score(model_label, set_name, count, strategies, guess, k, samples, temperature, sc_temperature,
+             seed, max_new_tokens, progress=gr.Progress()):  # fmt: skip
+    strategies = clean_strategies(strategies)
+    problem_set = get_problem_set(set_name)
+    settings, notes = clean_settings(k, samples, temperature, sc_temperature, seed, max_new_tokens,
+                                     max_k=len(problem_set.exemplars))  # fmt: skip
+    guess = clean_guess(guess, notes)
+    total = len(problem_set.items)
+    count = _clamp(count, 1, total, min(DEFAULT_SCORE_QUESTIONS, total), "Number of questions", notes, integer=True)
+    header = f"Scoring **{count}** of {total} questions of *{problem_set.name}*. " + notes_markdown(notes)
+    progress((0, count), desc="Scoring")
+    accuracy, table, status = accuracy_frame([], strategies), question_frame([], strategies), ""
+    for done, records, status, question_done in run_score(model_label, problem_set.name, count, strategies, settings):
+        progress((done, count), desc=status)
+        if not question_done:  # live status only; the chart and table change once per question
+            yield f"{header}\n\n⏳ {status}", gr.skip(), gr.skip(), gr.skip()
+            continue
+        accuracy, table = accuracy_frame(records, strategies), question_frame(records, strategies)
+        yield f"{header}\n\n⏳ {status}", accuracy, table, ""
+    # The last update says it is finished and how the guess fared.
+    scores = dict(zip(accuracy["strategy"], accuracy["accuracy"]))
+    verdict = guess_verdict(guess, scores, what="set") if len(table) else ""
+    yield f"{header}\n\n✅ {status}", accuracy, table, verdict
+
+
+@ui.user_errors
+def on_pick_set(set_name):
+    problem_set = get_problem_set(set_name)
+    total = len(problem_set.items)
+    return (
+        gr.update(choices=question_choices(problem_set), value=problem_set.items[0].id),
+        gr.update(maximum=total, value=min(DEFAULT_SCORE_QUESTIONS, total)),
+        gr.update(maximum=len(problem_set.exemplars)),
+        f"*{problem_set.description}* {total} questions, {len(problem_set.exemplars)} worked examples.",
+    )
+
+
+@ui.user_errors
+def on_pick_question(set_name, choice):
+    problem_set = get_problem_set(set_name)
+    for problem in problem_set.items:
+        if choice == problem.id:
+            return problem.question, problem.answer
+    raise InputError(f"Unknown question {choice!r}; pick one from the list.")
+
+
+@ui.user_errors
+def on_model(model_label):
+    return gr.update(visible=is_bundled(model_label))
+
+
+@ui.user_errors
+def api_extract_answer(text: str, kind: str = "number") -> str | None:
+    """Read the final answer from a model's reply (kind: number, time, calendar, word, list, text)."""
+    if kind not in KINDS:
+        raise InputError(f"kind must be one of: {', '.join(KINDS)}.")
+    return extract_answer((text or "")[:20_000], kind)
+
+
+# --- layout --------------------------------------------------------------------------------------
+def create_demo() -> None:
+    ui.lesson("prompting")
+    ui.model_banner("instruct")
+    sets = problem_sets()
+    first = next(iter(sets.values()))
+    with gr.Row():
+        model = ui.model_dropdown("instruct", scale=2)
+        set_name = gr.Dropdown(list(sets), value=first.name, label="Problem set", scale=1)
+        # allow_custom_value: the API may name an item of another set than the one shown at start;
+        # on_pick_question checks it.
+        picked = gr.Dropdown(question_choices(first), value=first.items[0].id, label="Built-in question",
+                             allow_custom_value=True, scale=3)  # fmt: skip
+    weak = gr.Markdown(WEAK_MODEL_NOTE, visible=is_bundled(model.value), elem_classes=["banner-warning"])
+    set_info = gr.Markdown(f"*{first.description}* {len(first.items)} questions, {len(first.exemplars)} worked examples.")
+    with gr.Row():
+        question = gr.Textbox(first.items[0].question, label="Question", lines=3, max_lines=8, scale=3)
+        expected = gr.Textbox(first.items[0].answer, label="Expected answer (optional)", scale=1)
+    with gr.Row():
+        strategies = gr.CheckboxGroup(list(STRATEGIES), value=list(STRATEGIES), label="Strategies", scale=3,
+                                      info="; ".join(f"{s}: {h}" for s, h in STRATEGY_HELP.items()),
+                                      elem_id="prompting-strategies")  # fmt: skip
+        guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?", scale=2,
+                         elem_id="prompting-guess")  # fmt: skip
+    with gr.Row():
+        temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
+                                label="Temperature (single-answer strategies; 0 = greedy)")  # fmt: skip
+        sc_temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_SC_TEMPERATURE, step=0.05,
+                                   label="Self-consistency temperature")  # fmt: skip
+        seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, minimum=0)
+    with gr.Row():
+        k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples")
+        samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1, label="Self-consistency samples n")
+        # Chains of thought need room; a GPU can afford twice the CPU default.
+        max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
+                                   value=DEFAULT_MAX_NEW_TOKENS * (2 if device() == "cuda" else 1))  # fmt: skip
+    with gr.Row():
+        run = gr.Button("Run the strategies", variant="primary", scale=4)
+        stop_run = gr.Button("Stop", variant="stop", scale=1)
+    summary = gr.Markdown(elem_id="prompting-summary")
+    per_strategy = []
+    with gr.Row(equal_height=False):
+        for strategy in STRATEGIES:
+            slug = strategy.replace(" ", "-")
+            with gr.Column(min_width=220) as column:
+                header = gr.Markdown(f"### {strategy}", elem_id=f"prompting-header-{slug}")
+                text = gr.Textbox(label=f"{strategy} output", lines=10, max_lines=24, interactive=False)
+                with gr.Accordion("Exact prompt", open=False, elem_id=f"prompting-prompt-{slug}"):
+                    prompt = gr.Textbox(label=f"{strategy} prompt", lines=12, max_lines=30, interactive=False,
+                                        buttons=["copy"])  # fmt: skip
+            per_strategy += [column, header, text, prompt]
+    verdict = gr.Markdown(elem_id="prompting-verdict")
+    with gr.Accordion("Results as data", open=False):
+        data = gr.JSON(label="results")
+
+    gr.Markdown("## Score a whole problem set")
+    with gr.Row():
+        count = gr.Slider(1, len(first.items), value=min(DEFAULT_SCORE_QUESTIONS, len(first.items)), step=1,
+                          label="Questions to score (from the top of the set)", scale=3,
+                          elem_id="prompting-count")  # fmt: skip
+        score = gr.Button("Score the set", variant="primary", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=1)
+    score_status = gr.Markdown(elem_id="prompting-score-status")
+    score_verdict = gr.Markdown(elem_id="prompting-score-verdict")
+    chart = gr.BarPlot(x="strategy", y="accuracy", y_lim=[0, 1], sort=list(STRATEGIES),
+                       label="Accuracy per strategy", x_title="strategy", y_title="accuracy")  # fmt: skip
+    table = gr.Dataframe(question_frame([], list(STRATEGIES)), label="Per question", wrap=True, interactive=False,
+                         elem_id="prompting-table")  # fmt: skip
+
+    settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
+    compare_event = run.click(
+        on_compare,
+        [model, question, expected, strategies, guess, *settings_inputs, set_name],
+        [summary, *per_strategy, verdict, data],
+        api_name="compare",
+        **ui.heavy(),
+    )
+    score_event = score.click(
+        on_score,
+        [model, set_name, count, strategies, guess, *settings_inputs],
+        [score_status, chart, table, score_verdict],
+        api_name="score",
+        **ui.heavy(),
+    )
+    for button in (stop, stop_run):  # cancelling closes the handler's generator, which stops `generate`
+        button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
+    set_name.change(on_pick_set, set_name, [picked, count, k, set_info], api_name="problem_set")
+    picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="pick_question")
+    model.change(on_model, model, weak, api_name="model_note")
+    gr.api(api_extract_answer, api_name="extract_answer")
+
+
+if __name__ == "__main__":
+    with gr.Blocks(title=TITLE) as demo:
+        create_demo()
+    demo.launch(theme=ui.THEME, css=ui.CSS, ssr_mode=False)
