@@ -192,7 +192,6 @@ def _processor_stats(processor) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-@gpu(duration=30)
 def mae_reconstruct(mae, processor, image: Image.Image, patch_mask: np.ndarray) -> MaeResult:
     """Ask the masked autoencoder to rebuild `image` with `patch_mask`'s patches hidden.
 
@@ -250,7 +249,6 @@ def to_image(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray((np.clip(pixels, 0, 1) * 255 + 0.5).astype(np.uint8))
 
 
-@gpu(duration=60)
 def diffusion_inpaint(
     pipe, image: Image.Image, hidden: np.ndarray, *, prompt: str, seed: int, steps: int, side: int
 ) -> Image.Image:
@@ -279,6 +277,19 @@ def diffusion_inpaint(
             generator=generator,
         ).images[0]
     return result
+
+
+# On ZeroGPU these two run in a worker that holds the GPU; arguments and results are pickled, so
+# they take the catalogue entry (not the model) and return CPU objects.
+@gpu(duration=30)
+def _mae_on_device(entry: catalog.Model, image: Image.Image, patch_mask: np.ndarray) -> MaeResult:
+    mae, processor = models.load_mae(entry)
+    return mae_reconstruct(mae, processor, image, patch_mask)
+
+
+@gpu(duration=60)
+def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndarray, **settings) -> Image.Image:
+    return diffusion_inpaint(models.load_inpaint(entry), image, hidden, **settings)
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -429,11 +440,13 @@ def _size_of(photo) -> tuple[int, int] | None:
 
 
 # --- handler ------------------------------------------------------------------------------------
-def _load_inpaint(label: str | None, notes: list[str]):
-    """The diffusion pipeline, or None with a note: its weights are the largest download, and
-    the other five panels still teach the lesson without it."""
+def _inpaint_entry(label: str | None, notes: list[str]) -> catalog.Model | None:
+    """The diffusion model's entry, loaded; or None with a note: its weights are the largest
+    download, and the other five panels still teach the lesson without it."""
     try:
-        return models.load_inpaint(catalog.by_label("inpaint", label))
+        entry = catalog.by_label("inpaint", label)
+        models.load_inpaint(entry)
+        return entry
     except ModelUnavailable as error:
         notes.append(f"**Diffusion inpainting:** not shown — {error}")
         return None
@@ -480,7 +493,8 @@ def run(
     # The MAE is the subject of this tab, and its patch grid shapes every mask: without it,
     # the visitor gets the loader's plain explanation. The diffusion panel is optional (below).
     progress(0.05, desc="loading the masked autoencoder")
-    mae, processor = models.load_mae(catalog.by_label("mae", mae_label))
+    mae_entry = catalog.by_label("mae", mae_label)
+    mae, _ = models.load_mae(mae_entry)
     prepared = prepare(background, layers, kind, ratio, mask_seed, mae_geometry(mae))
     notes = prepared.notes + notes
 
@@ -489,7 +503,7 @@ def run(
     yield *panels, _notes_markdown(notes + ["*The MAE is guessing…*"])
 
     progress(0.2, desc="MAE: rebuilding the hidden patches")
-    result = mae_reconstruct(mae, processor, square, prepared.patch_mask)
+    result = _mae_on_device(mae_entry, square, prepared.patch_mask)
     guess = to_image(result.reconstruction).resize(square.size, Image.Resampling.BICUBIC)
     panels[3], panels[4] = guess, paste_visible(square, guess, hidden)
     errors = f"MAE error on hidden patches {result.hidden_error:.3f}"
@@ -499,11 +513,11 @@ def run(
     yield *panels, _notes_markdown(notes + ["*The diffusion model is painting…*"])
 
     progress(0.5, desc="diffusion: loading the inpainting pipeline")
-    pipe = _load_inpaint(inpaint_label, notes)
-    if pipe is not None:
+    inpaint_entry = _inpaint_entry(inpaint_label, notes)
+    if inpaint_entry is not None:
         progress(0.6, desc=f"diffusion: {steps} step(s) at {diffusion_side} px")
-        painted = diffusion_inpaint(
-            pipe, square, hidden, prompt=prompt, seed=seed, steps=steps, side=diffusion_side
+        painted = _inpaint_on_device(
+            inpaint_entry, square, hidden, prompt=prompt, seed=seed, steps=steps, side=diffusion_side
         )
         panels[5] = painted.resize(square.size, Image.Resampling.BICUBIC)
         cpu_note = "" if ON_GPU else " (kept small and short because this runs on a CPU)"
