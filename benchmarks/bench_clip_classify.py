@@ -23,7 +23,7 @@ _OWN_ROOT = "GALLERY_TINY_MODELS" not in os.environ
 ROOT = Path(os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-clip-")))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.common import Row, free_port, launch_app, median_time, print_rows  # noqa: E402
+from benchmarks.common import paired, Row, free_port, launch_app, median_time, print_rows  # noqa: E402
 
 DEMO = "clip"
 IMAGE = Path(__file__).resolve().parent.parent / "assets" / "images" / "chelsea-the-cat.jpg"
@@ -52,19 +52,6 @@ def run(repeats: int = 5) -> list[Row]:
             shutil.rmtree(ROOT, ignore_errors=True)
         else:
             shutil.rmtree(ROOT / "clip", ignore_errors=True)
-
-
-def _paired(raw, app, repeats: int) -> tuple[float, float]:
-    """Median seconds of raw() and app(), timed alternately (after one warm-up each), so a change
-    in the machine's load (the CPU is shared) hits both sides alike."""
-    raw(), app()
-    raw_times, app_times = [], []
-    for _ in range(repeats):
-        for fn, times in ((raw, raw_times), (app, app_times)):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-    return statistics.median(raw_times), statistics.median(app_times)
 
 
 def _run(repeats: int) -> list[Row]:
@@ -114,9 +101,9 @@ def _run(repeats: int) -> list[Row]:
 
     # The CPU may be shared: say how busy it was (1-minute load average; 2 cores here).
     where = f"ViT-B-32 arch, random weights, {device()}, load {os.getloadavg()[0]:.1f}"
-    raw_u, app_u = _paired(raw_uncached, app_uncached, repeats)
-    raw_c, app_c = _paired(raw_cached, app_cached, repeats)
-    cold, warm = _paired(app_uncached, app_cached, repeats)
+    raw_u, app_u = paired(raw_uncached, app_uncached, repeats)
+    raw_c, app_c = paired(raw_cached, app_cached, repeats)
+    cold, warm = paired(app_uncached, app_cached, repeats)
     rows = [
         Row(DEMO, "1 img+10 labels, text not cached (pure fn)", raw_u, app_u, note=f"vs README; {where}"),
         Row(DEMO, "1 img+10 labels, text cached (pure fn)", raw_c, app_c, note="vs raw image + matmul"),
@@ -136,8 +123,8 @@ def _run(repeats: int) -> list[Row]:
             cc.TEXT_CACHE.clear()  # the app runs in this process
             return api()
 
-        raw_u, api_u = _paired(raw_uncached, api_uncached, repeats)
-        raw_c, api_c = _paired(raw_cached, api, repeats)
+        raw_u, api_u = paired(raw_uncached, api_uncached, repeats)
+        raw_c, api_c = paired(raw_cached, api, repeats)
         floor = median_time(lambda: floor_client.predict(upload, api_name="/echo"), repeats)
         rows.append(Row(DEMO, "API zero-shot, text not cached", raw_u, api_u, note="gradio_client, whole gallery"))
         rows.append(

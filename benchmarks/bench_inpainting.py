@@ -12,42 +12,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 _ROOT = Path(tempfile.mkdtemp(prefix="bench-inpainting-"))
 os.environ["GALLERY_TINY_MODELS"] = str(_ROOT)  # before `gallery` is imported: its loaders read it
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.common import Row, launch_app, print_rows  # noqa: E402
+from benchmarks.common import paired_medians, Row, launch_app, print_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "assets" / "images" / "chelsea-the-cat.jpg"
 SIDE = 256  # diffusion size; the panels are 448 px and the MAE reads 224 px
 STEPS = 1
 SEED = 1
-
-
-def paired_medians(raw_fn, app_fn, repeats: int) -> tuple[float, float, float]:
-    """(raw, app) median wall seconds and the app/raw ratio of median CPU seconds.
-
-    After one warm-up of each, the two are timed alternately (raw, app, raw, ...) so that load
-    from other processes on a shared machine hits both alike; CPU seconds of this process (the
-    in-process server included) move less than wall time when the cores are shared.
-    """
-    raw_fn(), app_fn()
-    wall: dict[str, list[float]] = {"raw": [], "app": []}
-    cpu: dict[str, list[float]] = {"raw": [], "app": []}
-    for _ in range(repeats):
-        for name, fn in (("raw", raw_fn), ("app", app_fn)):
-            wall_start, cpu_start = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - wall_start)
-            cpu[name].append(time.process_time() - cpu_start)
-    cpu_ratio = statistics.median(cpu["app"]) / statistics.median(cpu["raw"])
-    return statistics.median(wall["raw"]), statistics.median(wall["app"]), cpu_ratio
 
 
 def run(repeats: int = 5) -> list[Row]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ _OWN_ROOT = "GALLERY_TINY_MODELS" not in os.environ
 ROOT = os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-next-word-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.common import Row, free_port, launch_app, print_rows  # noqa: E402
+from benchmarks.common import paired, Row, free_port, launch_app, print_rows  # noqa: E402
 
 DEMO = "next_word"
 # 20 tokens for SmolLM2's tokenizer (checked below).
@@ -42,19 +41,6 @@ def run(repeats: int = 5) -> list[Row]:
     finally:
         if _OWN_ROOT:
             shutil.rmtree(ROOT, ignore_errors=True)
-
-
-def _paired(raw, app, repeats: int) -> tuple[float, float]:
-    """Median seconds of raw() and app(), timed alternately after one warm-up each, so a change in
-    the machine's load (the CPU is shared) hits both sides alike."""
-    raw(), app()
-    raw_times, app_times = [], []
-    for _ in range(repeats):
-        for fn, times in ((raw, raw_times), (app, app_times)):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-    return statistics.median(raw_times), statistics.median(app_times)
 
 
 def _run(repeats: int) -> list[Row]:
@@ -104,9 +90,9 @@ def _run(repeats: int) -> list[Row]:
         return nw.generate_tokens(app_lm, app_tokenizer, PROMPT, s, NEW_TOKENS, SEED)
 
     where = f"bundled SmolLM2-135M (real weights), {device()}"
-    raw_d, pure_d = _paired(raw_distribution, pure_distribution, repeats)
-    lean_d, pure_d2 = _paired(raw_distribution_lean, pure_distribution, repeats)
-    raw_g, pure_g = _paired(raw_generate, pure_generate, max(3, repeats // 2))
+    raw_d, pure_d = paired(raw_distribution, pure_distribution, repeats)
+    lean_d, pure_d2 = paired(raw_distribution_lean, pure_distribution, repeats)
+    raw_g, pure_g = paired(raw_generate, pure_generate, max(3, repeats // 2))
     rows = [
         Row(DEMO, f"next-token dist, {PROMPT_TOKENS}-tok prompt (pure fn)", raw_d, pure_d,
             note=f"raw = tokenizer + forward + softmax/top-k; {where}"),
@@ -129,10 +115,10 @@ def _run(repeats: int) -> list[Row]:
             event = http.post("/gradio_api/call/next_token", json={"data": [PROMPT, label, 1.0, 0, 1.0]})
             return http.get(f"/gradio_api/call/next_token/{event.json()['event_id']}").text
 
-        raw_d, api_d = _paired(raw_distribution, api_distribution, repeats)
-        lean_d, api_d2 = _paired(raw_distribution_lean, api_distribution, repeats)
-        lean_h, http_d = _paired(raw_distribution_lean, http_distribution, repeats)
-        raw_g, api_g = _paired(raw_generate, api_generate, max(3, repeats // 2))
+        raw_d, api_d = paired(raw_distribution, api_distribution, repeats)
+        lean_d, api_d2 = paired(raw_distribution_lean, api_distribution, repeats)
+        lean_h, http_d = paired(raw_distribution_lean, http_distribution, repeats)
+        raw_g, api_g = paired(raw_generate, api_generate, max(3, repeats // 2))
         http.close()
         rows += [
             Row(DEMO, f"next-token dist, {PROMPT_TOKENS}-tok prompt (API)", raw_d, api_d,

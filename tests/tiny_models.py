@@ -137,17 +137,6 @@ def build_clip(root: Path, seed: int = 0) -> None:
     )
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
 
 
 def clip_tokenizer(model_max_length: int = 77):
@@ -157,7 +146,9 @@ def clip_tokenizer(model_max_length: int = 77):
 
     lines = gzip.open(oct.default_bpe()).read().decode("utf-8").split("\n")
     merges = lines[1 : 49152 - 256 - 2 + 1]
-    vocab = list(_bytes_to_unicode().values())
+    from demos.next_word import bytes_to_unicode
+
+    vocab = list(bytes_to_unicode().values())
     vocab += [v + "</w>" for v in vocab]
     vocab += ["".join(m.split()) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
     return CLIPTokenizer(
