@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demos import inpainting as inp
-from tests.conftest import open_tab, screenshot
+from tests.conftest import open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +31,29 @@ def _run_and_expect_panels(page, hidden_text: str) -> None:
         expect(page.locator(f"#inpaint-{panel} img")).to_be_visible(timeout=10_000)
 
 
+def _wait_for_the_example_photo(page) -> None:
+    """The photo reaches the editor a moment after the radio (slowly on a loaded machine): ask
+    until the tab stops answering "give a photo first" (that toast is expected while it loads)."""
+    notes = page.locator("#inpaint-notes")
+    for _ in range(30):
+        page.get_by_role("button", name="Hide and guess", exact=True).click()
+        expect(notes).not_to_have_text(re.compile(r"^\s*$"), timeout=60_000)
+        page.wait_for_timeout(300)
+        toasts = take_error_toasts(page)
+        if not any("photo first" in t for t in toasts):
+            assert not toasts, toasts
+            return
+        page.wait_for_timeout(1000)
+    raise AssertionError("the example photo never reached the editor")
+
+
 def test_preset_random_and_drawn_masks_on_an_example_photo(page):
     open_tab(page, "Fill the gap")
     # The first example is the astronaut with "Bottom half"; clicking it fills photo and mask.
     examples = page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="Bottom half")
     examples.first.click()
     expect(page.get_by_label(inp.BOTTOM, exact=True)).to_be_checked()
+    _wait_for_the_example_photo(page)
     _run_and_expect_panels(page, "8 of 16 patches (50%)")  # tiny MAE: 4×4 patches, bottom 2 rows
     screenshot(page, "inpainting-bottom-half")
 
