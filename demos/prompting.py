@@ -55,6 +55,13 @@ STRATEGY_HELP = {
     SELF_CONSISTENCY: "the few-shot chain-of-thought prompt sampled n times; the majority answer wins",
 }
 NO_GUESS = "no guess"
+EXAMPLES = [  # typed questions, not in the built-in sets (the last one has no expected answer)
+    ["A shelf holds 4 rows of 12 books. 9 books are lent out and 5 come back. How many books are on "
+     "the shelf now?", "44"],
+    ["What day of the week is 12 days after a Wednesday?", "Monday"],
+    ["Spell the word 'parts' backwards.", "strap"],
+    ["Which planet is closest to the Sun?", ""],
+]
 
 # The two instructions appended to every question (and to every worked example's question).
 ANSWER_ONLY = 'Reply with the final answer only, in the form "The answer is ...".'
@@ -122,6 +129,11 @@ def problem_sets() -> dict[str, ProblemSet]:
     return sets
 
 
+def set_description(problem_set: ProblemSet) -> str:
+    return (f"*{problem_set.description}* {len(problem_set.items)} questions, "
+            f"{len(problem_set.exemplars)} worked examples.")
+
+
 def get_problem_set(name: str | None) -> ProblemSet:
     sets = problem_sets()
     if not name:
@@ -149,11 +161,11 @@ def find_problem(question: str) -> Problem | None:
 # --- answer extraction: text -> canonical answer (pure, no model) ----------------------------------
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")  # fmt: skip
+          "October", "November", "December")
 KINDS = ("number", "time", "calendar", "word", "list", "text")
 NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty".split())}  # fmt: skip
+    "sixteen seventeen eighteen nineteen twenty".split())}
 
 # "The answer is 18", "Answer: 18", "final answer = 18", "\boxed{18}" (case-insensitive).
 _MARKER = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:|=)\s*:?", re.I)
@@ -163,7 +175,9 @@ _SENTENCE_END = re.compile(r"\.(?=\s|$)|[!?;]")
 _NUMBER = re.compile(r"(?<![\w.])([-−]?)\$?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?!\d)")
 _TIME = re.compile(r"\b(\d{1,2})\s*[:.h]\s*(\d{2})\s*([ap])?\.?\s*(?:m\b\.?)?|\b(\d{1,2})\s*([ap])\.?\s*m\b", re.I)
 _CALENDAR = re.compile(r"\b(" + "|".join(WEEKDAYS + MONTHS) + r")\b", re.I)
-_FILLER = re.compile(r"^(?:the\s+)?(?:letters?|words?|string|result|day|month|item|list)\b\s*(?:is\s+)?:?\s*", re.I)
+_FILLER = re.compile(  # "the letter r" -> "r"
+    r"^(?:the\s+)?(?:letters?|words?|string|result|day|month|item|list)\b\s*(?:is\s+)?:?\s*", re.I
+)
 _QUOTES = "\"'“”‘’`*[]()"
 
 
@@ -356,7 +370,7 @@ def _clamp(value, low, high, default, name: str, notes: list[str], integer: bool
 
 def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE,
                    sc_temperature=DEFAULT_SC_TEMPERATURE, seed=DEFAULT_SEED,
-                   max_new_tokens=DEFAULT_MAX_NEW_TOKENS, max_k: int = 5) -> tuple[Settings, list[str]]:  # fmt: skip
+                   max_new_tokens=DEFAULT_MAX_NEW_TOKENS, max_k: int = 5) -> tuple[Settings, list[str]]:
     notes: list[str] = []
     settings = Settings(
         k=_clamp(k, MIN_K, max_k, min(DEFAULT_K, max_k), "k (worked examples)", notes, integer=True),
@@ -367,7 +381,8 @@ def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEM
         ),
         seed=_clamp(seed, 0, 2**31 - 1, DEFAULT_SEED, "Seed", notes, integer=True),
         max_new_tokens=_clamp(
-            max_new_tokens, MIN_NEW_TOKENS, MAX_NEW_TOKENS, DEFAULT_MAX_NEW_TOKENS, "Max new tokens", notes, integer=True
+            max_new_tokens, MIN_NEW_TOKENS, MAX_NEW_TOKENS, DEFAULT_MAX_NEW_TOKENS, "Max new tokens", notes,
+            integer=True,
         ),
     )
     if settings.sc_temperature == 0:
@@ -446,7 +461,7 @@ class RowPlan:
 
 
 def plan_rows(tokenizer, question: str, strategies: list[str], problem_set: ProblemSet,
-              settings: Settings) -> list[RowPlan]:  # fmt: skip
+              settings: Settings) -> list[RowPlan]:
     """One batch row per single-answer strategy, plus n rows for self-consistency."""
     rows = []
     for strategy in strategies:
@@ -556,7 +571,7 @@ class RowStreamer:
 
 def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
                     max_new_tokens: int, stop: threading.Event | None = None,
-                    every_s: float = STREAM_EVERY_S) -> Iterator[BatchState]:  # fmt: skip
+                    every_s: float = STREAM_EVERY_S) -> Iterator[BatchState]:
     """Run every prompt in ONE left-padded `generate` call; yield the batch's progress at most
     every `every_s` seconds, and the finished batch last. Closing the iterator stops generation."""
     from transformers import LogitsProcessorList, StoppingCriteriaList
@@ -629,7 +644,7 @@ class StrategyResult:
 
 
 def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, expected: str | None,
-                    kind: str) -> list[StrategyResult]:  # fmt: skip
+                    kind: str) -> list[StrategyResult]:
     """Group the batch rows back into strategies, decode, read answers, vote, compare."""
     results: dict[str, StrategyResult] = {}
     for row, item in enumerate(plan):
@@ -660,7 +675,7 @@ def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, ex
 
 def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind: str,
                        strategies: list[str], problem_set: ProblemSet, settings: Settings,
-                       stop: threading.Event | None = None) -> Iterator[list[StrategyResult]]:  # fmt: skip
+                       stop: threading.Event | None = None) -> Iterator[list[StrategyResult]]:
     """Yield the results of every strategy as they grow: first the prompts alone, then partial
     texts, last the finished answers (the last yield has every `finished` True)."""
     plan = plan_rows(tokenizer, question, strategies, problem_set, settings)
@@ -668,7 +683,7 @@ def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind:
     for state in stream_generate(
         lm, tokenizer, [p.prompt for p in plan], [p.temperature for p in plan], settings.seed,
         settings.max_new_tokens, stop,
-    ):  # fmt: skip
+    ):
         yield collect_results(plan, state, tokenizer, expected, kind)
 
 
@@ -680,7 +695,7 @@ def accuracy_frame(records: list[dict], strategies: list[str]) -> pd.DataFrame:
         marks = [r["correct"] for r in records if r["strategy"] == strategy]
         right = sum(1 for m in marks if m)
         rows.append({"strategy": strategy, "accuracy": right / len(marks) if marks else 0.0,
-                     "correct": right, "questions": len(marks)})  # fmt: skip
+                     "correct": right, "questions": len(marks)})
     return pd.DataFrame(rows, columns=["strategy", "accuracy", "correct", "questions"])
 
 
@@ -734,7 +749,7 @@ def run_compare(model_label, question, expected, kind, strategies, set_name, set
     """-> iterator of result lists (see compare_strategies); loads the model on first use."""
     lm, tokenizer = load_model(model_label)
     yield from compare_strategies(lm, tokenizer, question, expected, kind, strategies,
-                                  get_problem_set(set_name), settings)  # fmt: skip
+                                  get_problem_set(set_name), settings)
 
 
 @gpu(duration=240)
@@ -752,13 +767,13 @@ def run_score(model_label, set_name, count, strategies, settings):
             return
         results = None
         for results in compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind,
-                                          strategies, problem_set, settings):  # fmt: skip
+                                          strategies, problem_set, settings):
             made = sum(r.tokens for r in results)
             yield index, records, f"Question {index + 1} of {count}: {made} tokens so far…", False
         for result in results or []:
             records.append({"id": problem.id, "question": problem.question, "expected": problem.answer,
                             "strategy": result.strategy, "answer": result.answer,
-                            "correct": bool(result.correct)})  # fmt: skip
+                            "correct": bool(result.correct)})
         yield index + 1, records, f"{index + 1} of {count} questions scored.", True
 
 
@@ -767,13 +782,17 @@ def decoding_summary(strategies: list[str], settings: Settings, rows: int) -> st
     single = [s for s in strategies if s != SELF_CONSISTENCY]
     parts = []
     if single:
-        how = "greedy (temperature 0)" if settings.temperature == 0 else f"sampled at temperature {settings.temperature:g}"
+        t = settings.temperature
+        how = "greedy (temperature 0)" if t == 0 else f"sampled at temperature {t:g}"
         parts.append(f"**{how}** for {', '.join(single)}")
     if SELF_CONSISTENCY in strategies:
-        parts.append(f"**self-consistency: {settings.samples} samples at temperature {settings.sc_temperature:g}**")
-    shots = f"k = {settings.k} worked examples" if {FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY} & set(strategies) else ""
+        n, t = settings.samples, settings.sc_temperature
+        parts.append(f"**self-consistency: {n} samples at temperature {t:g}**")
+    uses_examples = {FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY} & set(strategies)
+    shots = f"k = {settings.k} worked examples" if uses_examples else ""
     tail = [f"**seed {settings.seed}**", shots, f"up to {settings.max_new_tokens} new tokens",
-            f"one batched `generate` call of {rows} row{'s' * (rows != 1)}"]  # fmt: skip
+            f"one batched `generate` call of {rows} row{'s' * (rows != 1)} (each time below runs from "
+            "the start of that shared call until the strategy's answer ended)"]
     return "🎛️ " + " · ".join(parts + [t for t in tail if t])
 
 
@@ -790,7 +809,8 @@ def result_header(result: StrategyResult, has_expected: bool) -> str:
     line = f"**Answer: {answer}**"
     if result.strategy == SELF_CONSISTENCY and result.votes:
         line += " · votes " + ", ".join(f"{a}: {v}" for a, v in result.votes.items())
-    return f"{title}{mark}\n{line}\n\n{result.tokens} tokens · {result.seconds:.1f} s"
+    samples = f" in {len(result.texts)} samples" if result.strategy == SELF_CONSISTENCY else ""
+    return f"{title}{mark}\n{line}\n\n{result.tokens} tokens{samples} · {result.seconds:.1f} s"
 
 
 def result_body(result: StrategyResult) -> str:
@@ -805,7 +825,7 @@ def result_body(result: StrategyResult) -> str:
 def results_json(results: list[StrategyResult]) -> list[dict]:
     return [{"strategy": r.strategy, "answer": r.answer, "correct": r.correct, "tokens": r.tokens,
              "seconds": round(r.seconds, 3), "temperature": r.temperature, "votes": r.votes,
-             "texts": r.texts, "prompt": r.prompt} for r in results]  # fmt: skip
+             "texts": r.texts, "prompt": r.prompt} for r in results]
 
 
 def is_bundled(model_label: str | None) -> bool:
@@ -817,57 +837,68 @@ def is_bundled(model_label: str | None) -> bool:
 
 
 # --- handlers ------------------------------------------------------------------------------------
-def _compare_outputs(summary, results: dict[str, StrategyResult], has_expected, verdict, data):
+def _compare_outputs(summary, results: dict[str, StrategyResult], has_expected, verdict, data, full: bool):
     """Flatten into the page's outputs: summary, then per strategy (column, header, text,
-    prompt), then the verdict and the JSON."""
-    values = [summary]
+    prompt), then the verdict and the JSON. Between the first and the last update only the
+    growing parts are sent (`full=False`): the prompts do not change while tokens stream in."""
+    same = gr.skip()
+    values = [summary if full else same]
     for strategy in STRATEGIES:
         r = results.get(strategy)
-        values += [gr.update(visible=r is not None), result_header(r, has_expected) if r else "",
-                   result_body(r) if r else "", r.prompt if r else ""]  # fmt: skip
+        values += [gr.update(visible=r is not None) if full else same,
+                   result_header(r, has_expected) if r else "", result_body(r) if r else "",
+                   (r.prompt if r else "") if full else same]
     return [*values, verdict, data]
 
 
 @ui.user_errors
 def on_compare(model_label, question, expected, strategies, guess, k, samples, temperature,
-               sc_temperature, seed, max_new_tokens, set_name):  # fmt: skip
+               sc_temperature, seed, max_new_tokens, set_name):
     question = clean_question(question)
     strategies = clean_strategies(strategies)
     problem_set = get_problem_set(set_name)
     settings, notes = clean_settings(k, samples, temperature, sc_temperature, seed, max_new_tokens,
-                                     max_k=len(problem_set.exemplars))  # fmt: skip
+                                     max_k=len(problem_set.exemplars))
     guess = clean_guess(guess, notes)
     expected = (expected or "").strip() or None
     builtin = find_problem(question)
-    kind = builtin.kind if builtin and expected == builtin.answer else guess_kind(expected, problem_set.default_kind)
+    if builtin and expected == builtin.answer:
+        kind = builtin.kind
+    else:
+        kind = guess_kind(expected, problem_set.default_kind)
     if expected is None:
         notes.append("No expected answer given, so there is no ✓/✗ — just the outputs.")
     rows = sum(settings.samples if s == SELF_CONSISTENCY else 1 for s in strategies)
     summary = decoding_summary(strategies, settings, rows) + "\n\n" + notes_markdown(notes)
-    results: list[StrategyResult] = []
+    first = True
     for results in run_compare(model_label, question, expected, kind, strategies, problem_set.name, settings):
         done = all(r.finished for r in results)
         verdict = ""
-        if done and expected is not None:
+        if done and guess and expected is None:
+            verdict = f"🎯 You guessed **{guess}**; with no expected answer there is no winner to compare."
+        elif done and expected is not None:
             verdict = guess_verdict(guess, {r.strategy: float(bool(r.correct)) for r in results})
         yield _compare_outputs(summary, {r.strategy: r for r in results}, expected is not None, verdict,
-                               results_json(results) if done else None)  # fmt: skip
+                               results_json(results) if done else None, full=first or done)
+        first = False
 
 
 @ui.user_errors
 def on_score(model_label, set_name, count, strategies, guess, k, samples, temperature, sc_temperature,
-             seed, max_new_tokens, progress=gr.Progress()):  # fmt: skip
+             seed, max_new_tokens, progress=gr.Progress()):
     strategies = clean_strategies(strategies)
     problem_set = get_problem_set(set_name)
     settings, notes = clean_settings(k, samples, temperature, sc_temperature, seed, max_new_tokens,
-                                     max_k=len(problem_set.exemplars))  # fmt: skip
+                                     max_k=len(problem_set.exemplars))
     guess = clean_guess(guess, notes)
     total = len(problem_set.items)
-    count = _clamp(count, 1, total, min(DEFAULT_SCORE_QUESTIONS, total), "Number of questions", notes, integer=True)
+    count = _clamp(count, 1, total, min(DEFAULT_SCORE_QUESTIONS, total), "Number of questions", notes,
+                   integer=True)
     header = f"Scoring **{count}** of {total} questions of *{problem_set.name}*. " + notes_markdown(notes)
     progress((0, count), desc="Scoring")
     accuracy, table, status = accuracy_frame([], strategies), question_frame([], strategies), ""
-    for done, records, status, question_done in run_score(model_label, problem_set.name, count, strategies, settings):
+    updates = run_score(model_label, problem_set.name, count, strategies, settings)
+    for done, records, status, question_done in updates:
         progress((done, count), desc=status)
         if not question_done:  # live status only; the chart and table change once per question
             yield f"{header}\n\n⏳ {status}", gr.skip(), gr.skip(), gr.skip()
@@ -888,7 +919,7 @@ def on_pick_set(set_name):
         gr.update(choices=question_choices(problem_set), value=problem_set.items[0].id),
         gr.update(maximum=total, value=min(DEFAULT_SCORE_QUESTIONS, total)),
         gr.update(maximum=len(problem_set.exemplars)),
-        f"*{problem_set.description}* {total} questions, {len(problem_set.exemplars)} worked examples.",
+        set_description(problem_set),
     )
 
 
@@ -926,30 +957,33 @@ def create_demo() -> None:
         # allow_custom_value: the API may name an item of another set than the one shown at start;
         # on_pick_question checks it.
         picked = gr.Dropdown(question_choices(first), value=first.items[0].id, label="Built-in question",
-                             allow_custom_value=True, scale=3)  # fmt: skip
+                             allow_custom_value=True, scale=3)
     weak = gr.Markdown(WEAK_MODEL_NOTE, visible=is_bundled(model.value), elem_classes=["banner-warning"])
-    set_info = gr.Markdown(f"*{first.description}* {len(first.items)} questions, {len(first.exemplars)} worked examples.")
+    set_info = gr.Markdown(set_description(first))
     with gr.Row():
         question = gr.Textbox(first.items[0].question, label="Question", lines=3, max_lines=8, scale=3)
         expected = gr.Textbox(first.items[0].answer, label="Expected answer (optional)", scale=1)
+    gr.Examples(EXAMPLES, [question, expected], label="Or type your own, for example", cache_examples=False)
     with gr.Row():
         strategies = gr.CheckboxGroup(list(STRATEGIES), value=list(STRATEGIES), label="Strategies", scale=3,
                                       info="; ".join(f"{s}: {h}" for s, h in STRATEGY_HELP.items()),
-                                      elem_id="prompting-strategies")  # fmt: skip
-        guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?", scale=2,
-                         elem_id="prompting-guess")  # fmt: skip
+                                      elem_id="prompting-strategies")
+        guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?",
+                         scale=2,
+                         elem_id="prompting-guess")
     with gr.Row():
         temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
-                                label="Temperature (single-answer strategies; 0 = greedy)")  # fmt: skip
+                                label="Temperature (single-answer strategies; 0 = greedy)")
         sc_temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_SC_TEMPERATURE, step=0.05,
-                                   label="Self-consistency temperature")  # fmt: skip
+                                   label="Self-consistency temperature")
         seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, minimum=0)
     with gr.Row():
         k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples")
-        samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1, label="Self-consistency samples n")
+        samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1,
+                            label="Self-consistency samples n")
         # Chains of thought need room; a GPU can afford twice the CPU default.
         max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
-                                   value=DEFAULT_MAX_NEW_TOKENS * (2 if device() == "cuda" else 1))  # fmt: skip
+                                   value=DEFAULT_MAX_NEW_TOKENS * (2 if device() == "cuda" else 1))
     with gr.Row():
         run = gr.Button("Run the strategies", variant="primary", scale=4)
         stop_run = gr.Button("Stop", variant="stop", scale=1)
@@ -963,7 +997,7 @@ def create_demo() -> None:
                 text = gr.Textbox(label=f"{strategy} output", lines=10, max_lines=24, interactive=False)
                 with gr.Accordion("Exact prompt", open=False, elem_id=f"prompting-prompt-{slug}"):
                     prompt = gr.Textbox(label=f"{strategy} prompt", lines=12, max_lines=30, interactive=False,
-                                        buttons=["copy"])  # fmt: skip
+                                        buttons=["copy"])
             per_strategy += [column, header, text, prompt]
     verdict = gr.Markdown(elem_id="prompting-verdict")
     with gr.Accordion("Results as data", open=False):
@@ -973,15 +1007,15 @@ def create_demo() -> None:
     with gr.Row():
         count = gr.Slider(1, len(first.items), value=min(DEFAULT_SCORE_QUESTIONS, len(first.items)), step=1,
                           label="Questions to score (from the top of the set)", scale=3,
-                          elem_id="prompting-count")  # fmt: skip
+                          elem_id="prompting-count")
         score = gr.Button("Score the set", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     score_status = gr.Markdown(elem_id="prompting-score-status")
     score_verdict = gr.Markdown(elem_id="prompting-score-verdict")
     chart = gr.BarPlot(x="strategy", y="accuracy", y_lim=[0, 1], sort=list(STRATEGIES),
-                       label="Accuracy per strategy", x_title="strategy", y_title="accuracy")  # fmt: skip
+                       label="Accuracy per strategy", x_title="strategy", y_title="accuracy")
     table = gr.Dataframe(question_frame([], list(STRATEGIES)), label="Per question", wrap=True, interactive=False,
-                         elem_id="prompting-table")  # fmt: skip
+                         elem_id="prompting-table")
 
     settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
     compare_event = run.click(

@@ -108,7 +108,7 @@ def test_is_correct(predicted, expected, kind, verdict):
     "expected, kind",
     [("18", "number"), ("-3.5", "number"), ("1,250", "number"), ("21:15", "time"), ("9:15 pm", "time"),
      ("Monday", "calendar"), ("reward", "word"), ("a, b, c", "list"), ("New York", "text"), ("", "calendar")],
-)  # fmt: skip
+)
 def test_guess_kind(expected, kind):
     assert P.guess_kind(expected, default="calendar") == kind
 
@@ -137,7 +137,7 @@ def test_every_answer_reads_back_as_itself():
             assert P.is_correct(P.extract_answer(reply, problem.kind), problem.answer, problem.kind), problem
         for example in problem_set.exemplars:
             assert P.extract_answer(f"{example.reasoning} The answer is {example.answer}.", "number" if
-                                    re.fullmatch(r"-?\d+", example.answer) else "word") is not None  # fmt: skip
+                                    re.fullmatch(r"-?\d+", example.answer) else "word") is not None
 
 
 def test_letter_and_date_answers_match_an_independent_computation():
@@ -179,9 +179,9 @@ def test_majority_vote():
 def _records():
     rows = [("q1", "zero-shot", "5", True), ("q1", "chain-of-thought", "4", False),
             ("q2", "zero-shot", None, False), ("q2", "chain-of-thought", "9", True),
-            ("q3", "zero-shot", "1", True), ("q3", "chain-of-thought", "2", True)]  # fmt: skip
+            ("q3", "zero-shot", "1", True), ("q3", "chain-of-thought", "2", True)]
     return [{"id": i, "question": f"question {i}", "expected": "x", "strategy": s, "answer": a, "correct": c}
-            for i, s, a, c in rows]  # fmt: skip
+            for i, s, a, c in rows]
 
 
 def test_accuracy_and_question_tables_from_known_outputs():
@@ -215,9 +215,9 @@ def test_guess_verdicts():
 # --- bad input: clamps with notes, clear errors --------------------------------------------------
 def test_settings_are_clamped_with_a_note():
     settings, notes = P.clean_settings(k=99, samples=0, temperature=-1, sc_temperature=float("nan"),
-                                       seed="abc", max_new_tokens=10**9, max_k=5)  # fmt: skip
+                                       seed="abc", max_new_tokens=10**9, max_k=5)
     assert settings == P.Settings(k=5, samples=1, temperature=0.0, sc_temperature=P.DEFAULT_SC_TEMPERATURE,
-                                  seed=P.DEFAULT_SEED, max_new_tokens=P.MAX_NEW_TOKENS)  # fmt: skip
+                                  seed=P.DEFAULT_SEED, max_new_tokens=P.MAX_NEW_TOKENS)
     assert len(notes) == 6, notes
     assert P.clean_settings(samples=1000)[0].samples == P.MAX_SAMPLES
     assert P.clean_settings(samples=100)[0].samples == P.MAX_SAMPLES
@@ -257,7 +257,7 @@ def test_prompts_match_their_templates_exactly():
                      ("user", f"Q2?\n{A}"), ("assistant", "The answer is 2."), ("user", f"{q}\n{A}")],
         P.FEW_SHOT_COT: [("user", f"Q1?\n{C}"), ("assistant", "Step 1. The answer is 1."),
                          ("user", f"Q2?\n{C}"), ("assistant", "Step 2. The answer is 2."), ("user", f"{q}\n{C}")],
-    }  # fmt: skip
+    }
     expected[P.SELF_CONSISTENCY] = expected[P.FEW_SHOT_COT]
     for strategy, turns in expected.items():
         messages = P.build_messages(strategy, q, examples, k=2)
@@ -272,7 +272,7 @@ def test_rendered_prompt_is_the_chat_template_and_tokenizes_like_apply_chat_temp
     text = P.render_prompt(tok, messages)
     assert tok.chat_template == CHAT_TEMPLATE
     assert text == (f"<|im_start|>user\nQ?\n{P.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\nThe answer is 7."
-                    f"<|im_end|>\n<|im_start|>user\nWhy?\n{P.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\n")  # fmt: skip
+                    f"<|im_end|>\n<|im_start|>user\nWhy?\n{P.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\n")
     # What stream_generate feeds the model == what apply_chat_template(tokenize=True) gives.
     reference = tok.apply_chat_template(messages, add_generation_prompt=True)["input_ids"]
     assert tok(text, add_special_tokens=False)["input_ids"] == reference
@@ -294,14 +294,19 @@ def _strip_at_eos(ids: list[int], eos: set[int]) -> list[int]:
 
 
 def test_batched_greedy_equals_one_prompt_at_a_time(tiny_lm):
+    """All five strategies in one call (self-consistency rows sampled beside the greedy ones):
+    each greedy row gives exactly what `generate` gives for its prompt alone, unpadded."""
     lm, tok = tiny_lm
     problem_set = P.get_problem_set("arithmetic")
-    plan = P.plan_rows(tok, problem_set.items[0].question, list(P.BASIC_STRATEGIES), problem_set, P.Settings(k=2))
-    lengths = [len(tok(p.prompt, add_special_tokens=False)["input_ids"]) for p in plan]
+    plan = P.plan_rows(tok, problem_set.items[0].question, list(P.STRATEGIES), problem_set,
+                       P.Settings(k=2, samples=2, sc_temperature=1.0))
+    assert [p.temperature for p in plan] == [0.0] * 4 + [1.0] * 2
+    lengths = [len(tok(p.prompt, add_special_tokens=False)["input_ids"]) for p in plan[:4]]
     assert len(set(lengths)) == 4  # really different lengths: the batch is left-padded
-    final = list(P.stream_generate(lm, tok, [p.prompt for p in plan], [0.0] * 4, seed=0, max_new_tokens=24))[-1]
+    final = list(P.stream_generate(lm, tok, [p.prompt for p in plan], [p.temperature for p in plan], seed=0,
+                                   max_new_tokens=24))[-1]
     eos = P.eos_token_ids(lm, tok)
-    for row, item in enumerate(plan):
+    for row, item in enumerate(plan[:4]):
         alone = tok(item.prompt, return_tensors="pt", add_special_tokens=False)  # no padding at all
         with torch.inference_mode():
             out = lm.generate(**alone, max_new_tokens=24, do_sample=False, pad_token_id=tok.pad_token_id)
@@ -356,14 +361,14 @@ def test_compare_strategies_end_to_end_on_the_tiny_model(tiny_lm):
     problem = problem_set.items[0]
     settings = P.Settings(k=2, samples=3, max_new_tokens=16, seed=3)
     updates = list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
-                                        list(P.STRATEGIES), problem_set, settings))  # fmt: skip
+                                        list(P.STRATEGIES), problem_set, settings))
     first, final = updates[0], updates[-1]
     assert [r.strategy for r in final] == list(P.STRATEGIES)
     assert all(not r.texts for r in first) and all(r.prompt for r in first)  # prompts shown before any token
     for result in final:
         assert result.finished and result.correct in (True, False)
         expected_prompt = P.render_prompt(tok, P.build_messages(result.strategy, problem.question,
-                                                                problem_set.exemplars, 2))  # fmt: skip
+                                                                problem_set.exemplars, 2))
         assert result.prompt == expected_prompt
         assert result.answers == [P.extract_answer(t, problem.kind) for t in result.texts]
     sc = final[-1]
@@ -378,9 +383,9 @@ SET = "Arithmetic word problems"
 
 
 def _compare(client, question="What is 2 + 2?", expected="4", strategies=("zero-shot", "chain-of-thought"),
-             guess="chain-of-thought", k=2, n=3, temperature=0.0, sc_temperature=0.7, seed=0, max_new_tokens=16):  # fmt: skip
+             guess="chain-of-thought", k=2, n=3, temperature=0.0, sc_temperature=0.7, seed=0, max_new_tokens=16):
     return client.predict(TINY, question, expected, list(strategies), guess, k, n, temperature, sc_temperature,
-                          seed, max_new_tokens, SET, api_name="/compare")  # fmt: skip
+                          seed, max_new_tokens, SET, api_name="/compare")
 
 
 def test_api_compare_returns_answers_marks_prompts_and_the_guess(client):
@@ -422,7 +427,7 @@ def test_api_refuses_or_clamps_numbers_and_says_so(client):
     "kwargs, message",
     [(dict(question=""), "Type a question"), (dict(question="x" * 20_000), "20,000 characters"),
      (dict(strategies=()), "at least one")],
-)  # fmt: skip
+)
 def test_api_bad_input_gets_a_clear_message(client, kwargs, message):
     with pytest.raises(AppError, match=message):
         _compare(client, **kwargs)
@@ -446,15 +451,15 @@ def test_api_score_builds_the_chart_table_and_guess(client):
         assert accuracy.set_index("strategy").loc[strategy, "accuracy"] == pytest.approx(right / 2)
     assert "You guessed **few-shot**" in verdict
     # The questions slider's range on the server is the first set's (36); a smaller set clamps it.
-    status, _, table, _ = client.predict(TINY, "Letters and lists", 36, ["zero-shot"], "no guess", 2, 3, 0.0, 0.7, 0,
-                                         16, api_name="/score")  # fmt: skip
+    status, _, table, _ = client.predict(TINY, "Letters and lists", 36, ["zero-shot"], "no guess", 2, 3, 0.0,
+                                         0.7, 0, 16, api_name="/score")
     assert "Scoring **32** of 32" in status and "Number of questions 36 is outside 1–32" in status
     assert len(table["data"]) == 32
 
 
 def test_a_stopped_score_run_leaves_the_app_usable(client):
     job = client.submit(TINY, SET, 36, list(P.STRATEGIES), "no guess", 5, 10, 0.0, 0.7, 0, 256,
-                        api_name="/score")  # fmt: skip
+                        api_name="/score")
     for _ in job:  # wait for the first live update, then stop
         break
     job.cancel()

@@ -1,0 +1,193 @@
+"""Prompting tab benchmark with the bundled SmolLM2-135M-Instruct (real weights) on this machine.
+
+    python -m benchmarks.bench_prompting              # timing rows
+    python -m benchmarks.bench_prompting --accuracy   # accuracy per strategy on one built-in set
+
+Timing rows: the four basic strategies on one question, one left-padded batched `generate` call
+vs four calls one after the other; our `compare_strategies` (templates, worker thread, per-row
+streamer, decoding, answer reading) vs the same batched raw call; and the launched app's API.
+Greedy decoding with a fixed number of new tokens (no early end), so both sides do equal work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+
+# The gallery reads GALLERY_TINY_MODELS once, at import. No tiny checkpoint is needed (the bundled
+# LM is offered in that mode too); the setting only keeps everything off the Hub.
+_OWN_ROOT = "GALLERY_TINY_MODELS" not in os.environ
+ROOT = os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-prompting-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from benchmarks.common import Row, launch_app, print_rows  # noqa: E402
+
+DEMO = "prompting"
+SET = "arithmetic"
+NEW_TOKENS = 64  # per row; the tab's CPU default is 128 (halved here to keep the run short)
+
+
+def _paired(raw, app, repeats: int) -> tuple[float, float]:
+    """Median seconds of raw() and app(), timed alternately after one warm-up each, so a change in
+    the machine's load (the CPU is shared) hits both sides alike."""
+    raw(), app()
+    raw_times, app_times = [], []
+    for _ in range(repeats):
+        for fn, times in ((raw, raw_times), (app, app_times)):
+            started = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - started)
+    return statistics.median(raw_times), statistics.median(app_times)
+
+
+def run(repeats: int = 5, threads: int = 2) -> list[Row]:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        return _run(max(1, repeats // 2))  # each repeat is several generations; half is plenty
+    finally:
+        if _OWN_ROOT:
+            shutil.rmtree(ROOT, ignore_errors=True)
+
+
+def _run(repeats: int) -> list[Row]:
+    import torch
+
+    from demos import prompting as P
+    from gallery import catalog
+    from gallery.device import device
+
+    label = catalog.EMBEDDED_LM.label
+    lm, tok = P.load_model(label)
+    problem_set = P.get_problem_set(SET)
+    problem = problem_set.items[0]
+    strategies = list(P.BASIC_STRATEGIES)
+    settings = P.Settings(max_new_tokens=NEW_TOKENS)
+    plan = P.plan_rows(tok, problem.question, strategies, problem_set, settings)
+    prompts = [p.prompt for p in plan]
+    lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    eos = P.eos_token_ids(lm, tok)
+    # Greedy, each row ending at its end token or after NEW_TOKENS: the way the tab runs.
+    options = dict(max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id,
+                   eos_token_id=sorted(eos))
+
+    def new_tokens(row: list[int]) -> list[int]:
+        cut = next((i for i, t in enumerate(row) if t in eos), len(row))
+        return row[:cut]
+
+    def sequential():  # four calls, one prompt each, no padding
+        outs = []
+        for prompt in prompts:
+            ids = tok(prompt, return_tensors="pt", add_special_tokens=False).to(device())
+            with torch.inference_mode():
+                outs.append(new_tokens(lm.generate(**ids, **options)[0, ids["input_ids"].shape[1] :].tolist()))
+        return outs
+
+    def batched():  # one call, left-padded: it runs until the longest row ends
+        ids = tok(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+        ids = ids.to(device())
+        with torch.inference_mode():
+            out = lm.generate(**ids, **options)
+        return [new_tokens(row) for row in out[:, ids["input_ids"].shape[1] :].tolist()]
+
+    reference = sequential()
+    same = reference == batched()
+    made = [len(r) for r in reference]
+    seq_s, bat_s = _paired(sequential, batched, repeats)
+
+    def ours():  # the tab's own function on the same prompts: the same greedy tokens
+        return list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind, strategies,
+                                          problem_set, settings))[-1]
+
+    ours_same = [r.tokens for r in ours()] == [len(r) for r in batched()]
+    raw_s, app_s = _paired(batched, ours, repeats)
+
+    load = os.getloadavg()[0]  # the CPU is shared: say how busy it was
+    where = f"bundled SmolLM2-135M (real weights), {device()}, {torch.get_num_threads()} threads, load {load:.1f}"
+    rows = [
+        Row(DEMO, f"4 strategies x {NEW_TOKENS} tok: sequential vs batched", seq_s, bat_s,
+            note=f"ratio = batched/sequential; prompt/new tokens {lengths}/{made}; "
+            f"same greedy tokens: {same}; {where}"),
+        Row(DEMO, "4 strategies: raw batched generate vs ours", raw_s, app_s,
+            note=f"ours = compare_strategies: templates, thread, per-row streamer, decode, answers; "
+            f"same token counts: {ours_same}"),
+    ]
+
+    try:
+        blocks, client = launch_app()
+    except Exception as error:  # keep the rows measured so far
+        rows.append(Row(DEMO, "4 strategies: app API", float("nan"), float("nan"),
+                        note=f"the app did not start: {type(error).__name__}: {error}"))
+        return rows
+    try:
+        args = (label, problem.question, problem.answer, strategies, P.NO_GUESS, settings.k, 1, 0.0, 0.7, 0,
+                NEW_TOKENS, problem_set.name)
+
+        def api():
+            return client.predict(*args, api_name="/compare")
+
+        api_raw_s, api_s = _paired(batched, api, max(1, repeats // 2))
+        rows.append(Row(DEMO, "4 strategies: raw batched generate vs app API", api_raw_s, api_s,
+                        note="gradio_client -> queue -> streamed updates; rows end at the end token"))
+    finally:
+        client.close()
+        blocks.close()
+    return rows
+
+
+def accuracy(set_name: str = SET, questions: int = 20, samples: int = 5, max_new_tokens: int = 128,
+             threads: int = 2) -> None:
+    """The bundled LM's accuracy per strategy on the first `questions` items of a built-in set,
+    through the tab's own scoring loop (greedy; self-consistency at temperature 0.7, seed 0)."""
+    # The tab stops a scoring run after the gallery's time limit per request; this run may be longer.
+    os.environ.setdefault("GALLERY_TIME_LIMIT_S", "86400")
+    import torch
+
+    from demos import prompting as P
+    from gallery import catalog
+
+    # Results do not depend on the thread count; on a CPU shared with other jobs 1 thread can be
+    # faster than 2 (no threads spinning while they wait for each other).
+    torch.set_num_threads(threads)
+    problem_set = P.get_problem_set(set_name)
+    settings = P.Settings(samples=samples, max_new_tokens=max_new_tokens)
+    strategies = list(P.STRATEGIES)
+    started = time.perf_counter()
+    records: list[dict] = []
+    for done, records, _, question_done in P.run_score(catalog.EMBEDDED_LM.label, problem_set.name, questions,
+                                                       strategies, settings):
+        if question_done:
+            print(f"  {done}/{questions} questions, {time.perf_counter() - started:.0f} s", flush=True)
+    table = P.accuracy_frame(records, strategies)
+    print(f"\nSmolLM2-135M-Instruct (bundled), {problem_set.name}: first {questions} of "
+          f"{len(problem_set.items)} questions, k={settings.k}, n={samples}, max_new_tokens={max_new_tokens}, "
+          f"{time.perf_counter() - started:.0f} s with {threads} thread(s), load {os.getloadavg()[0]:.1f}")
+    print(table.to_string(index=False, formatters={"accuracy": "{:.0%}".format}))
+    print()
+    print(P.question_frame(records, strategies).drop(columns=["question"]).to_string(index=False))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--accuracy", action="store_true", help="score the bundled LM on a built-in set")
+    parser.add_argument("--set", default=SET, help="arithmetic | dates | letters")
+    parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 can be faster on a busy CPU)")
+    parser.add_argument("--repeats", type=int, default=5)
+    options = parser.parse_args()
+    try:
+        if options.accuracy:
+            accuracy(options.set, options.questions, options.samples, threads=options.threads)
+        else:
+            print_rows(run(options.repeats, options.threads))
+    finally:
+        if _OWN_ROOT:
+            shutil.rmtree(ROOT, ignore_errors=True)
+    sys.exit(0)
