@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -25,24 +24,11 @@ _OWN_ROOT = "GALLERY_TINY_MODELS" not in os.environ
 ROOT = os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-prompting-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchmarks.common import Row, launch_app, print_rows  # noqa: E402
+from benchmarks.common import paired, Row, launch_app, print_rows  # noqa: E402
 
 DEMO = "prompting"
 SET = "arithmetic"
 NEW_TOKENS = 64  # per row; the tab's CPU default is 128 (halved here to keep the run short)
-
-
-def _paired(raw, app, repeats: int) -> tuple[float, float]:
-    """Median seconds of raw() and app(), timed alternately after one warm-up each, so a change in
-    the machine's load (the CPU is shared) hits both sides alike."""
-    raw(), app()
-    raw_times, app_times = [], []
-    for _ in range(repeats):
-        for fn, times in ((raw, raw_times), (app, app_times)):
-            started = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - started)
-    return statistics.median(raw_times), statistics.median(app_times)
 
 
 def run(repeats: int = 5, threads: int = 2) -> list[Row]:
@@ -99,14 +85,14 @@ def _run(repeats: int) -> list[Row]:
     reference = sequential()
     same = reference == batched()
     made = [len(r) for r in reference]
-    seq_s, bat_s = _paired(sequential, batched, repeats)
+    seq_s, bat_s = paired(sequential, batched, repeats)
 
     def ours():  # the tab's own function on the same prompts: the same greedy tokens
         return list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind, strategies,
                                           problem_set, settings))[-1]
 
     ours_same = [r.tokens for r in ours()] == [len(r) for r in batched()]
-    raw_s, app_s = _paired(batched, ours, repeats)
+    raw_s, app_s = paired(batched, ours, repeats)
 
     load = os.getloadavg()[0]  # the CPU is shared: say how busy it was
     where = f"bundled SmolLM2-135M (real weights), {device()}, {torch.get_num_threads()} threads, load {load:.1f}"
@@ -132,7 +118,7 @@ def _run(repeats: int) -> list[Row]:
         def api():
             return client.predict(*args, api_name="/compare")
 
-        api_raw_s, api_s = _paired(batched, api, max(1, repeats // 2))
+        api_raw_s, api_s = paired(batched, api, max(1, repeats // 2))
         rows.append(Row(DEMO, "4 strategies: raw batched generate vs app API", api_raw_s, api_s,
                         note="gradio_client -> queue -> streamed updates; rows end at the end token"))
     finally:
