@@ -32,6 +32,7 @@ from benchmarks.common import paired, Row, launch_app, print_rows  # noqa: E402
 DEMO = "prompting"
 SET = "arithmetic"
 NEW_TOKENS = 64  # per row; the tab's CPU default is 128 (halved here to keep the run short)
+SC_SAMPLES = 5  # the tab's default n
 
 
 def in_worker_thread(fn):
@@ -106,6 +107,27 @@ def _run(repeats: int) -> list[Row]:
     made = [len(r) for r in reference]
     seq_s, bat_s = paired(sequential, batched, repeats)
 
+    # Self-consistency: n rows of one prompt. Fixed length (no early end) so both sides do the
+    # same work whatever the samples say.
+    sc_prompt = P.render_prompt(tok, P.build_messages(P.SELF_CONSISTENCY, problem.question, problem_set.exemplars,
+                                                      settings.k))
+    fixed = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False,
+                 pad_token_id=tok.pad_token_id)
+
+    @in_worker_thread
+    def sc_sequential():
+        ids = tok(sc_prompt, return_tensors="pt", add_special_tokens=False).to(device())
+        with torch.inference_mode():
+            return [lm.generate(**ids, **fixed) for _ in range(SC_SAMPLES)]
+
+    @in_worker_thread
+    def sc_batched():
+        ids = tok([sc_prompt] * SC_SAMPLES, return_tensors="pt", add_special_tokens=False).to(device())
+        with torch.inference_mode():
+            return lm.generate(**ids, **fixed)
+
+    sc_seq_s, sc_bat_s = paired(sc_sequential, sc_batched, repeats)
+
     @in_worker_thread
     def ours():  # the tab's own function on the same prompts: the same greedy tokens
         return list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind, strategies,
@@ -120,6 +142,8 @@ def _run(repeats: int) -> list[Row]:
         Row(DEMO, f"4 strategies x {NEW_TOKENS} tok: sequential vs batched", seq_s, bat_s,
             note=f"ratio = batched/sequential; prompt/new tokens {lengths}/{made}; "
             f"same greedy tokens: {same}; {where}"),
+        Row(DEMO, f"self-consistency {SC_SAMPLES} x {NEW_TOKENS} tok: seq vs batched", sc_seq_s, sc_bat_s,
+            note=f"one {len(tok(sc_prompt)['input_ids'])}-token prompt; fixed length; ratio = batched/sequential"),
         Row(DEMO, "4 strategies: raw batched generate vs ours", raw_s, app_s,
             note=f"ours = compare_strategies: templates, thread, per-row streamer, decode, answers; "
             f"same token counts: {ours_same}"),
