@@ -390,8 +390,13 @@ def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEM
     return settings, notes
 
 
+def as_text(value) -> str:
+    """Whatever the API sent for a text field, as a string (None -> "")."""
+    return "" if value is None else value if isinstance(value, str) else str(value)
+
+
 def clean_question(question: str | None) -> str:
-    text = (question or "").strip()
+    text = as_text(question).strip()
     if not text:
         raise InputError("Type a question, or pick one from the built-in set.")
     if len(text) > MAX_QUESTION_CHARS:
@@ -403,10 +408,12 @@ def clean_question(question: str | None) -> str:
 
 
 def clean_strategies(strategies) -> list[str]:
-    if isinstance(strategies, str):
+    if strategies is None:
+        strategies = []
+    elif not isinstance(strategies, (list, tuple)):  # one name sent on its own
         strategies = [strategies]
     chosen = []
-    for name in strategies or []:
+    for name in strategies:
         match = next((s for s in STRATEGIES if s.lower() == str(name).strip().lower()), None)
         if match is None:
             raise InputError(f"Unknown strategy {name!r}. Choose from: {', '.join(STRATEGIES)}.")
@@ -860,7 +867,7 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
     settings, notes = clean_settings(k, samples, temperature, sc_temperature, seed, max_new_tokens,
                                      max_k=len(problem_set.exemplars))
     guess = clean_guess(guess, notes)
-    expected = (expected or "").strip() or None
+    expected = as_text(expected).strip() or None
     builtin = find_problem(question)
     if builtin and expected == builtin.answer:
         kind = builtin.kind
@@ -942,7 +949,7 @@ def api_extract_answer(text: str, kind: str = "number") -> str | None:
     """Read the final answer from a model's reply (kind: number, time, calendar, word, list, text)."""
     if kind not in KINDS:
         raise InputError(f"kind must be one of: {', '.join(KINDS)}.")
-    return extract_answer((text or "")[:20_000], kind)
+    return extract_answer(as_text(text)[:20_000], kind)
 
 
 # --- layout --------------------------------------------------------------------------------------

@@ -233,6 +233,11 @@ def test_bad_questions_are_refused_in_plain_words(question):
         P.clean_question(question)
 
 
+def test_a_number_sent_as_the_question_is_read_as_text():
+    assert P.clean_question(12345) == "12345"
+    assert P.api_extract_answer(12345, "number") == "12345"
+
+
 def test_odd_but_fine_questions_pass():
     assert P.clean_question("  🙂🚀 how many rockets? 日本語 ") == "🙂🚀 how many rockets? 日本語"
 
@@ -243,6 +248,11 @@ def test_strategy_choice():
     with pytest.raises(InputError, match="Unknown strategy"):
         P.clean_strategies(["magic"])
     assert P.clean_strategies(["SELF-CONSISTENCY", "zero-shot", "zero-shot"]) == ["zero-shot", "self-consistency"]
+    assert P.clean_strategies("few-shot") == ["few-shot"]
+    with pytest.raises(InputError, match="Unknown strategy"):
+        P.clean_strategies(12345)
+    with pytest.raises(InputError, match="at least one"):
+        P.clean_strategies(None)
 
 
 # --- prompts -------------------------------------------------------------------------------------
