@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from gallery import catalog, models, ui
-from gallery.device import gpu
+from gallery.device import gpu, sized
 from gallery.errors import InputError
 from gallery.images import to_rgb
 
@@ -246,7 +246,12 @@ def shown_names(labels: Sequence[str]) -> list[str]:
 
 
 # --- the model: one forward pass for pictures and the texts not cached yet -------------------------
-@gpu(duration=30)
+# GPU time per picture and per 16 label sentences through ViT-B/32 (estimate).
+GPU_ITEM_S = 0.02
+
+
+@gpu(duration=sized(lambda entry, pixels, tokens: GPU_ITEM_S * (len(pixels if pixels is not None else [])
+                                                              + len(tokens if tokens is not None else []) / 16)))
 def _encode(entry: catalog.Model, pixels: torch.Tensor | None, tokens: torch.Tensor | None):
     """pixels (B, 3, H, W), token ids (N, 77) -> normalised features, float32 on the CPU:
     (B, D) and (N, D), and exp(logit_scale). The only function that touches the model's weights

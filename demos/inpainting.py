@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from gallery import catalog, models, ui
-from gallery.device import device, dtype, gpu
+from gallery.device import device, dtype, gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
 from gallery.images import center_square, to_rgb
 
@@ -281,13 +281,18 @@ def diffusion_inpaint(
 
 # On ZeroGPU these two run in a worker that holds the GPU; arguments and results are pickled, so
 # they take the catalogue entry (not the model) and return CPU objects.
-@gpu(duration=30)
+# GPU time estimates: one ViT-MAE forward pass; one SD-Turbo inpainting step at 512x512.
+GPU_MAE_S = 0.2
+GPU_STEP_S = 0.15
+
+
+@gpu(duration=gpu_seconds(GPU_MAE_S))
 def _mae_on_device(entry: catalog.Model, image: Image.Image, patch_mask: np.ndarray) -> MaeResult:
     mae, processor = models.load_mae(entry)
     return mae_reconstruct(mae, processor, image, patch_mask)
 
 
-@gpu(duration=60)
+@gpu(duration=sized(lambda entry, image, hidden, **kw: 0.5 + GPU_STEP_S * kw["steps"] * (kw["side"] / 512) ** 2))
 def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndarray, **settings) -> Image.Image:
     return diffusion_inpaint(models.load_inpaint(entry), image, hidden, **settings)
 

@@ -23,7 +23,7 @@ import torch
 
 from gallery import catalog, models, settings, ui
 from gallery.catalog import Model
-from gallery.device import gpu
+from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
 
 TITLE = "Next word: what a language model learns from raw text"
@@ -438,7 +438,9 @@ def generate_tokens(lm, tokenizer, text: str, s: Settings, n: int, seed: int) ->
         options.update(do_sample=False)
     else:  # top_k=0 / top_p=1 switch those warpers off (generate's default top_k is 50)
         options.update(do_sample=True, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-    with _sampling_lock, torch.random.fork_rng(), torch.inference_mode():
+    # Only the model's own device's RNG: a CPU model on ZeroGPU must not wake CUDA (it is not there).
+    rng_devices = [lm.device] if lm.device.type == "cuda" else []
+    with _sampling_lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
         torch.manual_seed(seed)
         out = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options)
     new_ids = out.sequences[0, input_ids.shape[1] :].tolist()
@@ -485,19 +487,25 @@ def base_and_instruct() -> tuple[Model | None, Model | None]:
 
 
 # The functions that run a model take plain values (ZeroGPU pickles the arguments of a GPU call).
-@gpu(duration=20)
+# On ZeroGPU the small models skip the GPU (role=ROLE; see gallery.device.gpu); the others ask for
+# a duration sized to the call: one forward pass takes ~50 ms on a GPU, a generated token ~50 ms.
+GPU_FORWARD_S = 0.05
+GPU_TOKEN_S = 0.05
+
+
+@gpu(duration=sized(lambda label, texts, *_, **__: GPU_FORWARD_S * len(texts)), role=ROLE)
 def _distributions_for(label, texts: list[str], settings_list: list[Settings], chat: bool = False):
     lm, tokenizer, entry = load(label)
     return next_token_distributions(lm, tokenizer, texts, settings_list, chat=chat), entry
 
 
-@gpu(duration=20)
+@gpu(duration=gpu_seconds(GPU_FORWARD_S), role=ROLE)
 def _word_for(label, text, word, s: Settings) -> WordGuess:
     lm, tokenizer, _ = load(label)
     return word_probability(lm, tokenizer, text, word, s)
 
 
-@gpu(duration=60)
+@gpu(duration=sized(lambda label, text, s, n, *_: GPU_TOKEN_S * n), role=ROLE)
 def _generate_for(label, text, s: Settings, n: int, seed: int) -> Generation:
     lm, tokenizer, _ = load(label)
     return generate_tokens(lm, tokenizer, text, s, n, seed)
@@ -582,7 +590,8 @@ def _distribution_requests(prompts, labels, temperatures, top_ks, top_ps) -> lis
             except InputError as error:
                 results[i] = error
         if good:
-            dists, _ = _distributions_for(label, [prompts[i] for i in good], checked)
+            # (entry: the model that answered, a CPU stand-in when ZeroGPU refused the GPU)
+            dists, entry = _distributions_for(label, [prompts[i] for i in good], checked)
             for i, d in zip(good, dists):
                 results[i] = _distribution_outputs(d, entry)
     return results

@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from gallery import catalog, models, settings, ui
-from gallery.device import device, gpu
+from gallery.device import device, gpu, sized
 from gallery.errors import InputError, ModelUnavailable
 
 TITLE = "Text to image"
@@ -427,8 +427,14 @@ def _summary(s: Request, seconds: float | None, notes: list[str], label: str = "
     return "\n".join([head, *(f"- {note}" for note in notes)])
 
 
+# GPU time per denoising step at 512x512, with the preview decoded for the strip (estimate).
+GPU_STEP_S = 0.15
+GPU_CHECK_S = 0.5  # text encoding, safety check, the final decode
+
+
 @ui.user_errors
-@gpu(duration=60)
+@gpu(duration=sized(lambda model_label, prompt, negative, seed, randomize, steps, guidance, width, height, **_:
+                    GPU_CHECK_S + GPU_STEP_S * float(steps) * float(width) * float(height) / 512**2))
 def generate_handler(
     model_label,
     prompt,
@@ -469,7 +475,9 @@ def generate_handler(
 
 
 @ui.user_errors
-@gpu(duration=60)
+@gpu(duration=sized(lambda model_label, prompt_a, prompt_b, steps_a, steps_b, guidance_a, guidance_b, negative,
+                    seed, randomize, width, height, **_:
+                    2 * GPU_CHECK_S + GPU_STEP_S * (float(steps_a) + float(steps_b)) * float(width) * float(height) / 512**2))
 def compare_handler(
     model_label,
     prompt_a,

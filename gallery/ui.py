@@ -59,6 +59,10 @@ def model_dropdown(role: str, label: str = "Model", **kwargs) -> gr.Dropdown:
 
 
 def _as_user_error(error: BaseException) -> gr.Error:
+    from gallery.device import gpu_refusal, refusal_sentence
+
+    if gpu_refusal(error):  # ZeroGPU said no (quota used up, no GPU free): one plain sentence
+        return gr.Error(refusal_sentence(error), title="No GPU time left", duration=None, print_exception=False)
     if isinstance(error, gr.Error):
         return error
     if isinstance(error, (InputError, ModelUnavailable)):
