@@ -9,7 +9,7 @@ from gallery import device  # noqa: F401  (imports `spaces` before torch, as Zer
 
 import gradio as gr
 
-from gallery import ui
+from gallery import room_ui, ui
 
 DEMOS = [  # (tab title, module with create_demo())
     ("1 · Next word", "demos.next_word"),
@@ -30,6 +30,7 @@ def build_app() -> gr.Blocks:
         mode = "tiny test models" if settings.TINY_MODELS_DIR else None
         if mode or settings.OFFLINE:
             gr.Markdown(f"*Running offline{' with ' + mode if mode else ''}.*")
+        room_ui.panel(app)  # closed: guesses counted together in a workshop room
         with gr.Tabs():
             for title, module_name in DEMOS:
                 with gr.Tab(title, id=module_name.split(".")[-1]):

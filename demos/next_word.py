@@ -21,7 +21,7 @@ import gradio as gr
 import pandas as pd
 import torch
 
-from gallery import catalog, models, settings, ui
+from gallery import catalog, models, room_ui, settings, ui
 from gallery.catalog import Model
 from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
@@ -511,6 +511,20 @@ def _generate_for(label, text, s: Settings, n: int, seed: int) -> Generation:
     return generate_tokens(lm, tokenizer, text, s, n, seed)
 
 
+def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[float, int | None]], str]:
+    """For the presenter's room view: the model's top next token after `text`, its probability and
+    rank for each of the room's words (rank None: too long to score), and the model's name."""
+    [d], entry = _distributions_for(label, [text], [Settings()])
+    scores = []
+    for word in words:
+        try:
+            g = _word_for(label, text, word, Settings())
+            scores.append((g.probability, g.rank))
+        except InputError:  # e.g. more tokens than a guess may have
+            scores.append((0.0, None))
+    return d.tokens[0], scores, entry.label
+
+
 # --- what the components show --------------------------------------------------------------------
 # Outputs are `gr.update(...)` dicts rather than new components: building a component object per
 # request costs about a millisecond each, and this runs on every slider move.
@@ -855,6 +869,7 @@ def create_demo(batch: bool = True) -> None:
         guess_rank = gr.Number(label="Its rank", interactive=False, precision=0)
     with gr.Accordion("Your word, piece by piece", open=False):
         guess_pieces = gr.Dataframe(label="Pieces of your word", interactive=False)
+    room_view = room_ui.word_view()  # the presenter's: the room's guesses beside the model's
 
     note = gr.Markdown()
     with gr.Row():
@@ -935,6 +950,8 @@ def create_demo(batch: bool = True) -> None:
         guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
         api_name="your_word", preprocess=False, **ui.heavy(),
     )
+    room_ui.count_word_guesses(shown, prompt, guess)
+    room_ui.connect_word_view(room_view, prompt, model, room_model_view)
     history_outputs = [history, history_table, inspect_step]
     for i, button in enumerate(candidates):
         button.click(

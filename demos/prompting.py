@@ -30,7 +30,7 @@ import gradio as gr
 import pandas as pd
 import torch
 
-from gallery import catalog, models, settings as gallery_settings, ui
+from gallery import catalog, models, room_ui, settings as gallery_settings, ui
 from gallery.device import device, gpu, sized
 from gallery.errors import InputError
 
@@ -1014,6 +1014,7 @@ def create_demo() -> None:
     verdict = gr.Markdown(elem_id="prompting-verdict")
     with gr.Accordion("Results as data", open=False):
         data = gr.JSON(label="results")
+    room_view = room_ui.strategy_view(STRATEGIES)  # the presenter's: the room's votes beside the winner
 
     gr.Markdown("## Score a whole problem set")
     with gr.Row():
@@ -1049,6 +1050,8 @@ def create_demo() -> None:
     set_name.change(on_pick_set, set_name, [picked, count, k, set_info], api_name="problem_set")
     picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="pick_question")
     model.change(on_model, model, weak, api_name="model_note")
+    room_ui.count_strategy_votes(guess, STRATEGIES)
+    room_ui.connect_strategy_view(room_view, chart, data)
     gr.api(api_extract_answer, api_name="extract_answer")
 
 

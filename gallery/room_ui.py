@@ -1,0 +1,361 @@
+"""The room on the page: a small panel to open or join a room (app.py puts it under the intro,
+closed), the calls that count a page's guesses in its room, and the presenter's live views: the
+room's next-word guesses beside the model's probabilities for the same words, and the room's
+strategy votes beside the measured winner. The counting itself is `gallery.rooms` (no Gradio).
+
+A page's room and presenter key are `gr.State` (this page's session only: no cookie, no account).
+The presenter's views redraw on a `gr.Timer` while that page holds the room's key.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import weakref
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import gradio as gr
+import pandas as pd
+from gradio.context import Context
+
+from gallery import rooms, ui
+from gallery.rooms import RoomError
+
+ROOMS = rooms.Rooms()  # this process's rooms
+REFRESH_S = 2.0  # how often the presenter's view looks for new guesses
+SHOWN_WORDS = 8  # the room's most popular guesses drawn (each costs the model one pass)
+ROOM_SHARE, MODEL_P = "share of the room", "model probability"
+# Room events are quick (a dictionary update), so they do not wait behind model calls.
+ROOM_LANE = dict(concurrency_id="room", concurrency_limit=8)
+
+PANEL_HELP = (
+    "In a workshop, everyone's guesses can be counted together and shown beside the model's. "
+    "**Attendees:** type the code on the presenter's screen and press *Join* (or open the link "
+    "they share). Your guesses stay anonymous. **Presenter:** press *Open a new room*, then open "
+    "“The room's guesses” in the Next word tab and “The room's votes” in the Prompting tab."
+)
+WORD_VIEW_HELP = ("*Open a room (🏫 at the top of the page) as the presenter: the guesses of everyone in it for "
+                  "the text above appear here, beside the model's probabilities for the same words.*")
+VOTE_VIEW_HELP = ("*Open a room (🏫 at the top of the page) as the presenter: the room's votes for the "
+                  "winning strategy appear here, beside the measured winner.*")
+
+
+@dataclass
+class _Panel:
+    code: gr.State  # the room this page is in ("" = none)
+    key: gr.State  # the room key, on the presenter's page only
+    status: gr.Markdown
+
+
+_panels: "weakref.WeakKeyDictionary[gr.Blocks, _Panel]" = weakref.WeakKeyDictionary()
+
+
+def _panel() -> _Panel | None:
+    """The room panel of the app being built (None: a tab launched on its own has no rooms)."""
+    root = Context.root_block
+    return _panels.get(root) if root is not None else None
+
+
+def shown(text: str) -> str:
+    """Visitor text made safe to show in Markdown: no HTML, no Markdown formatting."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|~>])", r"\\\1", html.escape(text, quote=False))
+
+
+def _voter(request: gr.Request | None) -> str:
+    return (getattr(request, "session_hash", None) or "api") if request is not None else "direct"
+
+
+def _link(request: gr.Request | None, code: str) -> str:
+    """The page's own address with ?room=CODE, from the browser's Referer when there is one."""
+    referer = ""
+    try:
+        referer = request.headers.get("referer", "") if request is not None else ""
+    except Exception:
+        pass
+    base = referer.split("?")[0].split("#")[0] if referer.startswith(("http://", "https://")) else ""
+    return f"{base}?room={code}" if base else f"this page's address + `?room={code}`"
+
+
+# --- the panel's handlers --------------------------------------------------------------------------
+def on_open(request: gr.Request):
+    code, key = ROOMS.open()
+    text = (
+        f"**Room {code} is open.** Attendees open {_link(request, code)} or type **{code}** here and press Join.\n\n"
+        f"Your room key: `{key}`. Note it: it resets or closes the room, and brings back your "
+        "presenter view after a reload (type it in the key box, then *I am the presenter*)."
+    )
+    return code, key, code, key, text
+
+
+def on_join(code_text, request: gr.Request):
+    code = ROOMS.join(code_text)
+    return code, "", code, f"You are in room **{code}**: your next-word guesses and strategy picks are counted there, anonymously."
+
+
+def on_leave():
+    return "", "", "", "You left the room; your guesses are no longer sent to it."
+
+
+def on_use_key(code, key_text):
+    if not code:
+        raise RoomError("Join your room first (type its code and press Join), then use its key.")
+    if not ROOMS.is_presenter(code, key_text):
+        raise RoomError("That is not this room's key: only the presenter's key shows the room's guesses.")
+    return key_text.strip(), f"You present room **{code}**: its guesses appear in the tabs' room views."
+
+
+def on_reset(code, key_text):
+    if not code:
+        raise RoomError("This page is in no room.")
+    ROOMS.reset(code, key_text)
+    return f"Room **{code}**: every guess forgotten; a new round starts."
+
+
+def on_close(code, key_text):
+    if not code:
+        raise RoomError("This page is in no room.")
+    ROOMS.close(code, key_text)
+    return "", "", "", f"Room **{code}** is closed; its guesses are gone."
+
+
+def on_page_load(request: gr.Request):
+    """`?room=CODE` in the address joins that room."""
+    asked = request.query_params.get("room") if request is not None else None
+    if not asked:
+        return gr.skip(), gr.skip(), gr.skip()
+    try:
+        code = ROOMS.join(asked)
+    except RoomError as error:
+        return "", rooms.clean_text(asked, 8), f"⚠️ {error}"
+    return code, code, f"You are in room **{code}** (from the link): your guesses are counted there, anonymously."
+
+
+def panel(app: gr.Blocks) -> None:
+    """The small "Workshop room" panel, closed; call once, inside the app's Blocks."""
+    code, key = gr.State(""), gr.State("")
+    with gr.Accordion("🏫 Workshop room: guess together (optional)", open=False, elem_id="room-panel"):
+        gr.Markdown(PANEL_HELP)
+        with gr.Row():
+            code_box = gr.Textbox(label="Room code", placeholder="e.g. KQWZ", max_lines=1, scale=2, elem_id="room-code")
+            join = gr.Button("Join", scale=1)
+            leave = gr.Button("Leave", scale=1)
+            open_room = gr.Button("Open a new room (presenter)", scale=2)
+        status = gr.Markdown(elem_id="room-status")
+        with gr.Row():
+            key_box = gr.Textbox(label="Room key (presenter only)", type="password", max_lines=1, scale=2)
+            use_key = gr.Button("I am the presenter", scale=1)
+            reset = gr.Button("Reset the guesses", scale=1)
+            close = gr.Button("Close the room", variant="stop", scale=1)
+    _panels[app] = _Panel(code, key, status)
+    open_room.click(on_open, None, [code, key, code_box, key_box, status], api_name="room_open", **ROOM_LANE)
+    gr.on([join.click, code_box.submit], on_join, [code_box], [code, key, code_box, status], api_name="room_join", **ROOM_LANE)
+    leave.click(on_leave, None, [code, key, code_box, status], api_name="room_leave", **ROOM_LANE)
+    use_key.click(on_use_key, [code, key_box], [key, status], api_name="room_presenter", **ROOM_LANE)
+    reset.click(on_reset, [code, key_box], [status], api_name="room_reset", **ROOM_LANE)
+    close.click(on_close, [code, key_box], [code, key, code_box, status], api_name="room_close", **ROOM_LANE)
+    app.load(on_page_load, None, [code, code_box, status], api_visibility="private", **ROOM_LANE)
+
+
+# --- counting a page's guesses -------------------------------------------------------------------
+def on_word_guess(code, prompt, guess, request: gr.Request):
+    """Count this page's next-word guess in its room (after Reveal). -> a line for the panel."""
+    if not code:
+        return gr.skip()
+    try:
+        counted = ROOMS.guess_word(code, _voter(request), prompt, guess)
+    except RoomError as error:
+        return f"⚠️ {error}"
+    if counted is None:
+        return gr.skip()
+    return f"Room **{code}**: your guess “{shown(counted)}” is counted."
+
+
+def count_word_guesses(event, prompt: gr.Textbox, guess: gr.Textbox) -> None:
+    """After each Reveal (`event`), count the page's guess in its room, if it is in one."""
+    panel_ = _panel()
+    if panel_ is not None:
+        event.success(on_word_guess, [panel_.code, prompt, guess], [panel_.status], api_name="room_word_guess",
+                      **ROOM_LANE)
+
+
+def count_strategy_votes(guess: gr.Radio, strategies: Sequence[str]) -> None:
+    """Each pick of "which strategy wins" is the page's vote in its room (a later pick replaces it)."""
+    panel_ = _panel()
+    if panel_ is None:
+        return
+    allowed = tuple(strategies)
+
+    def on_strategy_vote(code, choice, request: gr.Request):
+        if not code:
+            return gr.skip()
+        try:
+            ROOMS.vote_strategy(code, _voter(request), choice if isinstance(choice, str) else None, allowed)
+        except RoomError as error:
+            return f"⚠️ {error}"
+        if choice in allowed:
+            return f"Room **{code}**: your vote for **{shown(choice)}** is counted."
+        return f"Room **{code}**: no vote from you."
+
+    guess.change(on_strategy_vote, [panel_.code, guess], [panel_.status], api_name="room_strategy_vote", **ROOM_LANE)
+
+
+# --- the presenter's views ---------------------------------------------------------------------------
+def _bars(column: str, pairs: Sequence[tuple[str, float]], order: Sequence[str] | None = None) -> dict:
+    names = [name for name, _ in pairs]
+    frame = pd.DataFrame({"word" if order is None else "strategy": names, column: [float(v) for _, v in pairs]})
+    return gr.update(value=frame, sort=list(order) if order is not None else names)
+
+
+def _tally_or_none(code, key, read):
+    """The room's tally for its presenter; None on any other page (or a closed room)."""
+    if not code or not key or not ROOMS.is_presenter(code, key):
+        return None
+    return read()
+
+
+def on_word_view(code, key, prompt, seen):
+    """The room's guesses for the presenter's current text: bars (share of the room's pages)
+    and a line naming the favourite. Unchanged since the last look: nothing is sent."""
+    tally = _tally_or_none(code, key, lambda: ROOMS.word_tally(code, prompt))
+    if tally is None:
+        return gr.skip(), WORD_VIEW_HELP, None
+    signature = [code, tally.version, rooms.prompt_key(prompt)]
+    if signature == seen:
+        return gr.skip(), gr.skip(), gr.skip()
+    top = tally.counts[:SHOWN_WORDS]
+    bars = _bars(ROOM_SHARE, [(word, n / max(tally.voters, 1)) for word, n in top])
+    if not top:
+        return bars, f"Room **{code}**: no guesses yet for this text (“{shown(rooms.prompt_key(prompt)[-60:])}”).", signature
+    favourite, votes = top[0]
+    note = (f"Room **{code}**: **{tally.voters}** page{'s' * (tally.voters != 1)} guessed the next word after "
+            f"“{shown(rooms.prompt_key(prompt)[-60:])}”. The room's favourite: **{shown(favourite)}** "
+            f"({votes / tally.voters:.0%}).")
+    return bars, note, signature
+
+
+def on_word_model(code, key, prompt, model_label, model_view: Callable):
+    """The model's side, for the same words: its probability for each, its top token, and where
+    the room's favourite ranks for it (a model call; it runs only when the room's tally changed)."""
+    tally = _tally_or_none(code, key, lambda: ROOMS.word_tally(code, prompt))
+    if tally is None or not tally.counts:
+        return gr.skip(), ""
+    words = [word for word, _ in tally.counts[:SHOWN_WORDS]]
+    top_token, scores, label = model_view(model_label, prompt, words)
+    bars = _bars(MODEL_P, [(word, p) for word, (p, _) in zip(words, scores)])
+    p, rank = scores[0]
+    if rank is None:
+        verdict = "too many tokens to score"
+    else:
+        verdict = "the model's top choice too 🎯" if rank == 1 else f"rank **{rank:,}** for the model"
+    note = (f"**{label}**'s top token: **{shown(top_token)}**. The room's favourite, **{shown(words[0])}**, "
+            f"gets p = {p:.1%} from the model: {verdict}.")
+    return bars, note
+
+
+@dataclass
+class WordView:
+    room_bars: gr.BarPlot
+    model_bars: gr.BarPlot
+    note: gr.Markdown
+    model_note: gr.Markdown
+    timer: gr.Timer
+    seen: gr.State
+
+
+def word_view() -> WordView | None:
+    """The presenter's view in the Next word tab (a closed accordion); wire it with `connect_word_view`."""
+    if _panel() is None:
+        return None
+    with gr.Accordion("🏫 The room's guesses (presenter)", open=False, elem_id="room-word-view"):
+        note = gr.Markdown(WORD_VIEW_HELP)
+        with gr.Row():
+            room_bars = gr.BarPlot(x="word", y=ROOM_SHARE, y_lim=[0, 1], label="The room's guesses",
+                                   x_label_angle=-30, height=260, elem_id="room-word-bars")
+            model_bars = gr.BarPlot(x="word", y=MODEL_P, y_lim=[0, 1], label="The model's probability for the same words",
+                                    x_label_angle=-30, height=260, elem_id="room-model-bars")
+        model_note = gr.Markdown()
+    return WordView(room_bars, model_bars, note, model_note, gr.Timer(REFRESH_S, active=False), gr.State(None))
+
+
+def _timer_on_for_presenter(timer: gr.Timer) -> None:
+    panel_ = _panel()
+    panel_.key.change(lambda key: gr.Timer(active=bool(key)), panel_.key, timer, api_visibility="private",
+                      **ROOM_LANE)
+
+
+def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropdown, model_view: Callable) -> None:
+    """`model_view(model_label, text, words) -> (top token, [(probability, rank)] per word, model label)`."""
+    if view is None:
+        return
+    panel_ = _panel()
+    _timer_on_for_presenter(view.timer)
+    look = dict(inputs=[panel_.code, panel_.key, prompt, view.seen], outputs=[view.room_bars, view.note, view.seen])
+    view.timer.tick(on_word_view, **look, api_visibility="private", **ROOM_LANE)
+    panel_.key.change(on_word_view, **look, api_name="room_word_view", **ROOM_LANE)
+
+    def on_model_side(code, key, text, model_label):
+        return on_word_model(code, key, text, model_label, model_view)
+
+    gr.on([view.seen.change, model.change], on_model_side, [panel_.code, panel_.key, prompt, model],
+          [view.model_bars, view.model_note], api_name="room_word_model", **ui.heavy())
+
+
+def _measured(scored, compared) -> tuple[dict[str, float], str]:
+    """The measured side: accuracy per strategy from the scored set (the accuracy chart), else
+    right/wrong from the last run of the strategies (its results data)."""
+    rows = getattr(scored, "data", None) or []
+    columns = list(getattr(scored, "columns", None) or [])
+    if rows and "strategy" in columns and "accuracy" in columns:
+        s, a = columns.index("strategy"), columns.index("accuracy")
+        return {str(r[s]): float(r[a]) for r in rows if r[a] is not None}, "accuracy over the scored set"
+    if isinstance(compared, list) and compared:
+        return ({str(r.get("strategy")): float(bool(r.get("correct"))) for r in compared if isinstance(r, dict)},
+                "right or wrong on the last question run")
+    return {}, ""
+
+
+def strategy_view(strategies: Sequence[str]):
+    """The presenter's view in the Prompting tab: the room's votes beside the measured winner."""
+    if _panel() is None:
+        return None
+    with gr.Accordion("🏫 The room's votes (presenter)", open=False, elem_id="room-vote-view"):
+        note = gr.Markdown(VOTE_VIEW_HELP)
+        bars = gr.BarPlot(x="strategy", y=ROOM_SHARE, y_lim=[0, 1], sort=list(strategies), height=240,
+                          label="The room's votes: which strategy wins?", elem_id="room-vote-bars")
+    return bars, note, gr.Timer(REFRESH_S, active=False), gr.State(None), tuple(strategies)
+
+
+def connect_strategy_view(view, scored: gr.BarPlot, compared: gr.JSON) -> None:
+    if view is None:
+        return
+    bars, note, timer, seen, strategies = view
+    panel_ = _panel()
+    _timer_on_for_presenter(timer)
+
+    def on_vote_view(code, key, last_seen, scored_value, compared_value):
+        tally = _tally_or_none(code, key, lambda: ROOMS.strategy_tally(code, strategies))
+        if tally is None:
+            return gr.skip(), VOTE_VIEW_HELP, None
+        measured, how = _measured(scored_value, compared_value)
+        signature = [code, tally.version, sorted(measured.items())]
+        if signature == last_seen:
+            return gr.skip(), gr.skip(), gr.skip()
+        counts = dict(tally.counts)
+        lines = [f"Room **{code}**: **{tally.voters}** vote{'s' * (tally.voters != 1)}."]
+        if tally.favourite:
+            lines.append(f"The room's favourite: **{tally.favourite}** ({counts[tally.favourite] / tally.voters:.0%}).")
+        if measured:
+            best = max(measured.values())
+            winners = [s for s, v in measured.items() if v == best]
+            lines.append(f"Measured winner ({how}): **{', '.join(winners)}** ({best:.0%}).")
+            if tally.favourite:
+                lines.append("The room called it 🎯" if tally.favourite in winners else "The room guessed otherwise.")
+        else:
+            lines.append("Run the strategies or score the set to see the measured winner beside the votes.")
+        shares = [(s, counts.get(s, 0) / max(tally.voters, 1)) for s in strategies]
+        return _bars(ROOM_SHARE, shares, order=strategies), " ".join(lines), signature
+
+    look = dict(inputs=[panel_.code, panel_.key, seen, scored, compared], outputs=[bars, note, seen])
+    timer.tick(on_vote_view, **look, api_visibility="private", **ROOM_LANE)
+    panel_.key.change(on_vote_view, **look, api_name="room_vote_view", **ROOM_LANE)
