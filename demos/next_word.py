@@ -511,18 +511,20 @@ def _generate_for(label, text, s: Settings, n: int, seed: int) -> Generation:
     return generate_tokens(lm, tokenizer, text, s, n, seed)
 
 
+@gpu(duration=sized(lambda label, text, words: GPU_FORWARD_S * (1 + len(words))), role=ROLE)
 def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[float, int | None]], str]:
-    """For the presenter's room view: the model's top next token after `text`, its probability and
-    rank for each of the room's words (rank None: too long to score), and the model's name."""
-    [d], entry = _distributions_for(label, [text], [Settings()])
+    """For the presenter's room view, in one call: the model's top next token after `text`, its
+    probability and rank for each of the room's words (rank None: too long to score), its name."""
+    lm, tokenizer, entry = load(label)
+    top = next_token_distribution(lm, tokenizer, text).tokens[0]
     scores = []
     for word in words:
         try:
-            g = _word_for(label, text, word, Settings())
+            g = word_probability(lm, tokenizer, text, word)
             scores.append((g.probability, g.rank))
         except InputError:  # e.g. more tokens than a guess may have
             scores.append((0.0, None))
-    return d.tokens[0], scores, entry.label
+    return top, scores, entry.label
 
 
 # --- what the components show --------------------------------------------------------------------

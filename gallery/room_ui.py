@@ -89,9 +89,10 @@ def on_open(request: gr.Request):
     return code, key, code, key, text
 
 
-def on_join(code_text, request: gr.Request):
+def on_join(code_text, current, key, request: gr.Request):
     code = ROOMS.join(code_text)
-    return code, "", code, f"You are in room **{code}**: your next-word guesses and strategy picks are counted there, anonymously."
+    key = key if code == current else ""  # the presenter rejoining their own room stays presenter
+    return code, key, code, f"You are in room **{code}**: your next-word guesses and strategy picks are counted there, anonymously."
 
 
 def on_leave():
@@ -150,7 +151,8 @@ def panel(app: gr.Blocks) -> None:
             close = gr.Button("Close the room", variant="stop", scale=1)
     _panels[app] = _Panel(code, key, status)
     open_room.click(on_open, None, [code, key, code_box, key_box, status], api_name="room_open", **ROOM_LANE)
-    gr.on([join.click, code_box.submit], on_join, [code_box], [code, key, code_box, status], api_name="room_join", **ROOM_LANE)
+    gr.on([join.click, code_box.submit], on_join, [code_box, code, key], [code, key, code_box, status], api_name="room_join",
+          **ROOM_LANE)
     leave.click(on_leave, None, [code, key, code_box, status], api_name="room_leave", **ROOM_LANE)
     use_key.click(on_use_key, [code, key_box], [key, status], api_name="room_presenter", **ROOM_LANE)
     reset.click(on_reset, [code, key_box], [status], api_name="room_reset", **ROOM_LANE)

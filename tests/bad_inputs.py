@@ -20,6 +20,7 @@ BAD_STRINGS = {
     "spaces": "   \n\t ",
     "huge": "the cat sat on the mat. " * 850,  # ~20k characters
     "control": "a\x00b\x07c\x1b[31mred\x1b[0m\r\n\u202e",
+    "html": '<img src=x onerror="alert(1)"><script>alert(2)</script>**bold** [link](javascript:x)',
     "emoji-rtl-cjk": "🙂🚀👩🏽‍🔬 مرحبا بالعالم 日本語のテキスト 한국어",
 }
 # (NaN cannot be sent: gradio_client's JSON encoder refuses it before anything leaves the client.)

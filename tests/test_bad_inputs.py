@@ -141,6 +141,28 @@ def test_images(client, endpoints, bad_images):
     assert not failures, "\n".join(failures)
 
 
+def test_room_endpoints_from_a_page_in_a_room(app_url, endpoints):
+    """The room endpoints again, from a page that opened a room and holds its key (the shared
+    client is in no room, so there they mostly do nothing): every bad guess, code, key or model
+    gets a plain answer, and the room still counts a good guess afterwards."""
+    from gradio_client import Client
+
+    page = Client(app_url, verbose=False, download_files=False)
+    try:
+        code, key, _ = page.predict(api_name="/room_open")
+        in_room = {n: s for n, s in endpoints.items() if n.startswith("/room_") and n not in ("/room_close", "/room_leave")}
+        assert {"/room_word_guess", "/room_strategy_vote", "/room_word_view", "/room_reset"} <= set(in_room)
+        failures = _drive(page, in_room, "string", dict(BAD_STRINGS, none=None, **{"wrong-type": 12345}))
+        failures += _drive(page, in_room, "choice", dict(BAD_CHOICES, none=None))
+        assert not failures, "\n".join(failures)
+        page.predict(key, api_name="/room_reset")
+        assert "counted" in page.predict("The cat sat on the", "mat", api_name="/room_word_guess")
+        bars, _ = page.predict("The cat sat on the", api_name="/room_word_view")
+        assert bars["value"]["data"] == [["mat", 1.0]]
+    finally:
+        page.close()
+
+
 def test_server_still_serves_a_correct_answer_after_everything(client, endpoints):
     # A real check of correctness, not just liveness: the CLIP zero-shot probabilities sum to one.
     name = next(n for n in endpoints if "zero_shot" in n)

@@ -182,6 +182,17 @@ def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):
 
     assert _room_bars(presenter, PROMPT) == {"Paris": 1.0}
     assert _room_bars(other_presenter, PROMPT) == {"Lyon": 1.0}
+    # The model's side for the same word, as the model itself scores it.
+    from demos import next_word
+
+    label = next_word.catalog.available("next_word")[0].label
+    bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
+    lm, tokenizer, _ = next_word.load(label)
+    guess = next_word.word_probability(lm, tokenizer, PROMPT, "Paris")
+    [[word, p]] = bars["value"]["data"]
+    assert word == "Paris" and p == pytest.approx(guess.probability, rel=1e-5)
+    top = next_word.next_token_distribution(lm, tokenizer, PROMPT).tokens[0]
+    assert f"top token: **{shown(top)}**" in note and (f"rank **{guess.rank:,}**" in note or "🎯" in note)
     # A visitor without the key sees no tally.
     bars, note = alice.predict(PROMPT, api_name="/room_word_view")
     assert "Paris" not in str(bars) and "presenter" in note
@@ -218,3 +229,16 @@ def test_strategy_votes_through_the_api(clients):
     measured = [{"strategy": "zero-shot", "correct": False}, {"strategy": "few-shot", "correct": True}]
     bars, note = presenter.predict(None, measured, api_name="/room_vote_view")
     assert "Measured winner" in note and "**few-shot** (100%)" in note and "called it" in note
+
+
+def test_the_measured_winner_comes_from_the_scored_set_else_the_last_run():
+    from gradio.components.native_plot import PlotData
+
+    from gallery.room_ui import _measured
+
+    scored = PlotData(columns=["strategy", "accuracy"], data=[["zero-shot", 0.2], ["few-shot", 0.6]],
+                      datatypes={"strategy": "nominal", "accuracy": "quantitative"}, mark="bar")
+    last_run = [{"strategy": "zero-shot", "correct": True}, {"strategy": "few-shot", "correct": False}]
+    assert _measured(scored, last_run)[0] == {"zero-shot": 0.2, "few-shot": 0.6}
+    assert _measured(None, last_run)[0] == {"zero-shot": 1.0, "few-shot": 0.0}
+    assert _measured(None, None) == ({}, "")
