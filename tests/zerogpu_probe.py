@@ -47,7 +47,7 @@ def main() -> None:
     os.environ["SPACES_ZERO_GPU"] = "true"
 
     import app  # noqa: F401  (imports `spaces` first, as on a Space)
-    from gallery import catalog, device, models, settings, ui
+    from gallery import catalog, device, models, settings
     import gradio as gr
 
     out: dict = {"zero_gpu": settings.ZERO_GPU}
@@ -103,7 +103,6 @@ def main() -> None:
     out["refused_clip"] = {"schedules": calls, "result": result}
     print("PROBE-RESULT " + json.dumps(out, default=str))
     server.shutdown()
-    del ui
 
 
 if __name__ == "__main__":
