@@ -17,10 +17,11 @@ DEMOS = [  # (tab title, module with create_demo())
     ("3 · CLIP zero- & few-shot", "demos.clip_classify"),
     ("4 · Text to image", "demos.text_to_image"),
     ("5 · Prompting strategies", "demos.prompting"),
+    ("6 · Pre-train it yourself", "demos.pretrain"),
 ]
 
 INTRO = """# Foundation Model Gallery
-Five small experiments with real models. Each tab shows one idea: how these models learn from
+Six small experiments with real models. Each tab shows one idea: how these models learn from
 raw data without labels, and how one pre-trained model can then do many jobs."""
 
 

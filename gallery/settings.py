@@ -67,6 +67,8 @@ CACHE_DIR = Path(
     or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "foundation-model-gallery"
 )
 PREFETCH_COMMAND = "python -m gallery.prefetch"
+# Finished pre-training runs of tab 6 (curves and weights), so a room trains each configuration once.
+PRETRAIN_CACHE_DIR = Path(os.environ.get("GALLERY_PRETRAIN_CACHE") or CACHE_DIR / "pretrain")
 
 
 # --- online / offline: decided once, fast ------------------------------------------------------

@@ -20,6 +20,7 @@ _TINY_DIR = Path(tempfile.mkdtemp(prefix="gallery-tiny-models-"))
 os.environ["GALLERY_TINY_MODELS"] = str(_TINY_DIR)
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gallery-gradio-"))
 os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="gallery-examples-")
+os.environ["GALLERY_PRETRAIN_CACHE"] = tempfile.mkdtemp(prefix="gallery-pretrain-")  # every session trains afresh
 
 import pytest  # noqa: E402
 
