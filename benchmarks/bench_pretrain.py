@@ -1,0 +1,107 @@
+"""Pre-training tab benchmark: each panel's default run through the tab's own handler, from an
+empty cache, on this machine's CPU (or GPU). Prints per panel: training steps per second, time
+to the finished default (training + checkpoints + samples + streaming), the loss at start and
+end, the replay time of the same click from the cache, and the process's peak memory.
+
+    flock /tmp/gallery-bench.lock python -m benchmarks.bench_pretrain [--only text,image,scale]
+
+Each panel runs in its own process, so its peak memory is its own. Row columns: raw s = seconds
+spent in optimiser steps (the loop alone), app s = the whole click as a visitor waits for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import Row, print_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = "pretrain"
+PANELS = ["text", "image", "scale"]
+
+_CHILD = r"""
+import json, os, time
+import torch
+torch.set_num_threads(min(2, torch.get_num_threads()))
+from benchmarks.common import peak_rss_mb
+from demos import pretrain as tab
+from gallery import pretraining as engine
+engine.text_corpus(); engine.digits()  # data loaded before the clock starts, as after the first click
+panel = {panel!r}
+handlers = {{
+    "text": lambda: tab.on_train_text(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 0, tab.DEFAULT_PROMPT),
+    "image": lambda: tab.on_train_image(tab.IMAGE_STEPS[0], 0, "bottom half"),
+    "scale": lambda: tab.on_train_scale(tab.SCALE_STEPS[0], 0),
+}}
+base_mb = peak_rss_mb()
+def click():
+    started = time.perf_counter()
+    frames = 0
+    for _ in handlers[panel]():
+        frames += 1
+    return time.perf_counter() - started, frames
+first_s, frames = click()
+replay_s, _ = click()
+runs = [r for r in tab.STORE._runs.values()]
+steps = sum(r.last_step for r in runs)
+train_s = sum(r.seconds for r in runs)
+out = dict(
+    first_s=first_s, replay_s=replay_s, frames=frames, steps=steps, train_s=train_s,
+    start_loss=runs[0].points[0].loss, end_loss=runs[-1].points[-1].loss,
+    held_start=runs[-1].checkpoints[0].held_out_loss, held_end=runs[-1].checkpoints[-1].held_out_loss,
+    params=[r.parameters for r in runs], peak_mb=peak_rss_mb(), base_mb=base_mb, device=runs[0].device,
+)
+print("@@RESULT@@" + json.dumps(out))
+"""
+
+
+def run_panel(panel: str) -> dict:
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_OFFLINE": "1",
+        "GALLERY_PRETRAIN_CACHE": tempfile.mkdtemp(prefix="bench-pretrain-"),  # an empty cache
+    }
+    env.pop("GALLERY_TINY_MODELS", None)  # the real defaults, not the tests' small ones
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD.format(panel=panel)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("@@RESULT@@"):
+            return json.loads(line[len("@@RESULT@@") :])
+    raise RuntimeError(f"{panel} failed:\n{result.stderr[-3000:]}")
+
+
+def run(repeats: int = 1, panels: list[str] = PANELS) -> list[Row]:
+    rows = []
+    for panel in panels:
+        r = run_panel(panel)
+        loss = f"loss {r['start_loss']:.2f}→{r['end_loss']:.2f}, held-out {r['held_start']:.3f}→{r['held_end']:.3f}"
+        rows.append(
+            Row(
+                DEMO,
+                f"{panel} default: {r['steps']} steps, {r['device']}",
+                raw_s=r["train_s"],
+                app_s=r["first_s"],
+                peak_mb=r["peak_mb"],
+                note=(
+                    f"{r['steps'] / r['train_s']:.1f} steps/s; replay {r['replay_s']:.2f} s; {loss}; "
+                    f"+{r['peak_mb'] - r['base_mb']:.0f} MB over the imports; params {','.join(f'{p:,}' for p in r['params'])}"
+                ),
+            )
+        )
+        print_rows(rows[-1:])
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", default=",".join(PANELS))
+    args = parser.parse_args()
+    print_rows(run(panels=[p for p in args.only.split(",") if p in PANELS]))

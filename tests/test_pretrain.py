@@ -1,0 +1,231 @@
+"""Tab 6, pre-training: the engine learns (loss falls, hidden patches get better), is
+deterministic, its cache is bounded and replays; the page's checks; the API end to end."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from demos import pretrain as tab
+from demos import pretrain_show as show
+from gallery import pretraining as engine
+from gallery.errors import InputError
+
+TINY_TEXT = engine.TextConfig(layers=2, width=64, heads=2, steps=40)
+TINY_IMAGE = engine.ImageConfig(steps=60)
+
+
+@pytest.fixture(scope="module")
+def text_run():
+    return engine.train_run(TINY_TEXT)
+
+
+@pytest.fixture(scope="module")
+def image_run():
+    return engine.train_run(TINY_IMAGE)
+
+
+# --- the engine learns ----------------------------------------------------------------------------
+def test_random_text_model_starts_near_uniform_and_loss_falls_30_percent(text_run):
+    first = text_run.points[0].loss
+    # Random weights know nothing: every byte about equally likely, loss ≈ ln 256 = 5.55 nats.
+    assert abs(first - math.log(256)) < 0.3
+    last = np.mean([p.loss for p in text_run.points[-5:]])
+    assert last <= 0.7 * first, (first, last)
+    held = [c.held_out_loss for c in text_run.checkpoints]
+    assert held[-1] <= 0.7 * held[0], held  # also on text it never trained on
+    assert [c.step for c in text_run.checkpoints] == [0, TINY_TEXT.steps]
+
+
+def test_samples_come_from_the_checkpoint_weights(text_run):
+    prompt = engine.encode("The ")
+    early = show.checkpoint_sample(text_run, 0, prompt)
+    late = show.checkpoint_sample(text_run, TINY_TEXT.steps, prompt)
+    assert early != late
+    # After training, spaces and lowercase letters dominate, as in English; the random model
+    # spreads over all 256 bytes, most of them not even ASCII letters.
+    def plain_share(text: str) -> float:
+        return sum(c.islower() or c == " " for c in text) / max(1, len(text))
+
+    assert plain_share(late) > 0.6 > plain_share(early)
+
+
+def test_same_configuration_and_seed_give_the_same_curve():
+    config = engine.TextConfig(layers=1, width=32, heads=1, steps=12, batch=8)
+    first = [p.loss for p in engine.train_run(config).points]
+    second = [p.loss for p in engine.train_run(config).points]
+    other_seed = [p.loss for p in engine.train_run(engine.TextConfig(**{**config.__dict__, "seed": 1})).points]
+    assert first == second
+    assert first != other_seed
+
+
+def test_hidden_patch_error_falls(image_run):
+    errors = [c.held_out_loss for c in image_run.checkpoints]
+    assert errors[-1] < 0.8 * errors[0], errors
+    pictures = show.held_out_pictures()
+    noise = show.hide_noise("random patches", len(pictures))
+    _, early = show.reconstruction_strip(image_run.model_at(0), pictures, noise)
+    _, late = show.reconstruction_strip(image_run.model_at(), pictures, noise)
+    assert late < 0.8 * early
+
+
+def test_bottom_half_mask_hides_exactly_the_bottom_half_and_keeps_the_rest(image_run):
+    pictures = show.held_out_pictures(4)
+    completed, mask, _ = engine.reconstruct(image_run.model_at(), pictures, engine.half_noise("bottom", 4))
+    assert mask[:, :, :8].sum() == 0 and mask[:, :, 8:].min() == 1
+    assert torch.equal(completed[:, :, :8], pictures[:, :, :8])  # the visible half is the input itself
+
+
+def test_stop_keeps_what_was_learnt():
+    config = engine.TextConfig(layers=1, width=32, heads=1, steps=200, batch=8)
+    calls = {"n": 0}
+
+    def stop_after_ten() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 10
+
+    run = engine.train_run(config, should_stop=stop_after_ten)
+    assert run.stopped == "stop" and not run.finished
+    assert run.checkpoints[-1].step == run.last_step == 10
+    before = run.checkpoints[0].state["model.embed_tokens.weight"]
+    assert not torch.equal(before, run.checkpoints[-1].state["model.embed_tokens.weight"])
+
+
+def test_compute_estimate_is_six_n_d():
+    model = engine.build_model(TINY_TEXT)
+    n = engine.count_parameters(model, without_embeddings=True)
+    assert n == engine.count_parameters(model) - 256 * TINY_TEXT.width  # tied embedding counted once
+    assert engine.compute_estimate(n, 1000) == 6 * n * 1000
+
+
+# --- the cache ----------------------------------------------------------------------------------
+def test_run_store_replays_from_disk_and_stays_bounded(tmp_path, text_run):
+    store = engine.RunStore(tmp_path, memory_runs=2, disk_runs=2)
+    store.put(text_run)
+    fresh = engine.RunStore(tmp_path)  # a new process: only the disk copy
+    again = fresh.get(text_run.key)
+    assert again is not None and again.from_cache
+    assert [p.loss for p in again.points] == [p.loss for p in text_run.points]
+    for name, value in text_run.checkpoints[-1].state.items():
+        assert torch.equal(value, again.checkpoints[-1].state[name])
+    for seed in (5, 6, 7):
+        store.put(engine.Run(engine.TextConfig(seed=seed), "cpu", finished=True))
+    assert len(list(tmp_path.glob("*.pt"))) == 2
+    assert len(store._runs) == 2
+    unfinished = engine.Run(engine.TextConfig(seed=9), "cpu", stopped="stop")
+    store.put(unfinished)
+    assert not (tmp_path / f"{unfinished.key}.pt").exists()  # a stopped run is not "the" run of its config
+
+
+# --- what visitors send ----------------------------------------------------------------------------
+def test_budgets_seeds_and_sizes_are_clamped_with_a_note():
+    notes: list[str] = []
+    config = tab.text_config("a very large model", 1e9, -5, notes)
+    assert config.steps == tab.TEXT_STEPS[1] and config.seed == 0
+    assert (config.layers, config.width) == tab.TEXT_SIZES[tab.DEFAULT_TEXT_SIZE]
+    assert len(notes) == 3 and "outside" in notes[0] + notes[1]
+    notes = []
+    assert tab.image_config("abc", 3, notes).steps == tab.IMAGE_STEPS[0] and notes
+
+
+def test_prompts_are_checked():
+    with pytest.raises(InputError):
+        show.clean_prompt("   ", 64)
+    with pytest.raises(InputError):
+        show.clean_prompt("x" * 5000, 64)
+    ids, note = show.clean_prompt("é🙂" + "a" * 100, 64)
+    assert len(ids) == 64 and "only the end" in note
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.zeros((1, 1, 4), np.uint8),  # one transparent pixel: empty
+        lambda: Image.new("L", (3000, 200), 255),  # blank wide page: empty
+    ],
+)
+def test_empty_drawings_are_refused_in_plain_words(make):
+    with pytest.raises(InputError, match="empty|Draw"):
+        show.drawing_to_digit(make())
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "L", "P", "1", "I;16"])
+def test_a_drawn_digit_of_any_size_and_mode_becomes_a_centred_16x16(mode):
+    canvas = Image.new("L", (300, 180), 255)
+    canvas.paste(0, (140, 20, 160, 160))  # a dark vertical bar: a "1"
+    digit = show.drawing_to_digit(canvas.convert(mode))
+    assert digit.shape == (1, 1, 16, 16)
+    ink_columns = digit[0, 0].sum(0)
+    assert ink_columns[6:10].sum() > 0.8 * ink_columns.sum()  # centred like the dataset's digits
+    assert float(digit.max()) == pytest.approx(1.0, abs=0.05)
+
+
+def test_sketchpad_value_with_layers_only():
+    layer = np.zeros((200, 200, 4), np.uint8)
+    layer[40:160, 90:110] = (0, 0, 0, 255)  # strokes on a transparent layer, no background
+    digit = show.drawing_to_digit({"background": None, "layers": [layer], "composite": None})
+    assert digit.shape == (1, 1, 16, 16) and digit.sum() > 0
+
+
+# --- through the app's API ---------------------------------------------------------------------------
+def test_api_trains_then_replays_the_default_from_the_cache(client):
+    first = client.predict(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 0, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
+    curve, samples, bars, _, status = first[:5]
+    assert "Trained" in status and f"step {tab.TEXT_STEPS[0]}" in samples
+    steps = [row[0] for row in curve["value"]["data"]]
+    assert max(steps) == tab.TEXT_STEPS[0]
+
+    # (how fast a replay is, is measured in benchmarks/bench_pretrain.py, not here)
+    again = client.predict(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 0, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
+    assert "Replayed from the cache" in again[4]
+    assert again[0]["value"]["data"] == curve["value"]["data"]  # the same curve, not a new run
+    assert again[1] == samples
+
+    # the same session can ask its model about another prompt, without training again
+    samples2, bars2, _, _ = client.predict("import ", tab.TEXT_STEPS[0], api_name="/ask_text")
+    assert "import" in samples2 and bars2["value"]["data"] != bars["value"]["data"]
+
+
+def test_two_visitors_training_different_configurations_each_get_their_own_curve(app_url):
+    from gradio_client import Client
+
+    def train(steps: int):
+        with Client(app_url, verbose=False, download_files=False) as own:
+            result = own.predict(tab.DEFAULT_TEXT_SIZE, steps, 7, "The ", api_name="/pretrain_text")
+        return max(row[0] for row in result[0]["value"]["data"]), result[4]
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(train, [20, 30])
+    assert a[0] == 20 and b[0] == 30, (a, b)
+    assert "Trained" in a[1] and "Trained" in b[1]
+
+
+def test_api_pictures_and_drawing(client, tmp_path):
+    from gradio_client import handle_file
+
+    result = client.predict(tab.IMAGE_STEPS[0], 0, "bottom half", api_name="/pretrain_image")
+    curve, strips, status = result
+    assert "Trained" in status and len(strips) == len(engine.checkpoint_steps(tab.IMAGE_STEPS[0]))
+    drawn = tmp_path / "three.png"
+    canvas = Image.new("RGB", (120, 160), "white")
+    canvas.paste((0, 0, 0), (30, 20, 90, 35))
+    canvas.paste((0, 0, 0), (75, 20, 90, 140))
+    canvas.paste((0, 0, 0), (30, 125, 90, 140))
+    canvas.save(drawn)
+    editor = {"background": handle_file(str(drawn)), "layers": [], "composite": handle_file(str(drawn))}
+    image, note = client.predict(editor, "bottom half", api_name="/ask_drawing")
+    assert image and "completion" in note
+
+
+def test_api_scale_plots_four_sizes(client):
+    curves, by_params, by_compute, status = client.predict(tab.SCALE_STEPS[0], 0, api_name="/pretrain_scale")
+    finals = by_params["value"]["data"]
+    assert len(finals) == len(tab.SCALE_SIZES) and "4 sizes" in status
+    params = [row[0] for row in finals]
+    assert params == sorted(params)  # smallest first, as trained
+    assert len({row[2] for row in curves["value"]["data"]}) == len(tab.SCALE_SIZES)
