@@ -177,27 +177,30 @@ def test_api_trains_then_replays_the_default_from_the_cache(client):
     first = client.predict(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 0, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
     curve, samples, bars, _, status = first[:5]
     assert "Trained" in status and f"step {tab.TEXT_STEPS[0]}" in samples
-    steps = [row[0] for row in curve["value"]["data"]]
+    steps = [row[0] for row in curve["data"]]
     assert max(steps) == tab.TEXT_STEPS[0]
 
     # (how fast a replay is, is measured in benchmarks/bench_pretrain.py, not here)
     again = client.predict(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 0, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
     assert "Replayed from the cache" in again[4]
-    assert again[0]["value"]["data"] == curve["value"]["data"]  # the same curve, not a new run
+    assert again[0]["data"] == curve["data"]  # the same curve, not a new run
     assert again[1] == samples
 
     # the same session can ask its model about another prompt, without training again
     samples2, bars2, _, _ = client.predict("import ", tab.TEXT_STEPS[0], api_name="/ask_text")
-    assert "import" in samples2 and bars2["value"]["data"] != bars["value"]["data"]
+    assert "import" in samples2 and bars2["data"] != bars["data"]
 
 
 def test_two_visitors_training_different_configurations_each_get_their_own_curve(app_url):
     from gradio_client import Client
 
     def train(steps: int):
-        with Client(app_url, verbose=False, download_files=False) as own:
+        own = Client(app_url, verbose=False, download_files=False)  # its own session
+        try:
             result = own.predict(tab.DEFAULT_TEXT_SIZE, steps, 7, "The ", api_name="/pretrain_text")
-        return max(row[0] for row in result[0]["value"]["data"]), result[4]
+        finally:
+            own.close()
+        return max(row[0] for row in result[0]["data"]), result[4]
 
     with ThreadPoolExecutor(2) as pool:
         a, b = pool.map(train, [20, 30])
@@ -224,8 +227,8 @@ def test_api_pictures_and_drawing(client, tmp_path):
 
 def test_api_scale_plots_four_sizes(client):
     curves, by_params, by_compute, status = client.predict(tab.SCALE_STEPS[0], 0, api_name="/pretrain_scale")
-    finals = by_params["value"]["data"]
+    finals = by_params["data"]
     assert len(finals) == len(tab.SCALE_SIZES) and "4 sizes" in status
     params = [row[0] for row in finals]
     assert params == sorted(params)  # smallest first, as trained
-    assert len({row[2] for row in curves["value"]["data"]}) == len(tab.SCALE_SIZES)
+    assert len({row[2] for row in curves["data"]}) == len(tab.SCALE_SIZES)
