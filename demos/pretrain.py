@@ -49,6 +49,12 @@ IMAGE_STEPS = (60, 120) if TINY else (1200, 4000)
 SCALE_STEPS = (20, 40) if TINY else (120, 400)
 TIME_CEILING_S = min(settings.TIME_LIMIT_S, 180.0)  # hard wall-clock ceiling per run: it stops, keeps the weights
 STREAM_EVERY_S = 0.5  # page updates while training (the browser redraws the whole curve each time)
+# Fixed series colours: a vega chart's colour scale is set when first drawn, so a series that
+# appears later (the next model size, the first held-out point) must be known from the start.
+PALETTE = ["#6366f1", "#ec4899", "#10b981", "#f59e0b"]
+CURVE_COLORS = {"training loss": PALETTE[0], "held-out loss": PALETTE[1]}
+SIZE_COLORS = {show.size_label(l, w): c for (l, w), c in zip(SCALE_SIZES, PALETTE)}
+FLOPS_TITLE = "log₁₀ compute, FLOPs (estimate: 6 · N · bytes)"
 STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=12, disk_runs=24)
 
 
@@ -301,13 +307,13 @@ def on_train_scale(steps, seed, request: gr.Request = None):
     try:
         for index, config in enumerate(configs):
             for run, _ in runs(config, stop_key):
-                tables = show.scaling_tables(finished + [run])
-                label = f"Size {index + 1} of {len(configs)}: {show.size_name(run)}. " + status_line(run, [], run.finished or bool(run.stopped))
+                tables = show.scaling_tables(finished + [run], list(SIZE_COLORS))
+                label = f"Size {index + 1} of {len(configs)}: {show.size_name(run)} ({run.parameters or '…'} parameters). " + status_line(run, [], run.finished or bool(run.stopped))
                 yield *tables, " ".join([label, *notes])
             finished.append(run)
             if run.stopped:
                 break
-        yield *show.scaling_tables(finished), " ".join([f"Trained {len(finished)} sizes for {configs[0].steps} steps each.", *notes])
+        yield *show.scaling_tables(finished, list(SIZE_COLORS)), " ".join([f"Trained {len(finished)} sizes for {configs[0].steps} steps each.", *notes])
     finally:
         _finish(stop_key)
 
@@ -324,7 +330,9 @@ def on_stop(panel: str):
 
 # --- the tab ---------------------------------------------------------------------------------------------
 def _curve_plot(label: str, **kw) -> gr.LinePlot:
-    return gr.LinePlot(x="step", y="loss", color="series", label=label, height=300, y_title="loss (nats)", **kw)
+    return gr.LinePlot(
+        x="step", y="loss", color="series", color_map=CURVE_COLORS, label=label, height=300, y_title="loss (nats)", **kw
+    )
 
 
 def _train_controls(steps_range, panel: str):
@@ -371,14 +379,14 @@ def create_demo() -> None:
                     isteps, iseed, itrain, _ = _train_controls(IMAGE_STEPS, "image")
                     istatus = gr.Markdown()
                 icurve = _curve_plot("Loss on hidden pixels while it learns", scale=3)
-            strips = gr.Gallery(label="Held-out digits at each checkpoint: original / what the model sees / its completion", columns=2, height=320, format="png")
+            strips = gr.Gallery(label="Held-out digits at each checkpoint: original / what the model sees / its completion", columns=2, height=260, format="png")
             with gr.Row():
                 drawing = gr.Sketchpad(
                     label="Draw a digit (big, centred)", type="numpy", image_mode="RGBA", canvas_size=(280, 280),
                     brush=gr.Brush(default_size=22, colors=["#000000"], color_mode="fixed"),
                 )
                 with gr.Column():
-                    ask_draw = gr.Button("Hide part of my digit and ask the model")
+                    ask_draw = gr.Button("Hide part of my digit and ask the model", variant="primary")
                     answer = gr.Image(label="Your digit, hidden, completed", format="png", height=220)
                     answer_note = gr.Markdown()
             image_key = gr.State("")
@@ -392,12 +400,22 @@ def create_demo() -> None:
                     ssteps, sseed, strain, _ = _train_controls(SCALE_STEPS, "scale")
                     sstatus = gr.Markdown()
                 compute_curves = gr.LinePlot(
-                    x="log10 compute (FLOPs, estimated)", y="log10 training loss", color="model", height=300, scale=3,
+                    x="log10_flops", y="log10_loss", color="model", color_map=SIZE_COLORS, height=300, scale=3,
+                    x_title=FLOPS_TITLE, y_title="log₁₀ training loss",
                     label="Training loss against compute spent, per size (both axes log10)",
                 )
+            gr.HTML(
+                "Sizes: " + " · ".join(f'<span style="color:{c}">■</span> {name}' for name, c in SIZE_COLORS.items())
+            )
             with gr.Row():
-                by_params = gr.ScatterPlot(x="log10 parameters", y="held-out loss", color="model", height=260, label="Final held-out loss vs parameters (log10)")
-                by_compute = gr.ScatterPlot(x="log10 compute (FLOPs, estimated)", y="held-out loss", color="model", height=260, label="Final held-out loss vs compute (log10, 6·N·tokens)")
+                by_params = gr.ScatterPlot(
+                    x="log10_params", y="held_out_loss", color="model", color_map=SIZE_COLORS, height=260, x_title="log₁₀ parameters (outside the embedding)",
+                    y_title="held-out loss", label="Final held-out loss vs parameters",
+                )
+                by_compute = gr.ScatterPlot(
+                    x="log10_flops", y="held_out_loss", color="model", color_map=SIZE_COLORS, height=260, x_title=FLOPS_TITLE,
+                    y_title="held-out loss", label="Final held-out loss vs compute",
+                )
             gr.Markdown(
                 "Compute is an **estimate**: 6 × (weights outside the embedding) × (bytes seen), the usual rule "
                 "of thumb for a forward and a backward pass. What does *not* carry over from this scale: the models "

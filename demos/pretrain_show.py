@@ -43,6 +43,8 @@ def loss_curve(run: engine.Run, series: str = "training loss") -> pd.DataFrame:
     each checkpoint as its own series."""
     rows = [(p.step, p.loss, series) for p in thin(run.points)]
     rows += [(c.step, c.held_out_loss, "held-out loss") for c in run.checkpoints]
+    if not run.checkpoints:  # reserve the series' colour (see `scaling_tables`)
+        rows.append((None, None, "held-out loss"))
     return pd.DataFrame(rows, columns=["step", "loss", "series"])
 
 
@@ -229,10 +231,16 @@ def _as_pil(value) -> Image.Image | None:
 
 
 # --- scale -----------------------------------------------------------------------------------------
-def scaling_tables(runs: list[engine.Run]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def scaling_tables(runs: list[engine.Run], names: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """-> (per-size training loss vs estimated compute, log10 axes; final held-out loss vs
-    parameters; final held-out loss vs compute)."""
+    parameters; final held-out loss vs compute).
+
+    gradio's plot fixes its colour scale to the series present when it first draws, and later
+    series would stay invisible; so each size in `names` not trained yet gets one row with no
+    values (vega skips empty points: nothing is drawn for it, its colour is reserved)."""
     curve_rows, final_rows = [], []
+    missing = [name for name in names if name not in {size_name(run) for run in runs if run.points}]
+    curve_rows += [(None, None, name) for name in missing]
     for run in runs:
         n = run.non_embedding_parameters or _non_embedding(run)
         name = size_name(run)
@@ -244,10 +252,13 @@ def scaling_tables(runs: list[engine.Run]) -> tuple[pd.DataFrame, pd.DataFrame, 
         if run.checkpoints:
             total = engine.compute_estimate(n, run.last_step * run.config.tokens_per_step)
             final_rows.append((math.log10(max(n, 1)), math.log10(max(total, 1.0)), run.checkpoints[-1].held_out_loss, name))
-    curves = pd.DataFrame(curve_rows, columns=["log10 compute (FLOPs, estimated)", "log10 training loss", "model"])
-    finals = pd.DataFrame(final_rows, columns=["log10 parameters", "log10 compute (FLOPs, estimated)", "held-out loss", "model"])
-    by_params = finals[["log10 parameters", "held-out loss", "model"]]
-    by_compute = finals[["log10 compute (FLOPs, estimated)", "held-out loss", "model"]]
+    done = {row[3] for row in final_rows}
+    final_rows += [(None, None, None, name) for name in names if name not in done]
+    # plain column names: vega reads some punctuation in field names as paths
+    curves = pd.DataFrame(curve_rows, columns=["log10_flops", "log10_loss", "model"])
+    finals = pd.DataFrame(final_rows, columns=["log10_params", "log10_flops", "held_out_loss", "model"])
+    by_params = finals[["log10_params", "held_out_loss", "model"]]
+    by_compute = finals[["log10_flops", "held_out_loss", "model"]]
     return curves, by_params, by_compute
 
 
@@ -256,8 +267,11 @@ def _non_embedding(run: engine.Run) -> int:
 
 
 def size_name(run: engine.Run) -> str:
-    n = run.non_embedding_parameters or _non_embedding(run)
-    return f"{run.config.layers}×{run.config.width} ({_short(n)})"
+    return size_label(run.config.layers, run.config.width)
+
+
+def size_label(layers: int, width: int) -> str:
+    return f"{layers} layer{'s' if layers > 1 else ''}, {width} wide"
 
 
 def _short(n: float) -> str:

@@ -74,6 +74,7 @@ def test_digits_train_then_complete_a_drawn_digit(page):
     expect(page.get_by_text(re.compile(r"Trained \d+ steps|Replayed from the cache")).filter(visible=True).first).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     expect(page.get_by_text(re.compile(r"step 0: error on hidden pixels")).first).to_be_attached()
 
+    page.get_by_role("button", name="Brush", exact=True).click()  # the sketchpad starts with no tool
     canvas = page.locator("canvas").filter(visible=True).first
     box = canvas.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.2
