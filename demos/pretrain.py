@@ -55,6 +55,7 @@ PALETTE = ["#6366f1", "#ec4899", "#10b981", "#f59e0b"]
 CURVE_COLORS = {"training loss": PALETTE[0], "held-out loss": PALETTE[1]}
 SIZE_COLORS = {show.size_label(l, w): c for (l, w), c in zip(SCALE_SIZES, PALETTE)}
 FLOPS_TITLE = "log₁₀ compute, FLOPs (estimate: 6 · N · bytes)"
+FIRST_SCREEN = {"inputs": ["pretrain-prompt", "pretrain-text-steps"], "button": "pretrain-text-train", "result": "pretrain-curve"}
 STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=12, disk_runs=24)
 
 
@@ -199,13 +200,15 @@ def status_line(run: engine.Run, notes: list[str], done: bool) -> str:
 
 
 # --- text panel --------------------------------------------------------------------------------------
-_sample_cache: OrderedDict[tuple, tuple[float, str]] = OrderedDict()  # (run key, step, prompt) -> row
+# (configuration, device, step, prompt) -> (held-out loss, sample). A checkpoint's weights depend only
+# on those (training is deterministic), so a replay, a stopped run and a running one share samples.
+_sample_cache: OrderedDict[tuple, tuple[float, str]] = OrderedDict()
 
 
 def text_samples(run: engine.Run, prompt_ids: list[int]) -> list[tuple[int, float, str]]:
     rows = []
     for checkpoint in run.checkpoints:
-        key = (run.key, checkpoint.step, tuple(prompt_ids))
+        key = (engine.config_key(run.config, run.device), checkpoint.step, tuple(prompt_ids))
         if key not in _sample_cache:
             _sample_cache[key] = (checkpoint.held_out_loss, show.checkpoint_sample(run, checkpoint.step, prompt_ids))
             while len(_sample_cache) > 256:
@@ -238,13 +241,13 @@ def on_train_text(size, steps, seed, prompt, request: gr.Request = None):
     prompt_ids, prompt_note = show.clean_prompt(prompt, config.context)
     notes += [prompt_note] if prompt_note else []
     stop_key = _start(request, "text")
+    view = (show.samples_markdown([], prompt), None, gr.update())
     try:
-        for run, _ in runs(config, stop_key):
+        for run, checkpoint in runs(config, stop_key):
             done = run.finished or bool(run.stopped)
-            samples, bars, choice = text_view(run, prompt, prompt_ids)
-            yield show.loss_curve(run), samples, bars, choice, status_line(run, notes, done), run.key
-            if done:
-                STORE.put(run)
+            if checkpoint is not None or done:  # samples change only at checkpoints
+                view = text_view(run, prompt, prompt_ids)
+            yield show.loss_curve(run), *view, status_line(run, notes, done), run.key
     finally:
         _finish(stop_key)
 
@@ -271,8 +274,6 @@ def on_train_image(steps, seed, hide, request: gr.Request = None):
             if checkpoint is not None or done:
                 gallery = show.checkpoint_gallery(run, hide)
             yield show.loss_curve(run), gallery, status_line(run, notes, done), run.key
-            if done:
-                STORE.put(run)
     finally:
         _finish(stop_key)
 
@@ -336,10 +337,12 @@ def _curve_plot(label: str, **kw) -> gr.LinePlot:
 
 
 def _train_controls(steps_range, panel: str):
-    steps = gr.Slider(10, steps_range[1], value=steps_range[0], step=10, label="Training steps (budget)")
+    steps = gr.Slider(
+        10, steps_range[1], value=steps_range[0], step=10, label="Training steps (budget)", elem_id=f"pretrain-{panel}-steps"
+    )
     seed = gr.Number(value=0, precision=0, label="Seed (same seed → same run)", minimum=0, maximum=MAX_SEED)
     with gr.Row():
-        train = gr.Button("▶ Train", variant="primary")
+        train = gr.Button("▶ Train", variant="primary", elem_id=f"pretrain-{panel}-train")
         stop = gr.Button("■ Stop (keep what it learnt)")
     stop.click(on_stop(panel), None, None, queue=False, api_name=f"stop_{panel}")
     return steps, seed, train, stop
@@ -352,11 +355,11 @@ def create_demo() -> None:
         with gr.Tab("Text: predict the next byte", id="pretrain-text"):
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
-                    prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt (samples and next-byte bars)", max_lines=2)
+                    prompt = gr.Textbox(DEFAULT_PROMPT, label="Prompt (samples and next-byte bars)", max_lines=2, elem_id="pretrain-prompt")
                     size = gr.Dropdown(list(TEXT_SIZES), value=DEFAULT_TEXT_SIZE, label="Model size")
                     steps, seed, train, stop = _train_controls(TEXT_STEPS, "text")
                     status = gr.Markdown()
-                curve = _curve_plot("Loss while it learns (lower = better predictions)", scale=3)
+                curve = _curve_plot("Loss while it learns (lower = better predictions)", scale=3, elem_id="pretrain-curve")
             with gr.Row():
                 samples = gr.Markdown(show.samples_markdown([], DEFAULT_PROMPT))
                 with gr.Column():

@@ -4,6 +4,7 @@ deterministic, its cache is bounded and replays; the page's checks; the API end 
 from __future__ import annotations
 
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -232,3 +233,19 @@ def test_api_scale_plots_four_sizes(client):
     params = [row[0] for row in finals]
     assert params == sorted(params)  # smallest first, as trained
     assert len({row[2] for row in curves["data"]}) == len(tab.SCALE_SIZES)
+
+
+def test_stop_button_through_the_api_keeps_the_model_and_says_so(client):
+    job = client.submit(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[1], 11, "The ", api_name="/pretrain_text")
+    deadline = time.monotonic() + 300
+    while not any("Training…" in str(frame[4]) for frame in job.outputs()):  # it has started
+        assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:] or "no frame"
+        time.sleep(0.1)
+    client.predict(api_name="/stop_text")  # same client = same session: stops this visitor's run only
+    curve, samples, _, _, status = job.result(timeout=300)[:5]
+    last_step = max(row[0] for row in curve["data"])
+    assert "Stopped at step" in status and last_step < tab.TEXT_STEPS[1], status
+    assert f"step {last_step} (held-out loss" in samples  # the weights at the stop were kept and sampled
+    # ... and the stopped model answers questions
+    _, bars, _, _ = client.predict("The ", last_step, api_name="/ask_text")
+    assert len(bars["data"]) == show.TOP_BYTES
