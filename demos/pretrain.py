@@ -254,6 +254,7 @@ def on_train_text(size, steps, seed, prompt, request: gr.Request = None):
 
 @ui.user_errors
 def on_ask_text(prompt, step, run_key):
+    show.clean_prompt(prompt, engine.TextConfig.context)  # the prompt first: bad input gets its own answer
     run = _last_run(run_key)
     prompt_ids, note = show.clean_prompt(prompt, run.config.context)
     samples, bars, choice = text_view(run, prompt, prompt_ids, step if isinstance(step, int) else None)
@@ -286,10 +287,10 @@ def on_hide_change(hide, run_key):
 
 @ui.user_errors
 def on_ask_drawing(drawing, hide, run_key):
-    run = _last_run(run_key)
     notes: list[str] = []
     hide = check_hide(hide, notes)
-    digit = show.drawing_to_digit(drawing)  # (1, 1, 16, 16)
+    digit = show.drawing_to_digit(drawing)  # (1, 1, 16, 16); checked before the model, so any drawing gets an answer
+    run = _last_run(run_key)
     strip, error = show.reconstruction_strip(run.model_at(), digit, show.hide_noise(hide, 1, seed=run.config.seed))
     note = (
         f"Top: your digit as the model sees it (8×8, upscaled). Middle: with the {hide} hidden. "
