@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMOS = ["next_word", "inpainting", "clip_classify", "text_to_image", "prompting"]
+DEMOS = ["next_word", "inpainting", "clip_classify", "text_to_image", "prompting", "pretrain"]
 
 _CHILD = """
 import json, sys

@@ -23,7 +23,7 @@ import gradio as gr
 from demos import pretrain_show as show
 from gallery import pretraining as engine
 from gallery import settings, ui
-from gallery.device import device, gpu
+from gallery.device import device, gpu, sized
 from gallery.errors import InputError
 
 TITLE = "Pre-train it yourself"
@@ -56,7 +56,7 @@ CURVE_COLORS = {"training loss": PALETTE[0], "held-out loss": PALETTE[1]}
 SIZE_COLORS = {show.size_label(l, w): c for (l, w), c in zip(SCALE_SIZES, PALETTE)}
 FLOPS_TITLE = "log₁₀ compute, FLOPs (estimate: 6 · N · bytes)"
 FIRST_SCREEN = {"inputs": ["pretrain-prompt", "pretrain-text-steps"], "button": "pretrain-text-train", "result": "pretrain-curve"}
-STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=12, disk_runs=24)
+STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=8, disk_runs=16)  # worst case ~0.4 GB RAM, ~0.7 GB disk
 
 
 # --- checking what a visitor (or the API) sent ---------------------------------------------------
@@ -116,12 +116,13 @@ def check_hide(choice, notes: list[str]) -> str:
 _stop_flags: dict[str, threading.Event] = {}
 
 
-def _gpu_seconds(config: engine.Config, stop_key: str = "") -> int:
-    """ZeroGPU reservation sized to the budget: a tiny model does hundreds of steps a second there."""
-    return int(min(TIME_CEILING_S, 20 + config.steps / 40))
+def _gpu_work_s(config: engine.Config, stop_key: str = "") -> float:
+    """Estimated GPU seconds for a run (ZeroGPU reserves time by it): these tiny models do a few
+    hundred steps a second there, plus a held-out evaluation per checkpoint."""
+    return config.steps / 150 + len(engine.checkpoint_steps(config.steps))
 
 
-@gpu(duration=_gpu_seconds)
+@gpu(duration=sized(_gpu_work_s))
 def _training_events(config: engine.Config, stop_key: str = "") -> Iterator[engine.Event]:
     """The engine's events, on the GPU when there is one. (On ZeroGPU this runs in a forked
     worker: only small events cross back, and the stop flag of the main process is not seen
