@@ -368,7 +368,8 @@ def train(
             if pending:
                 yield Event("points", points=pending)
                 pending = []
-            yield save(step)
+            if step not in saves:  # (a checkpoint at this very step was just saved)
+                yield save(step)
             break
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step)

@@ -4,6 +4,7 @@ deterministic, its cache is bounded and replays; the page's checks; the API end 
 from __future__ import annotations
 
 import math
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -238,14 +239,19 @@ def test_api_scale_plots_four_sizes(client):
 def test_stop_button_through_the_api_keeps_the_model_and_says_so(client):
     job = client.submit(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[1], 11, "The ", api_name="/pretrain_text")
     deadline = time.monotonic() + 300
-    while not any("Training…" in str(frame[4]) for frame in job.outputs()):  # it has started
+    while not any(re.search(r"Training… step [1-9]", str(frame[4])) for frame in job.outputs()):  # it has learnt a little
         assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:] or "no frame"
         time.sleep(0.1)
     client.predict(api_name="/stop_text")  # same client = same session: stops this visitor's run only
     curve, samples, _, _, status = job.result(timeout=300)[:5]
     last_step = max(row[0] for row in curve["data"])
     assert "Stopped at step" in status and last_step < tab.TEXT_STEPS[1], status
-    assert f"step {last_step} (held-out loss" in samples  # the weights at the stop were kept and sampled
+    assert f"**step {last_step}** (held-out loss" in samples  # the weights at the stop were kept and sampled
     # ... and the stopped model answers questions
     _, bars, _, _ = client.predict("The ", last_step, api_name="/ask_text")
     assert len(bars["data"]) == show.TOP_BYTES
+
+
+def test_stop_at_once_keeps_one_checkpoint_per_step():
+    run = engine.train_run(engine.TextConfig(layers=1, width=32, heads=1, steps=50, batch=4), should_stop=lambda: True)
+    assert run.stopped == "stop" and [c.step for c in run.checkpoints] == [0]
