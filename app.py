@@ -9,7 +9,7 @@ from gallery import device  # noqa: F401  (imports `spaces` before torch, as Zer
 
 import gradio as gr
 
-from gallery import room_ui, ui
+from gallery import housekeeping, room_ui, ui
 
 DEMOS = [  # (tab title, module with create_demo())
     ("1 · Next word", "demos.next_word"),
@@ -26,7 +26,11 @@ raw data without labels, and how one pre-trained model can then do many jobs."""
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="Foundation Model Gallery") as app:
+    # delete_cache: gradio removes its own old temporary files (and all of them at shutdown);
+    # housekeeping's sweeper adds the size cap (started in `launch`).
+    with gr.Blocks(
+        title="Foundation Model Gallery", delete_cache=(settings.TEMP_SWEEP_S, settings.TEMP_MAX_AGE_S)
+    ) as app:
         gr.Markdown(INTRO)
         mode = "tiny test models" if settings.TINY_MODELS_DIR else None
         if mode or settings.OFFLINE:
@@ -54,6 +58,7 @@ def launch(app: gr.Blocks, **overrides):
         footer_links=["api"],
     )
     options.update(overrides)
+    housekeeping.start_temp_sweeper(app)  # before launch(), which blocks in `python app.py`
     return app.launch(**options)
 
 

@@ -1,16 +1,23 @@
-"""Load test: N concurrent gradio_client users for a bounded time, mixing every tab's endpoints.
+"""Load test: N concurrent gradio_client users for a bounded time against a served gallery.
 
-    python -m benchmarks.load_test [--users 20] [--duration 120] [--tiny DIR]
+    python -m benchmarks.load_test [--users 20] [--duration 120]          every tab's endpoints mixed
+    python -m benchmarks.load_test --lanes [--bundled]                    4 bar users + 16 heavy users
+    python -m benchmarks.load_test --soak --users 20 --duration 600       memory and disk every minute
 
-Starts `app.py` in its own process on 127.0.0.1 (tiny checkpoints unless --tiny is given a folder
-of others), then reports requests done, failures, p50/p95 latency per endpoint and overall, and the
-server's memory at start and end. Traffic goes to this machine's loopback only; the loops are
-bounded in time and stop by themselves.
+Starts `app.py` in its own process on 127.0.0.1 with tiny checkpoints (or those in --tiny), with
+a temporary folder of its own, then reports requests done, failures, p50/p95 latency per
+endpoint and overall, the server's memory and the temporary folder's size. `--lanes` splits the
+users: 4 ask for next-token bars, the rest run the endpoints of the long lane (read from the
+app's own event table: every event declared with `ui.heavy()`); the bars' p95 is the figure that
+shows whether short requests wait behind long ones. `--bundled` sends the text endpoints to the
+bundled SmolLM2 instead of the tiny text model. Traffic goes to this machine's loopback only; the
+loops are bounded in time and stop by themselves.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -28,6 +35,8 @@ from benchmarks.common import free_port
 ROOT = Path(__file__).resolve().parent.parent
 # One request per tab: the events a visitor triggers most.
 MIX = ["/next_token", "/your_word", "/inpaint", "/zero_shot", "/few_shot", "/text_to_image", "/compare"]
+BARS = "/next_token"
+BAR_USERS = 4
 
 
 @dataclass
@@ -43,19 +52,28 @@ class Result:
             else:
                 self.latencies.setdefault(endpoint, []).append(seconds)
 
+    def count(self) -> tuple[int, int]:
+        with self.lock:
+            return sum(len(v) for v in self.latencies.values()), len(self.failures)
 
-def start_server(tiny_dir: str, port: int) -> subprocess.Popen:
-    env = {
+
+def server_env(tiny_dir: str, port: int, temp_dir: str, extra: dict | None = None) -> dict:
+    return {
         **os.environ,
         "GALLERY_TINY_MODELS": tiny_dir,
         "GALLERY_PORT": str(port),
         "GALLERY_HOST": "127.0.0.1",
+        "GRADIO_TEMP_DIR": temp_dir,
         "HF_HUB_OFFLINE": "1",
         "GRADIO_ANALYTICS_ENABLED": "False",
+        **(extra or {}),
     }
+
+
+def start_server(env: dict, port: int) -> subprocess.Popen:
     server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 180
     while time.time() < deadline:
         if server.poll() is not None:
             raise RuntimeError(f"app.py exited with code {server.returncode}")
@@ -65,29 +83,69 @@ def start_server(tiny_dir: str, port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     server.terminate()
-    raise TimeoutError("the app did not start within 120 s")
+    raise TimeoutError("the app did not start within 180 s")
+
+
+def endpoint_lanes(env: dict) -> dict[str, str]:
+    """{"/api_name": concurrency id} for every named event, from the app's own event table
+    (built in a child process with the same settings as the server)."""
+    code = (
+        "import json, app\n"
+        "blocks = app.build_app()\n"
+        "print(json.dumps({'/' + f.api_name: str(f.concurrency_id) for f in blocks.fns.values()"
+        " if f.api_name}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def rss_mb(pid: int) -> float:
+    """Resident memory of the server and its children (a forked worker counts too)."""
     import psutil
 
-    return psutil.Process(pid).memory_info().rss / 2**20
+    process = psutil.Process(pid)
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return total / 2**20
 
 
-def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, result: Result, seed: int) -> None:
+def temp_size(folder: str) -> tuple[float, int]:
+    from gallery.housekeeping import folder_size
+
+    size, files = folder_size(Path(folder))
+    return size / 2**20, files
+
+
+def _args_for(spec: dict, text_model: str | None) -> list:
+    from tests.bad_inputs import good_args
+
+    args = good_args(spec)
+    if text_model:  # point the model dropdown at the chosen text model where it is offered
+        for i, param in enumerate(spec["parameters"]):
+            if text_model in (param.get("type", {}).get("enum") or []):
+                args[i] = text_model
+    return args
+
+
+def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, result: Result, seed: int,
+              text_model: str | None = None) -> None:
     from gradio_client import Client
     from gradio_client.exceptions import AppError
-
-    from tests.bad_inputs import good_args
 
     rng = random.Random(seed)
     client = Client(url, verbose=False, download_files=False)
     try:
         while time.time() < stop_at:
             name = rng.choice(names)
+            args = _args_for(endpoints[name], text_model)
             started = time.perf_counter()
             try:
-                client.predict(*good_args(endpoints[name]), api_name=name)
+                client.predict(*args, api_name=name)
                 result.add(name, time.perf_counter() - started, None)
             except AppError as error:  # a clear message is still a failed request under load
                 result.add(name, 0.0, f"AppError: {error}")
@@ -97,76 +155,144 @@ def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, resul
         client.close()
 
 
-def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None) -> dict:
+def _p95(values: list[float]) -> float:
+    if len(values) >= 20:
+        return statistics.quantiles(values, n=20)[-1]
+    return max(values, default=float("nan"))
+
+
+def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None, *, lanes: bool = False,
+        bundled: bool = False, every_s: float | None = None, server_settings: dict | None = None,
+        log=print) -> dict:
+    """Serve the app, run the users, return the figures. `every_s`: print a memory and disk line
+    that often (the soak). `server_settings`: extra environment variables for the server."""
     from gradio_client import Client
 
-    workdir = None
     if tiny_dir is None:
         from tests.tiny_models import build_all
 
-        workdir = tempfile.mkdtemp(prefix="load-test-models-")
-        tiny_dir = str(build_all(workdir))
+        tiny_dir = str(build_all(tempfile.mkdtemp(prefix="load-test-models-")))
+    temp_dir = tempfile.mkdtemp(prefix="load-test-gradio-")
     port = free_port()
-    server = start_server(tiny_dir, port)
+    env = server_env(tiny_dir, port, temp_dir, server_settings)
+    lane_of = endpoint_lanes(env) if lanes else {}
+    server = start_server(env, port)
     url = f"http://127.0.0.1:{port}/"
+    text_model = None
+    if bundled:
+        from gallery.catalog import EMBEDDED_LM
+
+        text_model = EMBEDDED_LM.label
+    timeline: list[dict] = []
     try:
         probe = Client(url, verbose=False, download_files=False)
         endpoints = probe.view_api(print_info=False, return_format="dict")["named_endpoints"]
         probe.close()
-        names = [n for n in MIX if n in endpoints]
-        memory_start = rss_mb(server.pid)
+        if lanes:
+            from gallery.ui import LONG_LANE
+
+            heavy = sorted(n for n in endpoints if lane_of.get(n) == LONG_LANE)
+            groups = [([BARS], BAR_USERS), (heavy, users - BAR_USERS)]
+            names = [BARS, *heavy]
+        else:
+            names = [n for n in MIX if n in endpoints]
+            groups = [(names, users)]
         result = Result()
-        stop_at = time.time() + duration_s
-        threads = [
-            threading.Thread(target=user_loop, args=(url, endpoints, names, stop_at, result, i), daemon=True)
-            for i in range(users)
-        ]
+        started = time.time()
+        stop_at = started + duration_s
+        threads, seed = [], 0
+        for group, count in groups:
+            for _ in range(count):
+                threads.append(threading.Thread(
+                    target=user_loop, args=(url, endpoints, group, stop_at, result, seed, text_model), daemon=True
+                ))
+                seed += 1
+
+        def sample(label: str) -> dict:
+            mb, files = temp_size(temp_dir)
+            done, failed = result.count()
+            point = dict(t=time.time() - started, label=label, memory_mb=rss_mb(server.pid),
+                         temp_mb=mb, temp_files=files, done=done, failed=failed)
+            timeline.append(point)
+            if every_s:
+                log(f"[{point['t']:6.0f} s] {label:<6} server memory {point['memory_mb']:7.0f} MB | "
+                    f"temporary folder {mb:7.2f} MB in {files} files | requests {done} done, {failed} failed")
+            return point
+
+        sample("start")
         for t in threads:
             t.start()
-        for t in threads:
-            t.join(timeout=duration_s + 600)  # the last requests may still be queued
-        memory_end = rss_mb(server.pid)
+        last = time.time()
+        while any(t.is_alive() for t in threads) and time.time() < stop_at + 600:  # queued ones finish
+            time.sleep(0.5)
+            if every_s and time.time() - last >= every_s:
+                last = time.time()
+                sample("tick")
+        end = sample("end")
         server_alive = server.poll() is None
     finally:
         server.terminate()
         server.wait(timeout=30)
     every = [s for values in result.latencies.values() for s in values]
-    return dict(
-        users=users,
-        duration_s=duration_s,
-        endpoints=names,
-        done=len(every),
-        failures=result.failures,
-        latencies=result.latencies,
-        p50=statistics.median(every) if every else float("nan"),
-        p95=statistics.quantiles(every, n=20)[-1] if len(every) >= 20 else max(every, default=float("nan")),
-        memory_start_mb=memory_start,
-        memory_end_mb=memory_end,
-        server_alive=server_alive,
+    stats = dict(
+        users=users, duration_s=duration_s, endpoints=names, lanes=lane_of, bundled=bundled,
+        done=len(every), failures=result.failures, latencies=result.latencies,
+        p50=statistics.median(every) if every else float("nan"), p95=_p95(every),
+        memory_start_mb=timeline[0]["memory_mb"], memory_end_mb=end["memory_mb"],
+        temp_end_mb=end["temp_mb"], temp_max_mb=max(p["temp_mb"] for p in timeline),
+        timeline=timeline, server_alive=server_alive,
     )
+    bars = result.latencies.get(BARS, [])
+    stats["bars_p50"] = statistics.median(bars) if bars else float("nan")
+    stats["bars_p95"] = _p95(bars)
+    return stats
+
+
+def memory_growth(stats: dict, from_s: float = 120.0) -> float:
+    """Relative growth of server memory from the first sample at or after `from_s` to the end."""
+    later = [p for p in stats["timeline"] if p["t"] >= from_s - 5] or stats["timeline"]
+    first, last = later[0]["memory_mb"], stats["timeline"][-1]["memory_mb"]
+    return (last - first) / first
 
 
 def report(stats: dict) -> str:
+    models = "bundled SmolLM2 for text, tiny checkpoints otherwise" if stats["bundled"] else "tiny checkpoints"
     lines = [
         f"{stats['users']} users for {stats['duration_s']:.0f} s against {len(stats['endpoints'])} endpoints "
-        "(tiny checkpoints, 127.0.0.1)",
+        f"({models}, 127.0.0.1)",
         f"requests done: {stats['done']}, failed: {len(stats['failures'])}, server alive: {stats['server_alive']}",
         f"latency p50 {stats['p50']:.2f} s, p95 {stats['p95']:.2f} s (queueing included)",
         f"server memory: {stats['memory_start_mb']:.0f} MB at start, {stats['memory_end_mb']:.0f} MB at end",
+        f"temporary folder: {stats['temp_end_mb']:.2f} MB at end, {stats['temp_max_mb']:.2f} MB at most",
     ]
+    if stats["lanes"]:
+        lines.append(
+            f"next-token bars ({BAR_USERS} users, short lane): p50 {stats['bars_p50']:.2f} s, "
+            f"p95 {stats['bars_p95']:.2f} s, while {stats['users'] - BAR_USERS} users run the long lane"
+        )
+    if len(stats["timeline"]) > 3:
+        lines.append(f"memory growth from minute 2 to the end: {memory_growth(stats):+.1%}")
     for name, values in sorted(stats["latencies"].items()):
-        lines.append(f"  {name:<16} n={len(values):<4} p50={statistics.median(values):.2f} s")
+        lane = f" [{stats['lanes'].get(name)}]" if stats["lanes"] else ""
+        lines.append(f"  {name:<22} n={len(values):<4} p50={statistics.median(values):.2f} s "
+                     f"p95={_p95(values):.2f} s{lane}")
     lines += [f"  FAILED {f}" for f in stats["failures"][:20]]
     return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--duration", type=float, default=120.0, help="seconds")
     parser.add_argument("--tiny", default=None, help="folder of tiny checkpoints (built if omitted)")
+    parser.add_argument("--lanes", action="store_true", help="4 users ask for bars, the rest run long work")
+    parser.add_argument("--bundled", action="store_true", help="text endpoints on the bundled SmolLM2")
+    parser.add_argument("--soak", action="store_true", help="print memory and disk every --every seconds")
+    parser.add_argument("--every", type=float, default=60.0, help="seconds between soak lines")
     args = parser.parse_args()
-    print(report(run(args.users, args.duration, args.tiny)))
+    stats = run(args.users, args.duration, args.tiny, lanes=args.lanes, bundled=args.bundled,
+                every_s=args.every if args.soak else None)
+    print(report(stats))
 
 
 if __name__ == "__main__":

@@ -821,10 +821,10 @@ def create_demo(batch: bool = True) -> None:
     if batch:
         run.click(
             zero_shot_batch_handler, zero_inputs, [probabilities, cosine, note], api_name="zero_shot",
-            batch=True, max_batch_size=MAX_BATCH, **ui.heavy(),
+            batch=True, max_batch_size=MAX_BATCH, **ui.short(),
         )
     else:
-        run.click(zero_shot_handler, zero_inputs, [probabilities, cosine, note], api_name="zero_shot", **ui.heavy())
+        run.click(zero_shot_handler, zero_inputs, [probabilities, cosine, note], api_name="zero_shot", **ui.short())
     compare.click(compare_templates_handler, [model, image, labels], table, api_name="compare_templates", **ui.heavy())
     learn.click(
         few_shot_handler, [model, test_image, method, few_template, *slots],

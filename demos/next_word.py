@@ -270,6 +270,7 @@ class Distribution:
     kept: int  # tokens sampling can still draw (probability > 0 after the settings)
     vocab_size: int
     pieces: list[tuple[str, str]]  # how the prompt was tokenized: (readable piece, id)
+    engine: str = ""  # what computed the logits, e.g. "llama.cpp, Q4_1 weights"
 
 
 def _last_logits(lm, id_lists: list[list[int]], pad_id: int) -> torch.Tensor:
@@ -296,12 +297,20 @@ def _last_logits(lm, id_lists: list[list[int]], pad_id: int) -> torch.Tensor:
     return out.logits[:, -1].float().cpu()
 
 
+def engine_name(lm, engine=None) -> str:
+    """What computes a model's logits, as the page names it."""
+    if engine is not None:
+        return engine.name
+    kind = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(lm.dtype, str(lm.dtype))
+    return f"transformers, {kind}"
+
+
 def _pad_id(tokenizer) -> int:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     return int(pad or 0)
 
 
-def _distribution(tokenizer, prompt: Prompt, logits: torch.Tensor, s: Settings, top: int) -> Distribution:
+def _distribution(tokenizer, prompt: Prompt, logits: torch.Tensor, s: Settings, top: int, engine: str = "") -> Distribution:
     """(1, V) last-token logits -> Distribution."""
     model = logits.softmax(-1)[0]  # (V,)
     sampled = sampling_probabilities(torch.tensor([prompt.ids]), logits, s)[0]
@@ -317,19 +326,25 @@ def _distribution(tokenizer, prompt: Prompt, logits: torch.Tensor, s: Settings, 
         kept=int((sampled > 0).sum()),
         vocab_size=int(model.shape[-1]),
         pieces=tokenization(tokenizer, prompt.ids),
+        engine=engine,
     )
 
 
 def next_token_distributions(
     lm, tokenizer, texts: Sequence[str], settings_list: Sequence[Settings], *, chat: bool = False,
-    top: int = TOP_BARS,
+    top: int = TOP_BARS, engine=None,
 ) -> list[Distribution]:
-    """Several prompts for one model -> one Distribution each, from a single forward pass."""
+    """Several prompts for one model -> one Distribution each, from a single forward pass
+    (transformers), or from `engine` (llama.cpp) when given."""
     max_tokens = min(MAX_PROMPT_TOKENS, context_length(lm))
     prompts = [encode_prompt(tokenizer, text, max_tokens, chat=chat) for text in texts]
-    logits = _last_logits(lm, [p.ids for p in prompts], _pad_id(tokenizer))  # (B, V)
+    if engine is not None:
+        logits = engine.logits_batch([p.ids for p in prompts]).float()  # (B, V)
+    else:
+        logits = _last_logits(lm, [p.ids for p in prompts], _pad_id(tokenizer))  # (B, V)
+    name = engine_name(lm, engine)
     return [
-        _distribution(tokenizer, prompt, logits[row : row + 1], s, top)
+        _distribution(tokenizer, prompt, logits[row : row + 1], s, top, name)
         for row, (prompt, s) in enumerate(zip(prompts, settings_list))
     ]
 
@@ -363,7 +378,7 @@ class WordGuess:
     prompt: Prompt
 
 
-def word_probability(lm, tokenizer, text: str, word: str, s: Settings = Settings()) -> WordGuess:
+def word_probability(lm, tokenizer, text: str, word: str, s: Settings = Settings(), engine=None) -> WordGuess:
     """P(word | text) = P(piece 1 | text) · P(piece 2 | text, piece 1) · ..., from one forward pass
     over text + word (the logits at position j predict token j + 1)."""
     if word is None or not isinstance(word, str) or not word.strip():
@@ -374,10 +389,13 @@ def word_probability(lm, tokenizer, text: str, word: str, s: Settings = Settings
     if len(word_ids) > MAX_GUESS_TOKENS:
         raise InputError(f"That guess is {len(word_ids)} tokens long; guess one word (or a few).")
     prompt = encode_prompt(tokenizer, text, min(MAX_PROMPT_TOKENS, context_length(lm) - len(word_ids)))
-    ids = torch.tensor([prompt.ids + word_ids[:-1]])  # the last piece is only predicted, never read
-    with torch.inference_mode():
-        logits = lm(input_ids=ids.to(lm.device), logits_to_keep=len(word_ids), use_cache=False).logits
-    logits = logits[0].float().cpu()  # (pieces, V): row i predicts piece i
+    read = prompt.ids + word_ids[:-1]  # the last piece is only predicted, never read
+    if engine is not None:
+        logits = engine.logits_at(read, len(word_ids)).float()  # (pieces, V)
+    else:
+        with torch.inference_mode():
+            logits = lm(input_ids=torch.tensor([read]).to(lm.device), logits_to_keep=len(word_ids), use_cache=False).logits
+        logits = logits[0].float().cpu()  # (pieces, V): row i predicts piece i
     model = logits.softmax(-1)
     pieces = []
     p_model = p_sampling = 1.0
@@ -414,44 +432,74 @@ class Generation:
     seed: int
     stopped: bool  # the model produced its end-of-text token
     note: str = ""
+    engine: str = ""  # what computed the logits the tokens were drawn from
 
 
 _sampling_lock = threading.Lock()
 
 
-def generate_tokens(lm, tokenizer, text: str, s: Settings, n: int, seed: int) -> Generation:
-    """Append n tokens with `model.generate` (sampling with `s`; greedy at temperature 0).
+def _engine_tokens(engine, ids: list[int], s: Settings, n: int, seed: int, eos_ids: set[int]):
+    """n tokens from a text engine: -> (new ids, raw logits per step, probabilities after the
+    settings per step). Each token is drawn from the engine's logits passed through the same
+    warpers as the bars (temperature, then top-k, then top-p), with a generator of its own."""
+    generator = torch.Generator().manual_seed(seed)
+    afters: list[torch.Tensor] = []
+
+    def pick(step: int, logits: torch.Tensor) -> int:
+        after = sampling_probabilities(None, logits[None].float(), s)[0]  # (V,)
+        afters.append(after)
+        if s.greedy:
+            return int(after.argmax())
+        return int(torch.multinomial(after, 1, generator=generator))
+
+    new_ids, raws = [], []
+    for token, logits in engine.generate(ids, n, pick, eos_ids, max_time=settings.TIME_LIMIT_S):
+        new_ids.append(token)
+        raws.append(logits[None].float())  # (1, V)
+    return new_ids, raws, afters
+
+
+def generate_tokens(lm, tokenizer, text: str, s: Settings, n: int, seed: int, engine=None) -> Generation:
+    """Append n tokens with `model.generate` (sampling with `s`; greedy at temperature 0), or with
+    `engine` (llama.cpp) when given.
 
     `generate` takes no per-call random generator, so the global RNG is seeded inside a lock and
     restored afterwards (`fork_rng`): two visitors sampling at once cannot mix their seeds."""
     prompt = encode_prompt(tokenizer, text, min(MAX_PROMPT_TOKENS, context_length(lm) - n))
-    input_ids = torch.tensor([prompt.ids], device=lm.device)  # (1, T)
-    options = dict(
-        max_new_tokens=n,
-        pad_token_id=_pad_id(tokenizer),
-        return_dict_in_generate=True,
-        output_scores=True,  # per step: the logits after the warpers (what was sampled from)
-        output_logits=True,  # per step: the raw logits
-        max_time=settings.TIME_LIMIT_S,
-    )
-    if s.greedy:
-        options.update(do_sample=False)
-    else:  # top_k=0 / top_p=1 switch those warpers off (generate's default top_k is 50)
-        options.update(do_sample=True, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-    # Only the model's own device's RNG: a CPU model on ZeroGPU must not wake CUDA (it is not there).
-    rng_devices = [lm.device] if lm.device.type == "cuda" else []
-    with _sampling_lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
-        torch.manual_seed(seed)
-        out = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options)
-    new_ids = out.sequences[0, input_ids.shape[1] :].tolist()
     eos = lm.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    if engine is not None:
+        new_ids, raws, afters = _engine_tokens(engine, prompt.ids, s, n, seed, eos_ids)
+    else:
+        input_ids = torch.tensor([prompt.ids], device=lm.device)  # (1, T)
+        options = dict(
+            max_new_tokens=n,
+            pad_token_id=_pad_id(tokenizer),
+            return_dict_in_generate=True,
+            output_scores=True,  # per step: the logits after the warpers (what was sampled from)
+            output_logits=True,  # per step: the raw logits
+            max_time=settings.TIME_LIMIT_S,
+        )
+        if s.greedy:
+            options.update(do_sample=False)
+        else:  # top_k=0 / top_p=1 switch those warpers off (generate's default top_k is 50)
+            options.update(do_sample=True, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
+        # Only the model's own device's RNG: a CPU model on ZeroGPU must not wake CUDA (it is not there).
+        rng_devices = [lm.device] if lm.device.type == "cuda" else []
+        with _sampling_lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
+            torch.manual_seed(seed)
+            out = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options)
+        new_ids = out.sequences[0, input_ids.shape[1] :].tolist()
+        raws = [logits.float().cpu() for logits in out.logits]  # each (1, V)
+        afters = [
+            out.scores[i].float().cpu().softmax(-1)[0] if not s.greedy else sampling_probabilities(None, raws[i], s)[0]
+            for i in range(len(new_ids))
+        ]
     how = "greedy" if s.greedy else f"sampled (seed {seed})"
     steps, context = [], text
     for i, token_id in enumerate(new_ids):
-        raw = out.logits[i].float().cpu()  # (1, V)
-        model = raw.softmax(-1)[0]
-        after = out.scores[i].float().cpu().softmax(-1)[0] if not s.greedy else sampling_probabilities(None, raw, s)[0]
+        model = raws[i].softmax(-1)[0]
+        after = afters[i]
         values, ids = model.topk(min(TOP_BARS, model.shape[-1]))
         top = [(readable_token(tokenizer, int(j)), float(v), float(after[int(j)])) for v, j in zip(values, ids)]
         steps.append(
@@ -464,7 +512,8 @@ def generate_tokens(lm, tokenizer, text: str, s: Settings, n: int, seed: int) ->
     stopped = bool(new_ids) and new_ids[-1] in eos_ids
     new_text = tokenizer.decode([i for i in new_ids if i not in eos_ids])
     notes = [prompt.note, "The model chose its end-of-text token, so it stopped there." if stopped else ""]
-    return Generation(text + new_text, new_text, steps, seed, stopped, " ".join(x for x in notes if x))
+    return Generation(text + new_text, new_text, steps, seed, stopped, " ".join(x for x in notes if x),
+                      engine_name(lm, engine))
 
 
 # --- models --------------------------------------------------------------------------------------
@@ -496,19 +545,20 @@ GPU_TOKEN_S = 0.05
 @gpu(duration=sized(lambda label, texts, *_, **__: GPU_FORWARD_S * len(texts)), role=ROLE)
 def _distributions_for(label, texts: list[str], settings_list: list[Settings], chat: bool = False):
     lm, tokenizer, entry = load(label)
-    return next_token_distributions(lm, tokenizer, texts, settings_list, chat=chat), entry
+    engine = models.load_text_engine(entry)  # llama.cpp for a bundled GGUF on CPU, else None
+    return next_token_distributions(lm, tokenizer, texts, settings_list, chat=chat, engine=engine), entry
 
 
 @gpu(duration=gpu_seconds(GPU_FORWARD_S), role=ROLE)
 def _word_for(label, text, word, s: Settings) -> WordGuess:
-    lm, tokenizer, _ = load(label)
-    return word_probability(lm, tokenizer, text, word, s)
+    lm, tokenizer, entry = load(label)
+    return word_probability(lm, tokenizer, text, word, s, engine=models.load_text_engine(entry))
 
 
 @gpu(duration=sized(lambda label, text, s, n, *_: GPU_TOKEN_S * n), role=ROLE)
 def _generate_for(label, text, s: Settings, n: int, seed: int) -> Generation:
-    lm, tokenizer, _ = load(label)
-    return generate_tokens(lm, tokenizer, text, s, n, seed)
+    lm, tokenizer, entry = load(label)
+    return generate_tokens(lm, tokenizer, text, s, n, seed, engine=models.load_text_engine(entry))
 
 
 @gpu(duration=sized(lambda label, text, words: GPU_FORWARD_S * (1 + len(words))), role=ROLE)
@@ -550,13 +600,16 @@ def _table(d: Distribution) -> pd.DataFrame:
 
 def _summary(d: Distribution, entry: Model) -> str:
     lines = [
-        f"**{entry.label}** read {len(d.prompt.ids)} token{'s' if len(d.prompt.ids) != 1 else ''} and gave each of its "
+        f"**{entry.label}** ({d.engine}) read {len(d.prompt.ids)} token{'s' if len(d.prompt.ids) != 1 else ''} and gave each of its "
         f"{d.vocab_size:,} possible next tokens a probability; the top {len(d.tokens)} hold "
         f"{sum(d.model_probs):.0%} of it.",
         f"Sampling with {d.settings.describe()} can draw from **{d.kept:,}** "
         f"token{'s' if d.kept != 1 else ''}.",
     ]
-    lines += [f"⚠️ {note}" for note in (d.prompt.note, *d.settings.notes) if note]
+    problem = models.text_engine_problem(entry)
+    if problem:
+        problem = f"This bundled model runs on transformers here, more slowly: {problem}."
+    lines += [f"⚠️ {note}" for note in (d.prompt.note, *d.settings.notes, problem) if note]
     return "\n\n".join(lines)
 
 
@@ -738,7 +791,7 @@ def generate_handler(prompt, model_label, temperature, top_k, top_p, n, seed, ne
     how = "greedily (temperature 0: no randomness, the seed plays no part)" if s.greedy else (
         f"by sampling with {s.describe()} and **seed {seed_used}** (same seed, settings and text: same tokens)"
     )
-    lines = [f"Added {len(g.steps)} token{'s' if len(g.steps) != 1 else ''} {how}: “{g.new_text}”"]
+    lines = [f"Added {len(g.steps)} token{'s' if len(g.steps) != 1 else ''} {how} ({g.engine}): “{g.new_text}”"]
     lines += [f"⚠️ {x}" for x in (*notes, seed_note, g.note) if x]
     return (
         g.text, seed_used, "\n\n".join(lines), *_history_outputs(history),
@@ -946,11 +999,11 @@ def create_demo(batch: bool = True) -> None:
     shown = gr.on(
         [reveal.click, guess.submit, model.change, *(s.release for s in settings_inputs)],
         inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_token",
-        preprocess=False, **batching, **ui.heavy(),
+        preprocess=False, **batching, **ui.short(),
     )
     shown.success(
         guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
-        api_name="your_word", preprocess=False, **ui.heavy(),
+        api_name="your_word", preprocess=False, **ui.short(),
     )
     room_ui.count_word_guesses(shown, prompt, guess)
     room_ui.connect_word_view(room_view, prompt, model, room_model_view)
@@ -958,12 +1011,12 @@ def create_demo(batch: bool = True) -> None:
     for i, button in enumerate(candidates):
         button.click(
             _candidate_handler(i), [prompt, model, *settings_inputs, table, history],
-            [prompt, *history_outputs, *dist_outputs], api_name=f"append_candidate_{i + 1}", **ui.heavy(),
+            [prompt, *history_outputs, *dist_outputs], api_name=f"append_candidate_{i + 1}", **ui.short(),
         )
     gen_outputs = [prompt, seed, gen_note, *history_outputs, *dist_outputs]
     sample_next.click(
         sample_next_handler, [prompt, model, *settings_inputs, seed, new_seed, history], gen_outputs,
-        api_name="sample_next", preprocess=False, **ui.heavy(),
+        api_name="sample_next", preprocess=False, **ui.short(),  # one token: short
     )
     generate_n.click(
         generate_handler, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,

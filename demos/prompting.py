@@ -576,12 +576,56 @@ class RowStreamer:
         self.out.put(self._snapshot(True))
 
 
+class _Discard:
+    """A queue that keeps nothing (the engine path reads the streamer's snapshots directly)."""
+
+    def put(self, item) -> None:
+        pass
+
+
+def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
+                        max_new_tokens: int, stop: threading.Event, every_s: float) -> Iterator[BatchState]:
+    """stream_generate on a text engine (llama.cpp): every row decoded together, one engine batch
+    per step; rows at temperature 0 take the top token, the others sample softmax(logits / t)
+    with one seeded generator, as RowSampler does."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def pick(row: int, step: int, logits: torch.Tensor) -> int:
+        t = temperatures[row]
+        if t <= 0:
+            return int(logits.argmax())
+        return int(torch.multinomial(torch.softmax(logits.float() / t, dim=-1), 1, generator=generator))
+
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), _Discard())
+    streamer.prompt_seen = True  # the engine hands over new tokens only
+    last_sent = 0.0
+    try:
+        for tokens, _ in engine.generate_batch(ids, max_new_tokens, pick, streamer.eos_ids,
+                                               max_time=gallery_settings.TIME_LIMIT_S, stop=stop):
+            streamer.put(torch.tensor([-1 if t is None else t for t in tokens]))  # ended rows: ignored
+            state = streamer._snapshot(False)
+            if time.perf_counter() - last_sent >= every_s:
+                last_sent = time.perf_counter()
+                yield state
+        streamer.end()
+        yield streamer._snapshot(True)
+    finally:
+        stop.set()
+
+
 def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
                     max_new_tokens: int, stop: threading.Event | None = None,
-                    every_s: float = STREAM_EVERY_S) -> Iterator[BatchState]:
-    """Run every prompt in ONE left-padded `generate` call; yield the batch's progress at most
-    every `every_s` seconds, and the finished batch last. Closing the iterator stops generation."""
+                    every_s: float = STREAM_EVERY_S, engine=None) -> Iterator[BatchState]:
+    """Run every prompt in ONE left-padded `generate` call (or one engine batch per step, with
+    `engine`); yield the batch's progress at most every `every_s` seconds, and the finished
+    batch last. Closing the iterator stops generation."""
     from transformers import LogitsProcessorList, StoppingCriteriaList
+
+    if engine is not None:
+        yield from _stream_with_engine(engine, lm, tokenizer, prompts, temperatures, seed, max_new_tokens,
+                                       stop or threading.Event(), every_s)
+        return
 
     # Left padding: every row's last prompt token sits in the last column, where the next token
     # is predicted. padding_side is passed per call because the tokenizer is shared.
@@ -682,14 +726,14 @@ def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, ex
 
 def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind: str,
                        strategies: list[str], problem_set: ProblemSet, settings: Settings,
-                       stop: threading.Event | None = None) -> Iterator[list[StrategyResult]]:
+                       stop: threading.Event | None = None, engine=None) -> Iterator[list[StrategyResult]]:
     """Yield the results of every strategy as they grow: first the prompts alone, then partial
     texts, last the finished answers (the last yield has every `finished` True)."""
     plan = plan_rows(tokenizer, question, strategies, problem_set, settings)
     yield collect_results(plan, None, tokenizer, expected, kind)
     for state in stream_generate(
         lm, tokenizer, [p.prompt for p in plan], [p.temperature for p in plan], settings.seed,
-        settings.max_new_tokens, stop,
+        settings.max_new_tokens, stop, engine=engine,
     ):
         yield collect_results(plan, state, tokenizer, expected, kind)
 
@@ -751,6 +795,11 @@ def load_model(model_label: str | None):
     return models.load_causal_lm(catalog.by_label("instruct", model_label))
 
 
+def load_engine(model_label: str | None):
+    """llama.cpp for a bundled GGUF model on CPU, else None (transformers' generate)."""
+    return models.load_text_engine(catalog.by_label("instruct", model_label))
+
+
 # A batched generation step (all strategies' rows at once) takes ~50 ms on a GPU, so a call asks
 # for the GPU for about max_new_tokens steps; on ZeroGPU the small models skip the GPU (role=).
 GPU_STEP_S = 0.05
@@ -762,7 +811,7 @@ def run_compare(model_label, question, expected, kind, strategies, set_name, set
     """-> iterator of result lists (see compare_strategies); loads the model on first use."""
     lm, tokenizer = load_model(model_label)
     yield from compare_strategies(lm, tokenizer, question, expected, kind, strategies,
-                                  get_problem_set(set_name), settings)
+                                  get_problem_set(set_name), settings, engine=load_engine(model_label))
 
 
 def run_score(model_label, set_name, count, strategies, settings):

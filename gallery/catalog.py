@@ -117,6 +117,15 @@ def embedded_gguf_path() -> Path | None:
     return None
 
 
+def gguf_file(model: Model) -> Path | None:
+    """The GGUF file a bundled text model comes from (llama.cpp reads it directly), else None."""
+    find = GGUF_FILES.get(model.model_id)
+    return find() if find else None
+
+
+GGUF_FILES = {EMBEDDED_LM_ID: embedded_gguf_path}  # model id -> where its GGUF lies (or None)
+
+
 def _in_hub_cache(repo_id: str) -> bool:
     from huggingface_hub import constants
 

@@ -130,6 +130,48 @@ def embedded_lm_dir() -> Path:
     return target
 
 
+# --- llama.cpp for the bundled GGUF text models ---------------------------------------------------
+_engines: dict[str, Any] = {}  # GGUF path -> LlamaCppEngine, or None where it failed
+_engine_lock = threading.Lock()
+
+
+def text_engine_problem(model: Model) -> str | None:
+    """Why a GGUF model runs on transformers rather than llama.cpp here (None: it does not, or
+    it is not a GGUF model)."""
+    path = catalog.gguf_file(model)
+    if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
+        return None
+    from gallery import text_engine
+
+    return text_engine.why_unusable(path) or (
+        "llama.cpp could not open the model file" if _engines.get(str(path), 1) is None else None
+    )
+
+
+def load_text_engine(model: Model):
+    """-> a shared `text_engine.LlamaCppEngine` for a model that comes from a GGUF file, on CPU,
+    when llama.cpp works here; None means: use transformers (Hub models, GPU, or no llama.cpp)."""
+    path = catalog.gguf_file(model)
+    if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
+        return None
+    from gallery import text_engine
+
+    key = str(path)
+    with _engine_lock:
+        if key in _engines:
+            return _engines[key]
+        if text_engine.why_unusable(path):
+            return None
+        started = time.perf_counter()
+        try:
+            _engines[key] = text_engine.LlamaCppEngine(path)
+            log.info("llama.cpp opened %s in %.1f s", path.name, time.perf_counter() - started)
+        except Exception:  # noqa: BLE001 - the model still works on transformers
+            log.exception("llama.cpp could not open %s; transformers is used instead", path.name)
+            _engines[key] = None
+        return _engines[key]
+
+
 # --- ViT-MAE (transformers) ---------------------------------------------------------------------
 def load_mae(model: Model):
     """-> (ViTMAEForPreTraining, image processor)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import tempfile
 import threading
 from pathlib import Path
 from urllib.parse import urlparse
@@ -42,12 +43,25 @@ SERVER_NAME = os.environ.get("GALLERY_HOST", "127.0.0.1")  # 0.0.0.0 on Spaces /
 SERVER_PORT = _env_int("GALLERY_PORT", 7860)
 QUEUE_MAX_SIZE = _env_int("GALLERY_QUEUE_MAX_SIZE", 64)  # people waiting before "queue full"
 MAX_FILE_SIZE = os.environ.get("GALLERY_MAX_FILE_SIZE", "20mb")  # per upload
-# How many model calls run at once. Every heavy event shares one limit (concurrency_id="model"):
-# on a 2-core CPU or one GPU, two forward passes at once are slower than one after the other.
-MODEL_CONCURRENCY = _env_int("GALLERY_MODEL_CONCURRENCY", 1)
+# Two lanes of model calls, each with its own limit: short ones (next-token bars, a guess, CLIP
+# on cached text, room tallies) never wait behind long ones (generation, diffusion, set scoring,
+# training). One call per lane: on a 2-core CPU at most two model calls run at once.
+SHORT_CONCURRENCY = _env_int("GALLERY_SHORT_CONCURRENCY", 1)
+MODEL_CONCURRENCY = _env_int("GALLERY_MODEL_CONCURRENCY", 1)  # the long lane
 TIME_LIMIT_S = _env_float("GALLERY_TIME_LIMIT_S", 300.0)  # per request, for long generations
 AUTH = os.environ.get("GALLERY_AUTH", "")  # "user:password" for a private workshop
 SAFETY_CHECKER = _env_bool("GALLERY_SAFETY_CHECKER", True)  # text-to-image safety check
+# gradio's temporary files (uploads, generated pictures): a folder of the gallery's own, swept
+# every TEMP_SWEEP_S. Files older than TEMP_MAX_AGE_S go, and the oldest go first while the
+# folder is above TEMP_MAX_MB, so a day of 512-px pictures cannot fill a small disk.
+TEMP_DIR = Path(
+    os.environ.get("GRADIO_TEMP_DIR")
+    or Path(tempfile.gettempdir()) / "foundation-model-gallery"
+)
+os.environ["GRADIO_TEMP_DIR"] = str(TEMP_DIR)  # before gradio reads it
+TEMP_SWEEP_S = max(1, _env_int("GALLERY_TEMP_SWEEP_S", 60))
+TEMP_MAX_AGE_S = max(1, _env_int("GALLERY_TEMP_MAX_AGE_S", 3600))
+TEMP_MAX_MB = _env_float("GALLERY_TEMP_MAX_MB", 500.0)
 # On ZeroGPU each GPU call runs in a forked worker, so models must be loaded in the main process
 # before the first request (a model loaded inside a call would be lost with the worker).
 ZERO_GPU = _env_bool("SPACES_ZERO_GPU", False)
@@ -61,6 +75,9 @@ CPU_MAX_PARAMS_M = _env_int("GALLERY_CPU_MAX_PARAMS_M", 500)
 # When set, every model role is served from tiny local checkpoints in this folder (tests, CI,
 # load tests). Built by `python -m tests.tiny_models DIR`.
 TINY_MODELS_DIR = os.environ.get("GALLERY_TINY_MODELS", "").strip() or None
+# The engine for the bundled GGUF text models on CPU: "auto" = llama.cpp when it is installed
+# and passes its start-up check, else transformers; "transformers" = always transformers.
+TEXT_ENGINE = os.environ.get("GALLERY_TEXT_ENGINE", "auto").strip().lower() or "auto"
 # Where converted models (the bundled GGUF turned into safetensors) are kept between starts.
 CACHE_DIR = Path(
     os.environ.get("GALLERY_CACHE_DIR")

@@ -159,13 +159,26 @@ def harden(blocks: gr.Blocks) -> None:
             block_fn.fn = user_errors(fn)
 
 
+SHORT_LANE, LONG_LANE = "short", "model"  # gradio concurrency ids
+
+
 def heavy(**kwargs) -> dict:
-    """Event options for work that runs a model: all such events share one concurrency limit,
-    so a 2-core CPU or one GPU runs one model call at a time and the rest wait in the queue."""
+    """Event options for long model work (generation, diffusion, set scoring, training): the long
+    lane, one shared concurrency limit (settings.MODEL_CONCURRENCY), so a 2-core CPU or one GPU
+    runs one long call at a time and the rest wait in the queue."""
     # (gradio's own `time_limit` only bounds streaming *inputs*; long generations are bounded
     # inside the demos instead, with settings.TIME_LIMIT_S: `max_time` for text generation, an
     # interrupting step callback for diffusion.)
-    options = dict(concurrency_id="model", concurrency_limit=settings.MODEL_CONCURRENCY)
+    options = dict(concurrency_id=LONG_LANE, concurrency_limit=settings.MODEL_CONCURRENCY)
+    options.update(kwargs)
+    return options
+
+
+def short(**kwargs) -> dict:
+    """Event options for short model calls (next-token bars, a guess, CLIP on cached text, room
+    tallies): a lane of their own, so they never queue behind a long call. With one call in
+    each lane, at most two model calls run at once."""
+    options = dict(concurrency_id=SHORT_LANE, concurrency_limit=settings.SHORT_CONCURRENCY)
     options.update(kwargs)
     return options
 

@@ -1,0 +1,326 @@
+"""llama.cpp as the CPU engine for the bundled GGUF language models.
+
+The text tabs ask an engine three things, always in token ids (the tokenizer stays transformers',
+so both engines read exactly the same ids):
+
+- `logits(ids)` -> (V,) the next-token logits after `ids` (full vocabulary);
+  `logits_batch(id_lists)` -> (B, V); `logits_at(ids, n)` -> (n, V) for the last n positions
+  (row i predicts the token after ids[:len(ids) - n + i + 1]).
+- `generate(ids, n, pick, ...)`: one token at a time; `pick(step, logits)` chooses each token from
+  the engine's raw logits (the tabs do temperature -> top-k -> top-p themselves), and every step
+  yields (token, logits), so the history can show what each token was chosen from.
+- `generate_batch(id_lists, n, pick, ...)`: several rows decoded together, one llama.cpp batch
+  per step (set scoring and the prompting strategies).
+
+Transformers stays the engine for Hub models, on GPU, and the reference in tests; this module
+is used only where `models.load_text_engine` finds a GGUF file and a working `llama_cpp`.
+
+One llama.cpp context serves every visitor: each request gets its own sequence in the shared
+key/value cache, and the context is taken one decode step at a time through a first-come,
+first-served lock, so a long generation lets the next-token bars of another visitor in between
+two of its tokens instead of holding the engine for its whole run.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+log = logging.getLogger("gallery")
+
+N_CTX = 8192  # key/value cache shared by every sequence (tokens, all sequences together)
+N_SEQ = 32  # sequences at once: one per short request, one per generated row
+N_BATCH = 512  # tokens per decode call while reading a prompt
+
+
+def threads() -> int:
+    return max(1, min(os.cpu_count() or 1, int(os.environ.get("GALLERY_LLAMA_THREADS", "0")) or 4))
+
+
+def weights_name(gguf_path: Path) -> str:
+    """'Q4_1' for a GGUF whose file type is MOSTLY_Q4_1 (what the page names)."""
+    try:
+        import gguf
+
+        reader = gguf.GGUFReader(str(gguf_path))
+        field = reader.fields["general.file_type"]
+        name = gguf.LlamaFileType(int(field.parts[field.data[0]][0])).name
+        return name.removeprefix("MOSTLY_")
+    except Exception:  # noqa: BLE001 - a label only
+        return "GGUF"
+
+
+# --- is llama.cpp usable here? -------------------------------------------------------------------
+_CHECK = """
+import sys, llama_cpp
+from llama_cpp import Llama
+llm = Llama(model_path=sys.argv[1], n_ctx=64, n_threads=1, verbose=False)
+llm.eval([1, 2, 3])
+print("ok")
+"""
+_checked: dict[str, str | None] = {}
+_check_lock = threading.Lock()
+
+
+def why_unusable(gguf_path: Path) -> str | None:
+    """None when llama.cpp can load and run this file here; else the reason in plain words.
+
+    Checked once per file in a child process: a llama.cpp binary built for another CPU dies of
+    an illegal instruction, which must not take the server with it."""
+    key = str(gguf_path)
+    with _check_lock:
+        if key in _checked:
+            return _checked[key]
+        try:
+            import importlib.util
+
+            if importlib.util.find_spec("llama_cpp") is None:
+                reason = "llama-cpp-python is not installed"
+            else:
+                done = subprocess.run([sys.executable, "-c", _CHECK, key], capture_output=True, text=True,
+                                      timeout=180)
+                reason = None if done.returncode == 0 and "ok" in done.stdout else (
+                    f"llama.cpp failed its start-up check (exit code {done.returncode}): "
+                    f"{(done.stderr or done.stdout).strip()[-300:]}"
+                )
+        except Exception as error:  # noqa: BLE001 - a timeout, no interpreter...
+            reason = f"llama.cpp failed its start-up check: {type(error).__name__}: {error}"
+        if reason:
+            log.warning("%s: transformers is used for %s instead", reason, gguf_path.name)
+        _checked[key] = reason
+        return reason
+
+
+# --- a first-come, first-served lock ----------------------------------------------------------
+class FairLock:
+    """A lock granted in the order it was asked for (threading.Lock lets a thread that has just
+    released it take it straight back, which would starve the bars behind a generation)."""
+
+    def __init__(self):
+        self._mutex = threading.Lock()
+        self._waiting: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    def __enter__(self):
+        with self._mutex:
+            if not self._held and not self._waiting:
+                self._held = True
+                return self
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()
+        return self
+
+    def __exit__(self, *exc):
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()  # handed over: stays held
+            else:
+                self._held = False
+
+
+# --- the engine -------------------------------------------------------------------------------
+class LlamaCppEngine:
+    """One GGUF file in llama.cpp, shared by every request (see the module docstring)."""
+
+    def __init__(self, gguf_path: Path, n_ctx: int = N_CTX, n_seq: int = N_SEQ):
+        import llama_cpp
+        from llama_cpp import _internals
+
+        self._c = llama_cpp
+        self.path = Path(gguf_path)
+        self.weights = weights_name(self.path)
+        self.name = f"llama.cpp, {self.weights} weights"
+        model_params = llama_cpp.llama_model_default_params()
+        self._model = _internals.LlamaModel(path_model=str(self.path), params=model_params, verbose=False)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch = params.n_ubatch = N_BATCH
+        params.n_seq_max = n_seq
+        params.kv_unified = True  # every sequence may use the whole cache
+        # Sliding-window models (Gemma 3): a full-size window cache, so that a cached prefix can
+        # be cut back and read on from anywhere (a pruned window could not).
+        params.swa_full = True
+        params.n_threads = params.n_threads_batch = threads()
+        self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
+        self.vocab_size = int(self._model.n_vocab())
+        self.n_ctx = n_ctx
+        self._lock = FairLock()
+        self.n_seq = n_seq
+        self._free = list(range(n_seq))
+        self._reserved: dict[int, int] = {}  # borrowed sequence -> tokens it may hold
+        self._free_ready = threading.Condition(threading.Lock())
+        self._cached: dict[int, list[int]] = {}  # sequence -> the tokens its cache holds
+
+    def close(self) -> None:
+        self._ctx.close()
+        self._model.close()
+
+    # -- sequences ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _sequences(self, count: int, tokens: int) -> Iterator[list[int]]:
+        """Borrow `count` sequences of the shared cache with room for `tokens` tokens in all.
+
+        Free sequences keep what they read (the next read of the same prompt reuses it) until
+        the room is needed; then their caches are dropped. Waits while others hold the room."""
+        if count > self.n_seq or tokens > self.n_ctx:
+            raise ValueError(
+                f"{count} rows of {tokens} tokens in all do not fit the engine "
+                f"({self.n_seq} rows, {self.n_ctx} tokens)"
+            )
+        with self._free_ready:
+            while True:
+                in_use = sum(self._reserved.values())
+                if len(self._free) >= count and in_use + tokens <= self.n_ctx:
+                    break
+                self._free_ready.wait()
+            taken = [self._free.pop() for _ in range(count)]
+            for seq in taken:
+                self._reserved[seq] = tokens // count + 1
+            kept = sum(len(self._cached.get(seq, [])) for seq in self._free)
+            if in_use + tokens + kept > self.n_ctx:  # make room: drop what idle sequences hold
+                with self._lock:
+                    for seq in self._free:
+                        self._forget(seq)
+        try:
+            yield taken
+        finally:
+            with self._free_ready:
+                for seq in taken:
+                    del self._reserved[seq]
+                self._free.extend(taken)
+                self._free_ready.notify_all()
+
+    def _forget(self, seq: int, keep: int = 0) -> int:
+        """Drop what sequence `seq` holds after its first `keep` tokens; -> tokens kept."""
+        if not self._c.llama_memory_seq_rm(self._memory(), seq, keep, -1):
+            keep = 0  # this cache cannot cut a sequence part-way: drop all of it
+            self._c.llama_memory_seq_rm(self._memory(), seq, 0, -1)
+        self._cached[seq] = self._cached.get(seq, [])[:keep]
+        return keep
+
+    def _memory(self):
+        return self._c.llama_get_memory(self._ctx.ctx)
+
+    def _row(self, i: int) -> np.ndarray:
+        return np.ctypeslib.as_array(self._c.llama_get_logits_ith(self._ctx.ctx, i), shape=(self.vocab_size,)).copy()
+
+    def _decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> None:
+        """One llama_decode of (token, position, sequence, wants logits) entries."""
+        batch = self._batch.batch
+        batch.n_tokens = len(entries)
+        for i, (token, pos, seq, wants) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = wants
+        self._ctx.decode(self._batch)
+
+    def _read(self, seq: int, ids: Sequence[int], keep_last: int = 1) -> np.ndarray:
+        """Bring sequence `seq` to hold `ids` (reusing the common prefix already cached) and
+        return the logits of its last `keep_last` positions: (keep_last, V). Caller holds the lock."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            raise ValueError("no tokens to read")
+        if len(ids) > self.n_ctx:
+            raise ValueError(f"{len(ids)} tokens do not fit the engine's {self.n_ctx}-token context")
+        cached = self._cached.get(seq, [])
+        common = 0
+        for a, b in zip(cached, ids):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(ids) - keep_last)  # the positions we need logits for are decoded again
+        common = self._forget(seq, common)
+        rows: list[np.ndarray] = []
+        first_wanted = len(ids) - keep_last
+        for start in range(common, len(ids), N_BATCH):
+            chunk = range(start, min(len(ids), start + N_BATCH))
+            self._decode([(ids[p], p, seq, p >= first_wanted) for p in chunk])
+            rows += [self._row(i) for i, p in enumerate(chunk) if p >= first_wanted]
+        self._cached[seq] = ids
+        return np.stack(rows)
+
+    # -- the interface ------------------------------------------------------------------------
+    def logits(self, ids: Sequence[int]) -> torch.Tensor:
+        return self.logits_batch([ids])[0]
+
+    def logits_batch(self, id_lists: Sequence[Sequence[int]]) -> torch.Tensor:
+        """-> (B, V) next-token logits for each id list (each read in a sequence of its own)."""
+        with self._sequences(1, max(len(ids) for ids in id_lists)) as (seq,):
+            rows = []
+            for ids in id_lists:
+                with self._lock:
+                    rows.append(self._read(seq, ids)[0])
+            return torch.from_numpy(np.stack(rows))
+
+    def logits_at(self, ids: Sequence[int], last: int) -> torch.Tensor:
+        """-> (last, V): the logits at the last `last` positions of `ids`."""
+        with self._sequences(1, len(ids)) as (seq,), self._lock:
+            return torch.from_numpy(self._read(seq, ids, keep_last=last))
+
+    def generate(self, ids: Sequence[int], max_new_tokens: int, pick: Callable[[int, torch.Tensor], int],
+                 eos_ids: set[int], max_time: float | None = None,
+                 stop: threading.Event | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """Yield (token, (V,) raw logits it was chosen from) per step; ends after an end token,
+        max_new_tokens, max_time seconds, or `stop`."""
+        for tokens, rows in self.generate_batch([ids], max_new_tokens, lambda row, step, logits: pick(step, logits),
+                                                eos_ids, max_time, stop):
+            if tokens[0] is None:
+                return
+            yield tokens[0], rows[0]
+
+    def generate_batch(self, id_lists: Sequence[Sequence[int]], max_new_tokens: int,
+                       pick: Callable[[int, int, torch.Tensor], int], eos_ids: set[int],
+                       max_time: float | None = None, stop: threading.Event | None = None,
+                       ) -> Iterator[tuple[list[int | None], list[torch.Tensor | None]]]:
+        """Decode several rows together: each step yields every row's new token (None once the
+        row has ended) and the (V,) logits it was picked from. `pick(row, step, logits)`."""
+        started = time.perf_counter()
+        lengths = [len(ids) for ids in id_lists]
+        room = sum(lengths) + (max_new_tokens + 1) * len(id_lists)
+        with self._sequences(len(id_lists), room) as seqs:
+            logits: list[torch.Tensor | None] = []
+            for seq, ids in zip(seqs, id_lists):  # read each prompt, a step of the lock at a time
+                with self._lock:
+                    logits.append(torch.from_numpy(self._read(seq, ids)[0]))
+            positions = list(lengths)
+            alive = [True] * len(id_lists)
+            for step in range(max_new_tokens):
+                tokens: list[int | None] = []
+                for row, row_logits in enumerate(logits):
+                    if not alive[row]:
+                        tokens.append(None)
+                        continue
+                    token = int(pick(row, step, row_logits))
+                    tokens.append(token)
+                    if token in eos_ids:
+                        alive[row] = False
+                yield tokens, logits
+                out_of_time = max_time is not None and time.perf_counter() - started > max_time
+                if not any(alive) or out_of_time or (stop is not None and stop.is_set()):
+                    return
+                entries = [(tokens[r], positions[r], seqs[r], True) for r in range(len(seqs)) if alive[r]]
+                with self._lock:
+                    self._decode(entries)
+                    rows = iter(self._row(i) for i in range(len(entries)))
+                    for r in range(len(seqs)):
+                        if alive[r]:
+                            self._cached[seqs[r]] = self._cached[seqs[r]] + [tokens[r]]
+                            positions[r] += 1
+                            logits[r] = torch.from_numpy(next(rows))
+                        else:
+                            logits[r] = None
