@@ -155,6 +155,23 @@ def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, resul
         client.close()
 
 
+def user_once(url: str, endpoints: dict, names: list[str], result: Result, text_model: str | None) -> None:
+    """Each endpoint once, in order (the warm-up)."""
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=False)
+    try:
+        for name in names:
+            started = time.perf_counter()
+            try:
+                client.predict(*_args_for(endpoints[name], text_model), api_name=name)
+                result.add(name, time.perf_counter() - started, None)
+            except Exception as error:  # noqa: BLE001
+                result.add(name, 0.0, f"{type(error).__name__}: {error}")
+    finally:
+        client.close()
+
+
 def _p95(values: list[float]) -> float:
     if len(values) >= 20:
         return statistics.quantiles(values, n=20)[-1]
@@ -163,9 +180,10 @@ def _p95(values: list[float]) -> float:
 
 def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None, *, lanes: bool = False,
         bundled: bool = False, every_s: float | None = None, server_settings: dict | None = None,
-        log=print) -> dict:
+        warm: bool = True, settle_s: float = 0.0, log=print) -> dict:
     """Serve the app, run the users, return the figures. `every_s`: print a memory and disk line
-    that often (the soak). `server_settings`: extra environment variables for the server."""
+    that often (the soak). `server_settings`: extra environment variables for the server.
+    `settle_s`: after the users stop, wait this long and take one more sample ("idle")."""
     from gradio_client import Client
 
     if tiny_dir is None:
@@ -198,6 +216,10 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
             names = [n for n in MIX if n in endpoints]
             groups = [(names, users)]
         result = Result()
+        if warm:  # every model loaded before the clock starts: the figures are of a running server
+            warm_up = Result()
+            user_once(url, endpoints, names, warm_up, text_model)
+            result.failures += [f"(warm-up) {f}" for f in warm_up.failures]
         started = time.time()
         stop_at = started + duration_s
         threads, seed = [], 0
@@ -229,6 +251,9 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
                 last = time.time()
                 sample("tick")
         end = sample("end")
+        if settle_s:  # the server idle for a while: what stays in memory and on disk
+            time.sleep(settle_s)
+            end = sample("idle")
         server_alive = server.poll() is None
     finally:
         server.terminate()
@@ -289,6 +314,7 @@ def main() -> None:
     parser.add_argument("--bundled", action="store_true", help="text endpoints on the bundled SmolLM2")
     parser.add_argument("--soak", action="store_true", help="print memory and disk every --every seconds")
     parser.add_argument("--every", type=float, default=60.0, help="seconds between soak lines")
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds idle after the users stop, then a last line")
     args = parser.parse_args()
     stats = run(args.users, args.duration, args.tiny, lanes=args.lanes, bundled=args.bundled,
                 every_s=args.every if args.soak else None)

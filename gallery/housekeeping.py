@@ -6,7 +6,7 @@ once they are older than an age, but puts no cap on the total and leaves the emp
 folders behind. `sweep` does both: files older than `max_age_s` go, then the oldest go first
 while the folder is above `max_bytes`. Files a component keeps on purpose (its default value,
 cached examples: gradio's `keep_in_cache`) are never removed, nor files younger than
-`min_age_s`, which a browser may still be about to fetch.
+`min_age_s` (settings.TEMP_MIN_AGE_S), which a browser may still be about to fetch.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from pathlib import Path
 from gallery import settings
 
 log = logging.getLogger("gallery")
-
-MIN_AGE_S = 10.0  # a file this fresh may be on its way to a browser: never swept
-
 
 def folder_size(folder: Path) -> tuple[int, int]:
     """(bytes, files) under `folder`."""
@@ -44,13 +41,14 @@ def _kept_files(blocks) -> set[str]:
     return kept
 
 
-def sweep(folder: Path, max_age_s: float, max_bytes: float, blocks=None, min_age_s: float = MIN_AGE_S) -> int:
+def sweep(folder: Path, max_age_s: float, max_bytes: float, blocks=None, min_age_s: float = 10.0) -> int:
     """Remove old files, then the oldest while the folder is above `max_bytes`; drop empty folders.
     Returns how many files were removed."""
     folder = Path(os.path.abspath(folder))  # gradio records absolute paths
     if not folder.is_dir():
         return 0
     kept = _kept_files(blocks) if blocks is not None else set()
+    min_age_s = min(min_age_s, max_age_s)
     now = time.time()
     files = []  # (ctime, size, path)
     for root, _, names in os.walk(folder):
@@ -96,7 +94,8 @@ def start_temp_sweeper(blocks=None) -> threading.Thread:
         while True:
             time.sleep(settings.TEMP_SWEEP_S)
             try:
-                sweep(settings.TEMP_DIR, settings.TEMP_MAX_AGE_S, settings.TEMP_MAX_MB * 2**20, blocks)
+                sweep(settings.TEMP_DIR, settings.TEMP_MAX_AGE_S, settings.TEMP_MAX_MB * 2**20, blocks,
+                      settings.TEMP_MIN_AGE_S)
             except Exception:  # noqa: BLE001 - housekeeping must never stop the server
                 log.exception("sweeping the temporary folder failed")
 

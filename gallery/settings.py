@@ -62,6 +62,7 @@ os.environ["GRADIO_TEMP_DIR"] = str(TEMP_DIR)  # before gradio reads it
 TEMP_SWEEP_S = max(1, _env_int("GALLERY_TEMP_SWEEP_S", 60))
 TEMP_MAX_AGE_S = max(1, _env_int("GALLERY_TEMP_MAX_AGE_S", 3600))
 TEMP_MAX_MB = _env_float("GALLERY_TEMP_MAX_MB", 500.0)
+TEMP_MIN_AGE_S = _env_float("GALLERY_TEMP_MIN_AGE_S", 10.0)  # younger files may still be fetched
 # On ZeroGPU each GPU call runs in a forked worker, so models must be loaded in the main process
 # before the first request (a model loaded inside a call would be lost with the worker).
 ZERO_GPU = _env_bool("SPACES_ZERO_GPU", False)

@@ -1,0 +1,133 @@
+"""A day on one laptop: two lanes, a temporary folder that stays bounded, a short soak, and the
+llama.cpp engine against transformers on the bundled model."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gallery import housekeeping, ui
+
+SOAK_SETTINGS = {  # sweep every second, keep swept files 1 s at least, cap them at 50 kB
+    "GALLERY_TEMP_SWEEP_S": "1",
+    "GALLERY_TEMP_MIN_AGE_S": "1",
+    "GALLERY_TEMP_MAX_MB": "0.05",
+}
+SOAK_CAP_MB = 0.05
+
+
+# --- lanes -------------------------------------------------------------------------------------
+SHORT = {"/next_token", "/your_word", "/zero_shot"}
+LONG = {"/generate", "/text_to_image", "/inpaint", "/compare", "/score", "/few_shot"}
+
+
+def test_short_requests_and_long_work_are_in_separate_lanes(tiny_dir):
+    import app as gallery_app
+
+    blocks = gallery_app.build_app()
+    lane = {"/" + f.api_name: f.concurrency_id for f in blocks.fns.values() if f.api_name}
+    limit = {"/" + f.api_name: f.concurrency_limit for f in blocks.fns.values() if f.api_name}
+    assert {lane[name] for name in SHORT} == {ui.SHORT_LANE}
+    assert {lane[name] for name in LONG} == {ui.LONG_LANE}
+    assert {limit[name] for name in SHORT | LONG} == {1}  # one per lane: two model calls at most
+
+
+# --- the temporary folder ----------------------------------------------------------------------
+def _file(folder: Path, name: str, size: int) -> Path:
+    """A file as gradio writes one: in a folder of its own. (Files are aged by ctime, which
+    cannot be set, so the tests below move the sweep's age limits instead.)"""
+    path = folder / name / "out.png"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"x" * size)
+    return path
+
+
+def test_sweep_removes_the_oldest_files_above_the_cap_and_empty_folders(tmp_path):
+    paths = [_file(tmp_path, f"f{i}", 1000) for i in range(5)]
+    time.sleep(0.05)
+    newest = _file(tmp_path, "newest", 1000)
+    # cap 2.5 kB: of 6 kB, the four oldest go (oldest first), the newest two stay
+    removed = housekeeping.sweep(tmp_path, max_age_s=3600, max_bytes=2500, min_age_s=0)
+    assert removed == 4
+    left = sorted(p for p in tmp_path.rglob("*") if p.is_file())
+    assert left == sorted([paths[-1], newest])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f4", "newest"]  # empty folders gone
+
+
+def test_sweep_keeps_young_files_and_files_gradio_keeps(tmp_path):
+    young = _file(tmp_path, "young", 10_000)
+    kept = _file(tmp_path, "kept", 10_000)
+
+    class Component:
+        keep_in_cache = {str(kept)}
+
+    class Blocks:
+        blocks = {1: Component()}
+        temp_file_sets = [{str(young), str(kept)}]
+
+    assert housekeeping.sweep(tmp_path, max_age_s=3600, max_bytes=0, blocks=Blocks(), min_age_s=60) == 0
+    assert housekeeping.sweep(tmp_path, max_age_s=3600, max_bytes=0, blocks=Blocks(), min_age_s=0) == 1
+    assert kept.is_file() and not young.exists()
+
+
+def test_the_app_sets_gradio_delete_cache(tiny_dir):
+    import app as gallery_app
+    from gallery import settings
+
+    blocks = gallery_app.build_app()
+    assert blocks.delete_cache == (settings.TEMP_SWEEP_S, settings.TEMP_MAX_AGE_S)
+
+
+# --- a short soak --------------------------------------------------------------------------------
+def test_short_soak_has_no_failures_and_a_bounded_temporary_folder(tiny_dir):
+    from benchmarks.load_test import report, run
+
+    stats = run(users=6, duration_s=20, tiny_dir=str(tiny_dir), every_s=5, settle_s=4,
+                server_settings=SOAK_SETTINGS)
+    print(report(stats))
+    assert stats["server_alive"]
+    assert stats["failures"] == []
+    assert stats["done"] >= len(stats["endpoints"])
+    assert len(stats["timeline"]) >= 5  # a memory and disk line every 5 s, and one when idle
+    start, idle = stats["timeline"][0], stats["timeline"][-1]
+    assert idle["label"] == "idle"
+    # Uploads and results come and go; once idle, what stays is what gradio keeps (there at
+    # the start) plus at most the cap. (Without the sweep every upload stays: several MB.)
+    assert idle["temp_mb"] <= start["temp_mb"] + SOAK_CAP_MB, stats["timeline"]
+
+
+# --- llama.cpp against transformers on the bundled model ---------------------------------------
+CLOZE = [
+    "The capital of France is",
+    "The opposite of hot is",
+    "Monday, Tuesday,",
+    "One, two, three,",
+    "The sun rises in the",
+]
+
+
+@pytest.mark.real_weights
+def test_llama_cpp_and_transformers_agree_on_the_top_token_of_the_bundled_model():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
+    import torch
+
+    from gallery import catalog, models
+    from gallery.text_engine import LlamaCppEngine
+
+    path = catalog.gguf_file(catalog.EMBEDDED_LM)
+    lm, tokenizer = models.load_causal_lm(catalog.EMBEDDED_LM)  # transformers, fp32 dequantised
+    engine = LlamaCppEngine(path, n_ctx=512, n_seq=2)
+    try:
+        for prompt in CLOZE:
+            ids = tokenizer(prompt)["input_ids"]
+            with torch.inference_mode():
+                reference = lm(input_ids=torch.tensor([ids])).logits[0, -1]
+            ours = engine.logits(ids)
+            assert ours.shape == reference.shape
+            assert int(ours.argmax()) == int(reference.argmax()), prompt
+            p, q = reference.softmax(-1), ours.float().softmax(-1)
+            assert float((p * (p.log() - q.log())).sum()) < 0.1, prompt  # KL(transformers || llama.cpp)
+    finally:
+        engine.close()
