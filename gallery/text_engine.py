@@ -137,7 +137,9 @@ class LlamaCppEngine:
     def __init__(self, gguf_path: Path, n_ctx: int = N_CTX, n_seq: int = N_SEQ):
         import llama_cpp
         from llama_cpp import _internals
+        from llama_cpp._logger import set_verbose
 
+        set_verbose(False)  # llama.cpp logs every context it makes; errors only (as Llama(verbose=False))
         self._c = llama_cpp
         self.path = Path(gguf_path)
         self.weights = weights_name(self.path)
