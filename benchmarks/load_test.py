@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MIX = ["/next_token", "/your_word", "/inpaint", "/zero_shot", "/few_shot", "/text_to_image", "/compare"]
 BARS = "/next_token"
 BAR_USERS = 4
+# A request may wait minutes in the long lane's queue; httpx's default read timeout (a few
+# seconds without data) would count that wait as a failure of the server.
+CLIENT_HTTP = {"timeout": 900}
 
 
 @dataclass
@@ -138,7 +141,7 @@ def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, resul
     from gradio_client.exceptions import AppError
 
     rng = random.Random(seed)
-    client = Client(url, verbose=False, download_files=False)
+    client = Client(url, verbose=False, download_files=False, httpx_kwargs=CLIENT_HTTP)
     try:
         while time.time() < stop_at:
             name = rng.choice(names)
@@ -159,7 +162,7 @@ def user_once(url: str, endpoints: dict, names: list[str], result: Result, text_
     """Each endpoint once, in order (the warm-up)."""
     from gradio_client import Client
 
-    client = Client(url, verbose=False, download_files=False)
+    client = Client(url, verbose=False, download_files=False, httpx_kwargs=CLIENT_HTTP)
     try:
         for name in names:
             started = time.perf_counter()

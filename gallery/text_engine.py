@@ -45,7 +45,14 @@ N_BATCH = 512  # tokens per decode call while reading a prompt
 
 
 def threads() -> int:
-    return max(1, min(os.cpu_count() or 1, int(os.environ.get("GALLERY_LLAMA_THREADS", "0")) or 4))
+    """Threads per llama.cpp call: half the cores (one on 2 cores), at most 4.
+
+    llama.cpp's threads wait for each other at every operation by spinning; when the cores are
+    shared (the other lane, the web server, anything else on a laptop), a spinning thread waits
+    for one that is not running. Measured here on a busy 2-core machine: 1 thread 12.9 tok/s,
+    2 threads 0.6 tok/s. GALLERY_LLAMA_THREADS overrides this."""
+    asked = int(os.environ.get("GALLERY_LLAMA_THREADS", "0") or 0)
+    return max(1, asked or min(4, (os.cpu_count() or 2) // 2))
 
 
 def weights_name(gguf_path: Path) -> str:
