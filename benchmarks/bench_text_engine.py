@@ -49,7 +49,7 @@ def _tok_s(fn, repeats: int) -> list[float]:
     return out
 
 
-def run(repeats: int = 3) -> dict:
+def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     import torch
     from llama_cpp import Llama
 
@@ -63,7 +63,8 @@ def run(repeats: int = 3) -> dict:
     lm, tokenizer = models.load_causal_lm(entry)
     engine = models.load_text_engine(entry)
     assert engine is not None, models.text_engine_problem(entry)
-    raw = Llama(model_path=str(path), n_ctx=2048, n_threads=text_engine.threads(), verbose=False)
+    raw = Llama(model_path=str(path), n_ctx=2048, n_threads=text_engine.threads(),
+                n_threads_batch=text_engine.threads(), verbose=False)
     ids = tokenizer(PROMPT)["input_ids"]
     greedy = nw.Settings(temperature=0.0)
 
@@ -103,22 +104,25 @@ def run(repeats: int = 3) -> dict:
 
     def score(use_engine) -> float:
         started = time.perf_counter()
-        for problem in problem_set.items[:SET_QUESTIONS]:
+        for problem in problem_set.items[:questions]:
             for _ in P.compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind,
                                           list(P.BASIC_STRATEGIES), problem_set, settings, engine=use_engine):
                 pass
         return time.perf_counter() - started
 
-    set_times = {"transformers": score(None), "llama.cpp": score(engine)}
+    score(engine)  # warm-up (the transformers side warmed up above)
+    set_times = {"llama.cpp": score(engine), "transformers": score(None)}
     raw.close()
     return dict(speeds=speeds, agree=agree, cloze=len(CLOZE), kl=statistics.mean(kls), kl_max=max(kls),
-                set_times=set_times, set_name=problem_set.name, engine=engine.name)
+                set_times=set_times, set_name=problem_set.name, engine=engine.name, questions=questions,
+                threads=text_engine.threads())
 
 
 def report(r: dict) -> str:
     med = {k: statistics.median(v) for k, v in r["speeds"].items()}
     peer = med["llama.cpp (raw)"]
-    lines = [f"Bundled SmolLM2-135M-Instruct, greedy, {NEW_TOKENS} new tokens, {os.cpu_count()} CPUs "
+    lines = [f"Bundled SmolLM2-135M-Instruct, greedy, {NEW_TOKENS} new tokens, {os.cpu_count()} CPUs, "
+             f"llama.cpp with {r['threads']} thread(s) on both sides "
              f"(median of {len(r['speeds']['llama.cpp (raw)'])}, alternated):"]
     for name, value in med.items():
         runs = ", ".join(f"{v:.1f}" for v in r["speeds"][name])
@@ -126,7 +130,7 @@ def report(r: dict) -> str:
     lines.append(f"Fidelity on {r['cloze']} cloze prompts ({r['engine']} vs transformers fp32, dequantised): "
                  f"top-1 agreement {r['agree']}/{r['cloze']}, mean KL {r['kl']:.4f} (max {r['kl_max']:.4f}) nats")
     t, l = r["set_times"]["transformers"], r["set_times"]["llama.cpp"]
-    lines.append(f"Set scoring ({SET_QUESTIONS} questions of '{r['set_name']}', 4 strategies, greedy, "
+    lines.append(f"Set scoring ({r['questions']} questions of '{r['set_name']}', 4 strategies, greedy, "
                  f"{SET_NEW_TOKENS} tokens): transformers {t:.1f} s, llama.cpp {l:.1f} s, speed-up {t / l:.1f}×")
     return "\n".join(lines)
 
@@ -134,4 +138,6 @@ def report(r: dict) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    print(report(run(parser.parse_args().repeats)))
+    parser.add_argument("--questions", type=int, default=SET_QUESTIONS, help="set-scoring questions")
+    args = parser.parse_args()
+    print(report(run(args.repeats, args.questions)))
