@@ -566,11 +566,12 @@ def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[floa
     """For the presenter's room view, in one call: the model's top next token after `text`, its
     probability and rank for each of the room's words (rank None: too long to score), its name."""
     lm, tokenizer, entry = load(label)
-    top = next_token_distribution(lm, tokenizer, text).tokens[0]
+    engine = models.load_text_engine(entry)
+    top = next_token_distribution(lm, tokenizer, text, engine=engine).tokens[0]
     scores = []
     for word in words:
         try:
-            g = word_probability(lm, tokenizer, text, word)
+            g = word_probability(lm, tokenizer, text, word, engine=engine)
             scores.append((g.probability, g.rank))
         except InputError:  # e.g. more tokens than a guess may have
             scores.append((0.0, None))

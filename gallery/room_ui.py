@@ -320,7 +320,7 @@ def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropd
         return on_word_model(code, key, text, model_label, model_view)
 
     gr.on([view.seen.change, model.change], _redrawn(on_model_side), [panel_.code, panel_.key, prompt, model],
-          [view.model_bars, view.model_note], api_name="room_word_model", **ui.heavy())
+          [view.model_bars, view.model_note], api_name="room_word_model", **ui.short())  # a few forward passes: short lane
 
 
 def _measured(scored, compared) -> tuple[dict[str, float], str]:
