@@ -131,7 +131,7 @@ def _run(repeats: int) -> list[Row]:
     @in_worker_thread
     def ours():  # the tab's own function on the same prompts: the same greedy tokens
         return list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind, strategies,
-                                          problem_set, settings))[-1]
+                                          problem_set, settings, stop_at_answer=False))[-1]
 
     ours_same = [r.tokens for r in ours()] == [len(r) for r in batched()]
     raw_s, app_s = paired(batched, ours, repeats)
@@ -171,6 +171,53 @@ def _run(repeats: int) -> list[Row]:
     return rows
 
 
+def score_speed(questions: int = 12, threads: int = 2) -> list[Row]:
+    """Scoring the tab's default set (the first `questions` items x the four single-answer
+    strategies, greedy, the set's own max new tokens) with each bundled model: replies that run to
+    their end token vs replies stopped at the answer (what the tab does), side by side."""
+    os.environ.setdefault("GALLERY_TIME_LIMIT_S", "86400")
+    import torch
+
+    from demos import prompting as P
+    from gallery import catalog
+
+    torch.set_num_threads(threads)
+    problem_set = next(iter(P.problem_sets().values()))
+    strategies = list(P.BASIC_STRATEGIES)
+    settings = P.Settings(max_new_tokens=problem_set.max_new_tokens)
+    rows = []
+    for model in catalog.EMBEDDED_MODELS:
+        lm, tok, plain = P.load_model(model.label)
+
+        def score(stop_at_answer: bool, count: int = questions):
+            @in_worker_thread
+            def run():
+                made, right = 0, 0
+                for problem in problem_set.items[:count]:
+                    final = list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
+                                                      strategies, problem_set, settings, plain=plain,
+                                                      stop_at_answer=stop_at_answer))[-1]
+                    made += sum(r.tokens for r in final)
+                    right += sum(1 for r in final if r.correct)
+                return made, right
+            return run
+
+        score(True, 1)()  # warm-up (first-call allocations), then one timed run of each, alternately
+        wall, cpu, counts = {}, {}, {}
+        for key, stop_at_answer in (("full", False), ("stop", True)):
+            wall_start, cpu_start = time.perf_counter(), time.process_time()
+            counts[key] = score(stop_at_answer)()
+            wall[key], cpu[key] = time.perf_counter() - wall_start, time.process_time() - cpu_start
+        rows.append(Row(DEMO, f"score {questions} q x 4 strategies, {model.label.split(' (')[0]}: to end token "
+                        "vs stopped at the answer", wall["full"], wall["stop"],
+                        note=f"{problem_set.name}; CPU s {cpu['full']:.0f} vs {cpu['stop']:.0f}; new tokens "
+                        f"{counts['full'][0]} vs {counts['stop'][0]}; correct {counts['full'][1]} vs "
+                        f"{counts['stop'][1]} of {questions * 4}; {'plain Q/A' if plain else 'chat template'}; "
+                        f"{threads} threads, load {os.getloadavg()[0]:.1f}"))
+        print(rows[-1], flush=True)
+    return rows
+
+
 def accuracy(set_name: str = SET, questions: int = 20, samples: int = 5, max_new_tokens: int = 128,
              threads: int = 2) -> None:
     """The bundled LM's accuracy per strategy on the first `questions` items of a built-in set,
@@ -206,6 +253,8 @@ def accuracy(set_name: str = SET, questions: int = 20, samples: int = 5, max_new
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--accuracy", action="store_true", help="score the bundled LM on a built-in set")
+    parser.add_argument("--score-speed", action="store_true",
+                        help="time scoring the default set (12 questions x 4 strategies) with each bundled model")
     parser.add_argument("--set", default=SET, help="arithmetic | dates | letters")
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--samples", type=int, default=5)
@@ -213,7 +262,9 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5)
     options = parser.parse_args()
     try:
-        if options.accuracy:
+        if options.score_speed:
+            print_rows(score_speed(threads=options.threads))
+        elif options.accuracy:
             accuracy(options.set, options.questions, options.samples, threads=options.threads)
         else:
             print_rows(run(options.repeats, options.threads))

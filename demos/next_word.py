@@ -60,6 +60,18 @@ NONE = "— (none)"  # an empty slot in the model-size comparison
 
 BASE_LABEL = "SmolLM2-135M (base)"  # the Hub pair for base vs instruct (same size, same data)
 INSTRUCT_LABELS = ("SmolLM2-135M-Instruct", catalog.EMBEDDED_LM.label)  # Hub first, then bundled
+# Offline, the pre-trained-only bundled Gemma stands in for the base model: a looser pair.
+OFFLINE_BASE = catalog.EMBEDDED_GEMMA
+LOOSE_PAIR_NOTE = (
+    "⚠️ A loose pair: offline, the base model is Google's Gemma-3-270M (pre-trained only) and the "
+    "instruct one is Hugging Face's SmolLM2-135M-Instruct, so they also differ in family, size and "
+    "training data, not only in the fine-tuning."
+)
+MIXED_FAMILIES_NOTE = (
+    "⚠️ These models come from different families ({families}): different training data, "
+    "vocabularies and tuning, so this is only a loose comparison of size. For a clean one, compare "
+    "one family in several sizes (SmolLM2 135M / 360M / 1.7B, with the Hub)."
+)
 
 MODEL_SIDE = "The model's own prediction (temperature 1, nothing cut)"
 SAMPLING_SIDE = "What sampling draws from (after your settings)"
@@ -529,10 +541,21 @@ def vocab_size(lm) -> int:
 
 
 def base_and_instruct() -> tuple[Model | None, Model | None]:
-    """The base model and its instruction-tuned sibling, where each can be loaded here."""
+    """The base model and its instruction-tuned sibling, where each can be loaded here; offline
+    the bundled pre-trained-only Gemma is the base (see LOOSE_PAIR_NOTE)."""
     ready = {m.label: m for m in catalog.available(ROLE)}
     instruct = next((ready[label] for label in INSTRUCT_LABELS if label in ready), None)
-    return ready.get(BASE_LABEL), instruct
+    return ready.get(BASE_LABEL) or ready.get(OFFLINE_BASE.label), instruct
+
+
+def model_family(label: str) -> str:
+    """'SmolLM2-135M (base)' -> 'SmolLM2', 'Gemma-3-270M (…)' -> 'Gemma', 'GPT-2 (…)' -> 'GPT'."""
+    return re.split(r"[-\s]", label.strip(), maxsplit=1)[0]
+
+
+def families_note(labels: list[str]) -> str:
+    families = list(dict.fromkeys(model_family(label) for label in labels))
+    return MIXED_FAMILIES_NOTE.format(families=", ".join(families)) if len(families) > 1 else ""
 
 
 # The functions that run a model take plain values (ZeroGPU pickles the arguments of a GPU call).
@@ -847,7 +870,8 @@ def compare_handler(prompt, label_a, label_b, label_c):
         top = f"top {d.tokens[0]} ({d.model_probs[0]:.0%})"
         plots.append(_bars(d.tokens, d.model_probs, f"{entry.label}: {top}"))
         notes.append(f"**{entry.label}**: {top}; the top {len(d.tokens)} hold {sum(d.model_probs):.0%}.")
-    return (*plots, "\n\n".join(notes))
+    caveat = families_note([label for label in labels if label])
+    return (*plots, "\n\n".join(notes + ([caveat] if caveat else [])))
 
 
 @ui.user_errors
@@ -861,7 +885,7 @@ def base_vs_instruct_handler(prompt):
     if base is None:
         plots.append(gr.update(value=None, visible=False))
         notes.append(
-            f"⚠️ The base model ({BASE_LABEL}) is not on this machine, so there is no base panel. "
+            f"⚠️ No base model ({BASE_LABEL}, or the bundled {OFFLINE_BASE.label}) is on this machine, so there is no base panel. "
             "Offline, the two panels show the *same* instruct model reading your words as plain "
             "text, and as a chat message in the format it was fine-tuned on (a stand-in for the "
             f"base-vs-instruct comparison). Run `{settings.PREFETCH_COMMAND}` on a connected "
@@ -871,6 +895,8 @@ def base_vs_instruct_handler(prompt):
         [d], entry = _distributions_for(base.label, [prompt], [Settings()])
         plots.append(_bars(d.tokens, d.model_probs, f"Base ({entry.label}), plain text"))
         notes.append(f"**Base** ({entry.label}) just continues the text: top {d.tokens[0]} ({d.model_probs[0]:.0%}).")
+        if base.label != BASE_LABEL:
+            notes.append(LOOSE_PAIR_NOTE)
     [plain], entry = _distributions_for(instruct.label, [prompt], [Settings()])
     [chat], _ = _distributions_for(instruct.label, [prompt], [Settings()], True)
     plots.append(_bars(plain.tokens, plain.model_probs, f"Instruct ({entry.label}), plain text"))
@@ -959,6 +985,8 @@ def create_demo(batch: bool = True) -> None:
         inspect_table = gr.Dataframe(label="That step's top tokens", interactive=False)
 
     with gr.Accordion("Scale: the same text on models of different sizes", open=False):
+        if families_note(ready[:3]):  # what the three dropdowns start with
+            gr.Markdown(families_note(ready[:3]))
         if len(ready) == 1:
             gr.Markdown(
                 f"Only **{ready[0]}** is available on this machine, so there is nothing to compare it "

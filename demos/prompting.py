@@ -2,8 +2,18 @@
 
 Zero-shot, few-shot (worked examples, answers only), chain-of-thought ("think step by step"),
 few-shot chain-of-thought (examples that show their steps) and self-consistency (several sampled
-chains of thought, majority answer) run side by side on one instruct model, and can be scored on
-a whole problem set. Every row of one request goes through ONE left-padded `generate` call.
+chains of thought, majority answer) run side by side on one model, and can be scored on a whole
+problem set. Every row of one request goes through ONE left-padded `generate` call.
+
+Two prompt styles: an instruct model reads chat turns through its own chat template; a
+pre-trained-only model (Gemma-270M offline) reads plain "Q: … A:" blocks, as GPT-3 did. Either
+way the exact text the model read is shown. Replies stop at the answer (the end of the line for
+answer-only prompts, the end of "The answer is …" for reasoning), so scoring a set is quick.
+
+The lesson on two kinds of set: on single-step look-ups (opposites, capitals, plurals…) a few
+solved examples make a small model answer in the right form, a large gain; on multi-step sets
+(arithmetic, dates, letters) no strategy helps a small model, and chain-of-thought only starts
+to pay in bigger models: the chapter's *emergence*.
 
 How the streaming works (transformers' own streamers only take one sequence): `RowStreamer` is a
 `BaseStreamer` that receives the whole batch's new token ids at every decoding step, shape (B,),
@@ -36,7 +46,13 @@ from gallery.errors import InputError
 
 TITLE = "Prompting strategies"
 PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "assets" / "problems"
-PROBLEM_SET_FILES = ("arithmetic", "dates", "letters")  # assets/problems/<name>.json
+# The bundled model the default set was chosen for: on it, few-shot beats zero-shot by the most
+# (README table; checked by a real-weights test).
+DEFAULT_SET_MODEL = catalog.EMBEDDED_GEMMA
+# assets/problems/<name>.json; the first is the default. Look-ups first: there a few examples make
+# the bundled models answer (measured: benchmarks/prompting_accuracy.py); multi-step sets last.
+PROBLEM_SET_FILES = ("units", "word_forms", "french", "sequences", "opposites", "capitals",
+                     "arithmetic", "dates", "letters")
 
 ZERO_SHOT, FEW_SHOT, COT, FEW_SHOT_COT, SELF_CONSISTENCY = (
     "zero-shot",
@@ -55,17 +71,24 @@ STRATEGY_HELP = {
     SELF_CONSISTENCY: "the few-shot chain-of-thought prompt sampled n times; the majority answer wins",
 }
 NO_GUESS = "no guess"
-EXAMPLES = [  # typed questions, not in the built-in sets (the last one has no expected answer)
+EXAMPLES = [  # typed questions, not in the built-in sets, each with the set whose worked examples
+    # it borrows (the last one has no expected answer)
+    ["What is the opposite of 'tall'?", "short", "Opposites"],
+    ["What is the French word for 'rain'?", "pluie", "English to French"],
     ["A shelf holds 4 rows of 12 books. 9 books are lent out and 5 come back. How many books are on "
-     "the shelf now?", "44"],
-    ["What day of the week is 12 days after a Wednesday?", "Monday"],
-    ["Spell the word 'parts' backwards.", "strap"],
-    ["Which planet is closest to the Sun?", ""],
+     "the shelf now?", "44", "Arithmetic word problems"],
+    ["What day of the week is 12 days after a Wednesday?", "Monday", "Dates and times"],
+    ["Spell the word 'parts' backwards.", "strap", "Letters and lists"],
+    ["Which planet is closest to the Sun?", "", "Capital cities"],
 ]
 
 # The two instructions appended to every question (and to every worked example's question).
 ANSWER_ONLY = 'Reply with the final answer only, in the form "The answer is ...".'
 STEP_BY_STEP = 'Think step by step, then end with "The answer is ...".'
+# A pre-trained-only model gets no instructions: "Q: … A:" blocks (GPT-3 style); zero-shot
+# chain-of-thought adds the classic trigger after the "A:" (Kojima et al., 2022).
+PLAIN_COT_TRIGGER = "Let's think step by step."
+ANSWER_ONLY_STRATEGIES = (ZERO_SHOT, FEW_SHOT)  # their reply is one line; the others reason first
 
 # Defaults and limits. Gradio refuses out-of-range slider values sent to the API; every number is
 # still clamped here too (direct calls, the seed box, a set with fewer questions than the slider).
@@ -75,14 +98,29 @@ DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE, MAX_TEMPERATURE = 0.0, 0.7, 2.0
 DEFAULT_SEED = 0
 DEFAULT_MAX_NEW_TOKENS, MIN_NEW_TOKENS, MAX_NEW_TOKENS = 128, 16, 512
 MAX_QUESTION_CHARS = 2000
-DEFAULT_SCORE_QUESTIONS = 8  # about 10-20 s per question with the bundled model on 2 CPU cores
+DEFAULT_SCORE_QUESTIONS = 12  # look-up sets: about 1-4 s per question with a bundled model on 2 CPU cores
 STREAM_EVERY_S = 0.25  # how often the page gets the partial texts
 WEAK_MODEL_NOTE = (
-    "**About the bundled model.** SmolLM2-135M-Instruct has 135 million parameters. It copies "
-    "the *format* of a prompt well (it will write steps and end with “The answer is …”), but it "
-    "rarely keeps a two-step calculation right, so every strategy scores low and the gaps between "
-    "them are mostly noise. The benefit of showing steps appears reliably in models that can "
-    "already do each single step; with the Hub connected, pick Qwen2.5-0.5B-Instruct or larger."
+    "**About the bundled models.** SmolLM2-135M-Instruct (135 million parameters, chat-tuned) and "
+    "Gemma-3-270M (270 million, pre-trained only) are small. On the look-up sets, a few solved "
+    "examples show them the task and the answer format, and the score jumps. On the multi-step "
+    "sets (arithmetic, dates, letters) they rarely keep two steps right, whatever the prompt."
+)
+# Beside the results: what to expect from each kind of set (the chapter's *emergence*).
+LOOKUP_LESSON = (
+    "📈 **Look-ups: the examples define the task.** Asked cold, a small model often replies in the "
+    "wrong form or drifts off; three solved examples show it exactly what is wanted. The gain is "
+    "largest on the pre-trained-only model, which was never taught to follow a question at all "
+    "(the GPT-3 result: few-shot examples turn a text continuer into a task solver)."
+)
+REASONING_LESSON = (
+    "🧗 **Chain-of-thought needs a bigger model.** On multi-step problems every strategy scores "
+    "low on the bundled 135M/270M models, and writing out steps does not help them: they cannot "
+    "yet do each step reliably. The gain from showing steps appears only past a certain scale — "
+    "the chapter's *emergence* (Wei et al., 2022, saw it at around 100B parameters on their "
+    "benchmarks; today's small models, trained on worked solutions, get there far sooner). With "
+    "the Hub, compare Qwen2.5-0.5B-Instruct with Qwen2.5-1.5B-Instruct here to see where it starts "
+    "(not measured on this offline machine)."
 )
 
 
@@ -110,6 +148,8 @@ class ProblemSet:
     default_kind: str
     exemplars: tuple[Example, ...]  # the worked examples; never among the scored items
     items: tuple[Problem, ...]
+    multi_step: bool = False  # needs several steps (the emergence lesson) rather than one look-up
+    max_new_tokens: int = 128  # room a reply needs here (look-ups stop long before)
 
 
 @cache
@@ -125,13 +165,20 @@ def problem_sets() -> dict[str, ProblemSet]:
             default_kind=data["default_kind"],
             exemplars=tuple(Example(e["question"], e["reasoning"], e["answer"]) for e in data["exemplars"]),
             items=tuple(Problem(i["id"], i["question"], i["answer"], i["kind"]) for i in data["items"]),
+            multi_step=bool(data.get("multi_step", False)),
+            max_new_tokens=int(data.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)),
         )
     return sets
 
 
 def set_description(problem_set: ProblemSet) -> str:
     return (f"*{problem_set.description}* {len(problem_set.items)} questions, "
-            f"{len(problem_set.exemplars)} worked examples.")
+            f"{len(problem_set.exemplars)} worked examples (the few-shot prompts use these, also for "
+            "a question you type).")
+
+
+def set_lesson(problem_set: ProblemSet) -> str:
+    return REASONING_LESSON if problem_set.multi_step else LOOKUP_LESSON
 
 
 def get_problem_set(name: str | None) -> ProblemSet:
@@ -149,10 +196,11 @@ def question_choices(problem_set: ProblemSet) -> list[tuple[str, str]]:
     return [(f"{p.id} · {p.question}", p.id) for p in problem_set.items]
 
 
-def find_problem(question: str) -> Problem | None:
-    """The built-in item with exactly this question text, if any (its kind and answer are known)."""
-    for problem_set in problem_sets().values():
-        for problem in problem_set.items:
+def find_problem(question: str, problem_set: ProblemSet | None = None) -> Problem | None:
+    """The built-in item with exactly this question text, if any (its kind and answer are known);
+    only in `problem_set` when given."""
+    for candidate in [problem_set] if problem_set else problem_sets().values():
+        for problem in candidate.items:
             if problem.question == question.strip():
                 return problem
     return None
@@ -460,24 +508,92 @@ def render_prompt(tokenizer, messages: list[dict]) -> str:
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 
+def build_plain_prompt(strategy: str, question: str, exemplars: tuple[Example, ...], k: int) -> str:
+    """The plain-text prompt for a pre-trained-only model: "Q: … A: …" blocks, no instructions.
+    Few-shot examples give their answer alone; chain-of-thought ones their steps first."""
+    shots = exemplars[:k]
+    if strategy == ZERO_SHOT:
+        return f"Q: {question}\nA:"
+    if strategy == COT:
+        return f"Q: {question}\nA: {PLAIN_COT_TRIGGER}"
+    if strategy == FEW_SHOT:
+        reply = lambda e: e.answer  # noqa: E731
+    elif strategy in (FEW_SHOT_COT, SELF_CONSISTENCY):
+        reply = lambda e: f"{e.reasoning} The answer is {e.answer}."  # noqa: E731
+    else:
+        raise InputError(f"Unknown strategy {strategy!r}.")
+    blocks = [f"Q: {e.question}\nA: {reply(e)}" for e in shots]
+    return "\n\n".join([*blocks, f"Q: {question}\nA:"])
+
+
+def render_plain(tokenizer, text: str) -> str:
+    """The exact text a plain prompt is read as: with the tokenizer's begin-of-text token in front
+    when the model expects one (Gemma does; it goes astray without it)."""
+    bos = tokenizer.bos_token
+    if bos and tokenizer.bos_token_id is not None and tokenizer("x")["input_ids"][:1] == [tokenizer.bos_token_id]:
+        return bos + text
+    return text
+
+
+def uses_plain_prompts(entry, tokenizer) -> bool:
+    """Pre-trained-only models, and any model without a chat template, read plain text."""
+    return bool(getattr(entry, "pretrained_only", False)) or not getattr(tokenizer, "chat_template", None)
+
+
 @dataclass(frozen=True)
 class RowPlan:
     strategy: str
     prompt: str
     temperature: float  # 0 = greedy
+    style: str = "chat"  # chat | plain: how the prompt was written, and so where the reply ends
 
 
 def plan_rows(tokenizer, question: str, strategies: list[str], problem_set: ProblemSet,
-              settings: Settings) -> list[RowPlan]:
+              settings: Settings, plain: bool = False) -> list[RowPlan]:
     """One batch row per single-answer strategy, plus n rows for self-consistency."""
     rows = []
+    style = "plain" if plain else "chat"
     for strategy in strategies:
-        prompt = render_prompt(tokenizer, build_messages(strategy, question, problem_set.exemplars, settings.k))
-        if strategy == SELF_CONSISTENCY:
-            rows += [RowPlan(strategy, prompt, settings.sc_temperature)] * settings.samples
+        if plain:
+            prompt = render_plain(tokenizer, build_plain_prompt(strategy, question, problem_set.exemplars, settings.k))
         else:
-            rows.append(RowPlan(strategy, prompt, settings.temperature))
+            prompt = render_prompt(tokenizer, build_messages(strategy, question, problem_set.exemplars, settings.k))
+        if strategy == SELF_CONSISTENCY:
+            rows += [RowPlan(strategy, prompt, settings.sc_temperature, style)] * settings.samples
+        else:
+            rows.append(RowPlan(strategy, prompt, settings.temperature, style))
     return rows
+
+
+# --- where a reply ends (pure) --------------------------------------------------------------------
+# After "The answer is …": a sentence end followed by a space or a line break, or a line break
+# ("3.5" does not end it: the dot must be followed by white space).
+_ANSWER_SAID = re.compile(r"\S[^\n]*?(?:[.!?](?=\s)|\n)")
+
+
+def reply_end(text: str, strategy: str, style: str) -> int | None:
+    """Where the reply has said its answer (an index into `text`; the rest is dropped), or None
+    while it has not. Answer-only strategies end at their first line break after some text;
+    reasoning ends with the sentence that follows "The answer is". In plain "Q: … A:" text, a
+    blank line or a new "Q:" starts the next block, so the reply ends there too."""
+    if strategy in ANSWER_ONLY_STRATEGIES:
+        start = len(text) - len(text.lstrip())
+        newline = text.find("\n", start)
+        if newline != -1:
+            return newline
+    if style == "plain":
+        # A new "Q:" block (maybe before any answer at all), or a blank line after some text.
+        next_block = text.find("Q:") if text.lstrip().startswith("Q:") else text.find("\nQ:")
+        blank = text.find("\n\n")
+        ends = [at for at in (next_block, blank if blank != -1 and text[:blank].strip() else -1) if at != -1]
+        if ends:
+            return min(ends)
+    markers = list(_MARKER.finditer(text))
+    if markers:
+        said = _ANSWER_SAID.search(text, markers[-1].end())
+        if said:
+            return said.end()
+    return None
 
 
 # --- batched generation with per-row streaming ---------------------------------------------------
@@ -522,6 +638,30 @@ def _make_stop_criterion(stop: threading.Event):
     return StopWhenAsked()
 
 
+def _make_answer_criterion(plan_strategies: list[str], styles: list[str], tokenizer, prompt_length: int,
+                           streamer: "RowStreamer"):
+    from transformers import StoppingCriteria
+
+    class StopAtAnswer(StoppingCriteria):
+        """Ends each row once its reply has said the answer (`reply_end`); the streamer keeps the
+        row's tokens up to that step and ignores the padding that follows."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            new = input_ids[:, prompt_length:].tolist()
+            for row, ids in enumerate(new):
+                if streamer.stop_length[row] is not None:
+                    done[row] = True
+                    continue
+                text = tokenizer.decode(ids, skip_special_tokens=True)
+                if reply_end(text, plan_strategies[row], styles[row]) is not None:
+                    streamer.stop_length[row] = len(ids)
+                    done[row] = True
+            return done
+
+    return StopAtAnswer()
+
+
 def eos_token_ids(lm, tokenizer) -> set[int]:
     ids = lm.generation_config.eos_token_id
     ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
@@ -550,6 +690,7 @@ class RowStreamer:
         self.eos_ids, self.out = eos_ids, out
         self.tokens: list[list[int]] = [[] for _ in range(batch_size)]
         self.finished_s: list[float | None] = [None] * batch_size
+        self.stop_length: list[int | None] = [None] * batch_size  # set when a row has said its answer
         self.started = time.perf_counter()
         self.prompt_seen = False
 
@@ -566,8 +707,11 @@ class RowStreamer:
                 continue
             if token in self.eos_ids:
                 self.finished_s[row] = now
-            else:
-                self.tokens[row].append(token)
+                continue
+            self.tokens[row].append(token)
+            limit = self.stop_length[row]
+            if limit is not None and len(self.tokens[row]) >= limit:
+                self.finished_s[row] = now
         self.out.put(self._snapshot(False))
 
     def end(self) -> None:
@@ -616,10 +760,13 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
 
 def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
                     max_new_tokens: int, stop: threading.Event | None = None,
-                    every_s: float = STREAM_EVERY_S, engine=None) -> Iterator[BatchState]:
+                    every_s: float = STREAM_EVERY_S, engine=None,
+                    stop_at_answer: list[tuple[str, str]] | None = None) -> Iterator[BatchState]:
     """Run every prompt in ONE left-padded `generate` call (or one engine batch per step, with
     `engine`); yield the batch's progress at most every `every_s` seconds, and the finished
-    batch last. Closing the iterator stops generation."""
+    batch last. Closing the iterator stops generation.
+    stop_at_answer: per row (strategy, style); each row then ends once it has said its answer
+    (transformers path; the llama.cpp engine path runs rows to their end token)."""
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
     if engine is not None:
@@ -634,6 +781,10 @@ def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float]
     stop = stop or threading.Event()
     updates: queue.Queue = queue.Queue()
     streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), updates)
+    criteria = [_make_stop_criterion(stop)]
+    if stop_at_answer:
+        criteria.append(_make_answer_criterion([s for s, _ in stop_at_answer], [t for _, t in stop_at_answer],
+                                               tokenizer, batch["input_ids"].shape[1], streamer))
 
     def work() -> None:
         try:
@@ -648,7 +799,7 @@ def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float]
                     pad_token_id=tokenizer.pad_token_id,
                     eos_token_id=sorted(streamer.eos_ids),
                     logits_processor=LogitsProcessorList([_make_row_sampler(temperatures, seed)]),
-                    stopping_criteria=StoppingCriteriaList([_make_stop_criterion(stop)]),
+                    stopping_criteria=StoppingCriteriaList(criteria),
                     streamer=streamer,
                 )
         except BaseException as error:  # reaches the page through the queue
@@ -706,6 +857,8 @@ def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, ex
             continue
         ids = state.tokens[row]
         text = tokenizer.decode(ids, skip_special_tokens=True)
+        end = reply_end(text, item.strategy, item.style) if state.finished_s[row] is not None else None
+        text = text[:end].rstrip() if end is not None else text  # what followed the answer is not shown
         result.texts.append(text)
         result.tokens += len(ids)
         ended = state.finished_s[row]
@@ -726,14 +879,18 @@ def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, ex
 
 def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind: str,
                        strategies: list[str], problem_set: ProblemSet, settings: Settings,
-                       stop: threading.Event | None = None, engine=None) -> Iterator[list[StrategyResult]]:
+                       stop: threading.Event | None = None, engine=None, plain: bool = False,
+                       stop_at_answer: bool = True) -> Iterator[list[StrategyResult]]:
     """Yield the results of every strategy as they grow: first the prompts alone, then partial
-    texts, last the finished answers (the last yield has every `finished` True)."""
-    plan = plan_rows(tokenizer, question, strategies, problem_set, settings)
+    texts, last the finished answers (the last yield has every `finished` True).
+    plain: "Q: … A:" text for a pre-trained-only model instead of the chat template.
+    stop_at_answer=False lets every row run to its end token (the benchmark's "before")."""
+    plan = plan_rows(tokenizer, question, strategies, problem_set, settings, plain=plain)
     yield collect_results(plan, None, tokenizer, expected, kind)
     for state in stream_generate(
         lm, tokenizer, [p.prompt for p in plan], [p.temperature for p in plan], settings.seed,
         settings.max_new_tokens, stop, engine=engine,
+        stop_at_answer=[(p.strategy, p.style) for p in plan] if stop_at_answer else None,
     ):
         yield collect_results(plan, state, tokenizer, expected, kind)
 
@@ -792,7 +949,10 @@ def guess_verdict(guess: str | None, scores: dict[str, float], what: str = "ques
 
 # --- the model side (ZeroGPU runs these in its GPU worker) ---------------------------------------
 def load_model(model_label: str | None):
-    return models.load_causal_lm(catalog.by_label("instruct", model_label))
+    """-> (model, tokenizer, plain): plain is True for a model that reads "Q: … A:" text."""
+    entry = catalog.by_label("instruct", model_label)
+    lm, tokenizer = models.load_causal_lm(entry)
+    return lm, tokenizer, uses_plain_prompts(entry, tokenizer)
 
 
 def load_engine(model_label: str | None):
@@ -809,9 +969,10 @@ GPU_STEP_S = 0.05
                     GPU_STEP_S * settings.max_new_tokens), role="instruct")
 def run_compare(model_label, question, expected, kind, strategies, set_name, settings):
     """-> iterator of result lists (see compare_strategies); loads the model on first use."""
-    lm, tokenizer = load_model(model_label)
+    lm, tokenizer, plain = load_model(model_label)
     yield from compare_strategies(lm, tokenizer, question, expected, kind, strategies,
-                                  get_problem_set(set_name), settings, engine=load_engine(model_label))
+                                  get_problem_set(set_name), settings, engine=load_engine(model_label),
+                                  plain=plain)
 
 
 def run_score(model_label, set_name, count, strategies, settings):
@@ -839,9 +1000,11 @@ def run_score(model_label, set_name, count, strategies, settings):
 
 
 # --- what the page shows -------------------------------------------------------------------------
-def decoding_summary(strategies: list[str], settings: Settings, rows: int) -> str:
+def decoding_summary(strategies: list[str], settings: Settings, rows: int, set_name: str | None = None,
+                     plain: bool = False) -> str:
     single = [s for s in strategies if s != SELF_CONSISTENCY]
-    parts = []
+    parts = ["**plain “Q: … A:” text, no chat template** (a pre-trained-only model)" if plain
+             else "**chat template** (an instruct model)"]
     if single:
         t = settings.temperature
         how = "greedy (temperature 0)" if t == 0 else f"sampled at temperature {t:g}"
@@ -851,6 +1014,8 @@ def decoding_summary(strategies: list[str], settings: Settings, rows: int) -> st
         parts.append(f"**self-consistency: {n} samples at temperature {t:g}**")
     uses_examples = {FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY} & set(strategies)
     shots = f"k = {settings.k} worked examples" if uses_examples else ""
+    if shots and set_name:
+        shots += f" from *{set_name}*"
     tail = [f"**seed {settings.seed}**", shots, f"up to {settings.max_new_tokens} new tokens",
             f"one batched `generate` call of {rows} row{'s' * (rows != 1)} (each time below runs from "
             "the start of that shared call until the strategy's answer ended)"]
@@ -889,12 +1054,29 @@ def results_json(results: list[StrategyResult]) -> list[dict]:
              "texts": r.texts, "prompt": r.prompt} for r in results]
 
 
-def is_bundled(model_label: str | None) -> bool:
-    """Whether this dropdown value means the bundled 135M model (also when it is the default)."""
+def _entry(model_label: str | None):
     try:
-        return catalog.by_label("instruct", model_label) == catalog.EMBEDDED_LM
+        return catalog.by_label("instruct", model_label)
     except Exception:  # unknown label or no model at all: the load will say why
-        return False
+        return None
+
+
+def is_bundled(model_label: str | None) -> bool:
+    """Whether this dropdown value means a bundled model (also when it is the default)."""
+    return _entry(model_label) in catalog.EMBEDDED_MODELS
+
+
+def is_pretrained_only(model_label: str | None) -> bool:
+    entry = _entry(model_label)
+    return bool(entry and entry.pretrained_only)
+
+
+def model_note(model_label: str | None) -> str:
+    note = WEAK_MODEL_NOTE if is_bundled(model_label) else ""
+    if is_pretrained_only(model_label):
+        note += ("\n\n**This model is pre-trained only**: it never learned to chat, so it reads plain "
+                 "“Q: … A:” text, in the style of GPT-3 (open *Exact prompt* under a column).")
+    return note.strip()
 
 
 # --- handlers ------------------------------------------------------------------------------------
@@ -930,7 +1112,8 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
     if expected is None:
         notes.append("No expected answer given, so there is no ✓/✗ — just the outputs.")
     rows = sum(settings.samples if s == SELF_CONSISTENCY else 1 for s in strategies)
-    summary = decoding_summary(strategies, settings, rows) + "\n\n" + notes_markdown(notes)
+    summary = (decoding_summary(strategies, settings, rows, problem_set.name, is_pretrained_only(model_label))
+               + "\n\n" + notes_markdown(notes))
     first = True
     for results in run_compare(model_label, question, expected, kind, strategies, problem_set.name, settings):
         done = all(r.finished for r in results)
@@ -972,20 +1155,41 @@ def on_score(model_label, set_name, count, strategies, guess, k, samples, temper
     yield f"{header}\n\n✅ {status}", accuracy, table, verdict
 
 
+def default_new_tokens(problem_set: ProblemSet) -> int:
+    """The set's room for a reply; chains of thought on a GPU can afford twice the CPU default."""
+    double = problem_set.multi_step and device() == "cuda"
+    return min(MAX_NEW_TOKENS, problem_set.max_new_tokens * (2 if double else 1))
+
+
 @ui.user_errors
-def on_pick_set(set_name):
+def on_pick_set(set_name, question=None):
+    """A new set: its questions, limits and lesson. The question box keeps a typed question (it
+    now borrows this set's worked examples); a built-in question of another set is replaced by
+    this set's first one."""
     problem_set = get_problem_set(set_name)
     total = len(problem_set.items)
+    typed = as_text(question).strip()
+    own = find_problem(typed, problem_set) if typed else None
+    if own is not None:
+        picked = own.id
+    elif typed and find_problem(typed) is None:
+        picked = None  # a typed question stays; on_pick_question leaves it alone
+    else:
+        picked = problem_set.items[0].id
     return (
-        gr.update(choices=question_choices(problem_set), value=problem_set.items[0].id),
+        gr.update(choices=question_choices(problem_set), value=picked),
         gr.update(maximum=total, value=min(DEFAULT_SCORE_QUESTIONS, total)),
         gr.update(maximum=len(problem_set.exemplars)),
         set_description(problem_set),
+        set_lesson(problem_set),
+        gr.update(value=default_new_tokens(problem_set)),
     )
 
 
 @ui.user_errors
 def on_pick_question(set_name, choice):
+    if choice in (None, ""):  # no built-in question picked (a typed one is in the box)
+        return gr.skip(), gr.skip()
     problem_set = get_problem_set(set_name)
     for problem in problem_set.items:
         if choice == problem.id:
@@ -995,7 +1199,8 @@ def on_pick_question(set_name, choice):
 
 @ui.user_errors
 def on_model(model_label):
-    return gr.update(visible=is_bundled(model_label))
+    note = model_note(model_label)
+    return gr.update(value=note, visible=bool(note))
 
 
 @ui.user_errors
@@ -1019,12 +1224,14 @@ def create_demo() -> None:
         # on_pick_question checks it.
         picked = gr.Dropdown(question_choices(first), value=first.items[0].id, label="Built-in question",
                              allow_custom_value=True, scale=3)
-    weak = gr.Markdown(WEAK_MODEL_NOTE, visible=is_bundled(model.value), elem_classes=["banner-warning"])
+    weak = gr.Markdown(model_note(model.value), visible=bool(model_note(model.value)),
+                       elem_classes=["banner-warning"])
     set_info = gr.Markdown(set_description(first))
     with gr.Row():
         question = gr.Textbox(first.items[0].question, label="Question", lines=3, max_lines=8, scale=3)
         expected = gr.Textbox(first.items[0].answer, label="Expected answer (optional)", scale=1)
-    gr.Examples(EXAMPLES, [question, expected], label="Or type your own, for example", cache_examples=False)
+    gr.Examples(EXAMPLES, [question, expected, set_name], label="Or type your own, for example (each "
+                "borrows the worked examples of its set)", cache_examples=False)
     with gr.Row():
         strategies = gr.CheckboxGroup(list(STRATEGIES), value=list(STRATEGIES), label="Strategies", scale=3,
                                       info="; ".join(f"{s}: {h}" for s, h in STRATEGY_HELP.items()),
@@ -1044,7 +1251,7 @@ def create_demo() -> None:
                             label="Self-consistency samples n")
         # Chains of thought need room; a GPU can afford twice the CPU default.
         max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
-                                   value=DEFAULT_MAX_NEW_TOKENS * (2 if device() == "cuda" else 1))
+                                   value=default_new_tokens(first))
     with gr.Row():
         run = gr.Button("Run the strategies", variant="primary", scale=4)
         stop_run = gr.Button("Stop", variant="stop", scale=1)
@@ -1073,6 +1280,7 @@ def create_demo() -> None:
         score = gr.Button("Score the set", variant="primary", scale=1)
         stop = gr.Button("Stop", variant="stop", scale=1)
     score_status = gr.Markdown(elem_id="prompting-score-status")
+    lesson = gr.Markdown(set_lesson(first), elem_id="prompting-set-lesson")
     score_verdict = gr.Markdown(elem_id="prompting-score-verdict")
     chart = gr.BarPlot(x="strategy", y="accuracy", y_lim=[0, 1], sort=list(STRATEGIES),
                        label="Accuracy per strategy", x_title="strategy", y_title="accuracy")
@@ -1096,7 +1304,8 @@ def create_demo() -> None:
     )
     for button in (stop, stop_run):  # cancelling closes the handler's generator, which stops `generate`
         button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
-    set_name.change(on_pick_set, set_name, [picked, count, k, set_info], api_name="problem_set")
+    set_name.change(on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],
+                    api_name="problem_set")
     picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="pick_question")
     model.change(on_model, model, weak, api_name="model_note")
     room_ui.count_strategy_votes(guess, STRATEGIES)

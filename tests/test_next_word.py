@@ -337,8 +337,17 @@ def test_real_model_says_paris_and_the_guess_matches_the_top_bar(client):
 @pytest.mark.real_weights
 def test_real_instruct_model_with_and_without_its_chat_template(client):
     base, plain, chat, note = client.predict("What is the capital of France?", api_name="/base_vs_instruct")
-    assert base["visible"] is False and "not on this machine" in note  # offline: no base model
+    # Offline the pre-trained-only bundled Gemma is the base panel, with the one-line caveat.
+    assert f"**Base** ({catalog.EMBEDDED_GEMMA.label})" in note and "loose pair" in note.lower()
+    assert base["value"]["data"] != plain["value"]["data"]
     assert plain["value"]["data"] != chat["value"]["data"] and "chat" in note
+
+
+def test_size_comparison_of_two_families_says_it_is_loose():
+    assert "different families (SmolLM2, Gemma)" in nw.families_note([catalog.EMBEDDED_LM.label,
+                                                                        catalog.EMBEDDED_GEMMA.label])
+    assert nw.families_note(["SmolLM2-135M (base)", "SmolLM2-360M (base)", "SmolLM2-1.7B (base)"]) == ""
+    assert nw.families_note([catalog.EMBEDDED_LM.label]) == ""
 
 
 @pytest.mark.real_weights

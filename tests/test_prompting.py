@@ -516,3 +516,103 @@ def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_forma
         assert final.tokens[row] == _strip_at_eos(out[0, alone["input_ids"].shape[1]:].tolist(), eos)
     # With answer-only examples in front, the real model copies the format: "The answer is …".
     assert tok.decode(final.tokens[1], skip_special_tokens=True).startswith("The answer is")
+
+
+# --- plain "Q: … A:" prompts for a pre-trained-only model, and replies that stop at the answer ---
+def test_plain_prompts_are_gpt3_style_question_answer_blocks():
+    examples = (P.Example("Q1?", "Step 1.", "1"), P.Example("Q2?", "Step 2.", "2"), P.Example("Q3?", "S3.", "3"))
+    q = "What is 2 + 2?"
+    assert P.build_plain_prompt(P.ZERO_SHOT, q, examples, 2) == "Q: What is 2 + 2?\nA:"
+    assert P.build_plain_prompt(P.COT, q, examples, 2) == "Q: What is 2 + 2?\nA: Let's think step by step."
+    assert P.build_plain_prompt(P.FEW_SHOT, q, examples, 2) == "Q: Q1?\nA: 1\n\nQ: Q2?\nA: 2\n\nQ: What is 2 + 2?\nA:"
+    assert P.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1) == (
+        "Q: Q1?\nA: Step 1. The answer is 1.\n\nQ: What is 2 + 2?\nA:")
+    assert P.build_plain_prompt(P.SELF_CONSISTENCY, q, examples, 1) == P.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1)
+
+
+@pytest.mark.parametrize(
+    "text, strategy, style, end",
+    [
+        (" cold\nQ: next", P.ZERO_SHOT, "plain", 5),  # answer-only: the first line break after text
+        ("\n cold\n", P.FEW_SHOT, "chat", 6),  # a leading line break is not the end
+        (" cold", P.FEW_SHOT, "plain", None),  # still going
+        ("\n\nQ: What is", P.COT, "plain", 2),  # a base model that starts the next block answered nothing
+        (" Hot is warm.\n\nQ:", P.COT, "plain", 13),  # a blank line ends a plain block
+        (" 3 × 100 = 300. The answer is 300. Next", P.FEW_SHOT_COT, "chat", 34),
+        (" The answer is 3.5", P.COT, "chat", None),  # "3." is not the end of "3.5"
+        ("Step one.\n\nStep two.", P.COT, "chat", None),  # chat reasoning may have blank lines
+        ("So the answer is Paris\nmore", P.SELF_CONSISTENCY, "chat", 23),
+    ],
+)
+def test_reply_end(text, strategy, style, end):
+    assert P.reply_end(text, strategy, style) == end
+
+
+def test_rows_stop_exactly_where_the_reply_rule_says(tiny_lm, monkeypatch):
+    """The plumbing: each row ends at the first step where `reply_end` fires on its decoded text
+    (here a rule that fires after a row-specific number of characters), and keeps exactly the
+    tokens unstopped greedy generation made up to then; the padding after is ignored."""
+    lm, tok = tiny_lm
+    limits = {P.ZERO_SHOT: 3, P.FEW_SHOT: 12}
+    monkeypatch.setattr(P, "reply_end", lambda text, strategy, style: limits[strategy] if len(text) >= limits[strategy] else None)
+    prompts = ["The cat sat on the", "Once upon a time there was"]
+    final = list(P.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=30,
+                                   stop_at_answer=[(P.ZERO_SHOT, "plain"), (P.FEW_SHOT, "plain")]))[-1]
+    eos = P.eos_token_ids(lm, tok)
+    for row, (prompt, strategy) in enumerate(zip(prompts, limits)):
+        alone = tok(prompt, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            out = lm.generate(**alone, max_new_tokens=30, do_sample=False, pad_token_id=tok.pad_token_id)
+        reference = _strip_at_eos(out[0, alone["input_ids"].shape[1]:].tolist(), eos)
+        cut = next((k for k in range(1, len(reference) + 1)
+                    if len(tok.decode(reference[:k], skip_special_tokens=True)) >= limits[strategy]), len(reference))
+        assert final.tokens[row] == reference[:cut], strategy
+    assert final.tokens[0] != final.tokens[1][: len(final.tokens[0])] or len(final.tokens[0]) < len(final.tokens[1])
+
+
+BASE_TINY = "Tiny GPT-2 base (test)"
+
+
+def test_api_a_pretrained_only_model_reads_plain_text_and_the_prompt_shown_is_what_it_read(client):
+    out = client.predict(BASE_TINY, "What is the opposite of 'up'?", "down", ["zero-shot", "few-shot"], "few-shot",
+                         2, 3, 0.0, 0.7, 0, 16, "Opposites", api_name="/compare")
+    summary, data = out[0], out[-1]
+    assert "no chat template" in summary and "from *Opposites*" in summary
+    exemplars = P.get_problem_set("opposites").exemplars
+    assert data[0]["prompt"] == "Q: What is the opposite of 'up'?\nA:"
+    assert data[1]["prompt"] == (f"Q: {exemplars[0].question}\nA: {exemplars[0].answer}\n\n"
+                                 f"Q: {exemplars[1].question}\nA: {exemplars[1].answer}\n\n"
+                                 "Q: What is the opposite of 'up'?\nA:")
+    assert "<|im_start|>" not in data[0]["prompt"] + data[1]["prompt"]
+    for d in data:  # the reply shown never runs on into a new line or a new "Q:" block
+        assert "\n" not in d["texts"][0].strip() and d["tokens"] <= 16
+
+
+def test_api_a_typed_question_borrows_the_chosen_sets_examples(client):
+    for set_name in ("Capital cities", "Arithmetic word problems"):
+        out = client.predict(TINY, "What is the capital of Germany?", "Berlin", ["few-shot"], "few-shot",
+                             2, 3, 0.0, 0.7, 0, 16, set_name, api_name="/compare")
+        prompt = out[-1][0]["prompt"]
+        first = P.get_problem_set(set_name).exemplars[0].question
+        assert first in prompt, set_name
+
+
+def test_api_score_a_lookup_set_with_the_plain_model(client):
+    status, chart, table, verdict = client.predict(BASE_TINY, "Units", 2, ["zero-shot", "few-shot"], "few-shot",
+                                                   3, 3, 0.0, 0.7, 0, 64, api_name="/score")
+    assert "✅" in status and "Scoring **2** of 31" in status
+    rows = chart["value"]["data"]
+    assert len(rows) == 2 and all(0 <= row[1] <= 1 for row in rows)
+
+
+@pytest.mark.real_weights
+def test_few_shot_beats_zero_shot_on_the_default_set_with_the_model_it_was_chosen_for():
+    """The tab's own scoring loop, offline, on the default set's first questions."""
+    problem_set = next(iter(P.problem_sets().values()))
+    settings = P.Settings(max_new_tokens=problem_set.max_new_tokens)
+    records = []
+    for _, records, _, _ in P.run_score(P.DEFAULT_SET_MODEL.label, problem_set.name, 8, [P.ZERO_SHOT, P.FEW_SHOT],
+                                        settings):
+        pass
+    right = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in (P.ZERO_SHOT, P.FEW_SHOT)}
+    assert right[P.FEW_SHOT] >= right[P.ZERO_SHOT] + 3, right
