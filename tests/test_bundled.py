@@ -103,12 +103,19 @@ def test_both_bundled_models_are_offered_offline_beside_the_tiny_ones():
 
 def test_the_launched_tabs_list_both_bundled_models(app_url):
     config = httpx.get(f"{app_url}/config", timeout=30).json()
-    model_dropdowns = [c["props"] for c in config["components"]
-                       if c.get("type") == "dropdown" and c["props"].get("label") == "Model"]
-    assert len(model_dropdowns) >= 2  # next word and prompting
-    for props in model_dropdowns:
+    text_tabs = {"Tiny Llama (test)": "next word", "Tiny Llama chat (test)": "prompting"}
+    found = {}
+    for c in config["components"]:
+        props = c.get("props", {})
+        if c.get("type") != "dropdown" or props.get("label") != "Model":
+            continue
         choices = [choice[0] if isinstance(choice, (list, tuple)) else choice for choice in props["choices"]]
-        assert set(BOTH) <= set(choices)
+        for tiny, tab in text_tabs.items():
+            if tiny in choices:
+                found[tab] = choices
+    assert set(found) == {"next word", "prompting"}
+    for tab, choices in found.items():
+        assert set(BOTH) <= set(choices), tab
 
 
 # --- real weights ------------------------------------------------------------------------------

@@ -460,15 +460,15 @@ def test_api_score_builds_the_chart_table_and_guess(client):
         right = rows[strategy].str.endswith("✓").sum()
         assert accuracy.set_index("strategy").loc[strategy, "accuracy"] == pytest.approx(right / 2)
     assert "You guessed **few-shot**" in verdict
-    # The questions slider's range on the server is the first set's (36); a smaller set clamps it.
-    status, _, table, _ = client.predict(TINY, "Letters and lists", 36, ["zero-shot"], "no guess", 2, 3, 0.0,
+    # The questions slider's range on the server is the first set's (Units, 31 questions).
+    status, _, table, _ = client.predict(TINY, "Letters and lists", 31, ["zero-shot"], "no guess", 2, 3, 0.0,
                                          0.7, 0, 16, api_name="/score")
-    assert "Scoring **32** of 32" in status and "Number of questions 36 is outside 1–32" in status
-    assert len(table["data"]) == 32
+    assert "Scoring **31** of 32" in status and "outside" not in status
+    assert len(table["data"]) == 31
 
 
 def test_a_stopped_score_run_leaves_the_app_usable(client):
-    job = client.submit(TINY, SET, 36, list(P.STRATEGIES), "no guess", 5, 10, 0.0, 0.7, 0, 256,
+    job = client.submit(TINY, SET, 31, list(P.STRATEGIES), "no guess", 5, 10, 0.0, 0.7, 0, 256,
                         api_name="/score")
     for _ in job:  # wait for the first live update, then stop
         break
@@ -601,8 +601,9 @@ def test_api_score_a_lookup_set_with_the_plain_model(client):
     status, chart, table, verdict = client.predict(BASE_TINY, "Units", 2, ["zero-shot", "few-shot"], "few-shot",
                                                    3, 3, 0.0, 0.7, 0, 64, api_name="/score")
     assert "✅" in status and "Scoring **2** of 31" in status
-    rows = chart["value"]["data"]
-    assert len(rows) == 2 and all(0 <= row[1] <= 1 for row in rows)
+    accuracy = pd.DataFrame(chart["data"], columns=chart["columns"])
+    assert accuracy["strategy"].tolist() == ["zero-shot", "few-shot"]
+    assert accuracy["accuracy"].between(0, 1).all() and len(table["data"]) == 2
 
 
 @pytest.mark.real_weights
