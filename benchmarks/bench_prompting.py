@@ -171,7 +171,7 @@ def _run(repeats: int) -> list[Row]:
     return rows
 
 
-def score_speed(questions: int = 12, threads: int = 2) -> list[Row]:
+def score_speed(questions: int = 12, threads: int = 2, baseline: bool = True, only: str | None = None) -> list[Row]:
     """Scoring the tab's default set (the first `questions` items x the four single-answer
     strategies, greedy, the set's own max new tokens) with each bundled model: replies that run to
     their end token vs replies stopped at the answer (what the tab does), side by side."""
@@ -187,6 +187,8 @@ def score_speed(questions: int = 12, threads: int = 2) -> list[Row]:
     settings = P.Settings(max_new_tokens=problem_set.max_new_tokens)
     rows = []
     for model in catalog.EMBEDDED_MODELS:
+        if only and only.lower() not in model.label.lower():
+            continue
         lm, tok, plain = P.load_model(model.label)
 
         def score(stop_at_answer: bool, count: int = questions):
@@ -204,7 +206,9 @@ def score_speed(questions: int = 12, threads: int = 2) -> list[Row]:
 
         score(True, 1)()  # warm-up (first-call allocations), then one timed run of each, alternately
         wall, cpu, counts = {}, {}, {}
-        for key, stop_at_answer in (("full", False), ("stop", True)):
+        wall["full"] = cpu["full"] = float("nan")
+        counts["full"] = (0, 0)
+        for key, stop_at_answer in (("full", False), ("stop", True)) if baseline else (("stop", True),):
             wall_start, cpu_start = time.perf_counter(), time.process_time()
             counts[key] = score(stop_at_answer)()
             wall[key], cpu[key] = time.perf_counter() - wall_start, time.process_time() - cpu_start
@@ -258,12 +262,14 @@ if __name__ == "__main__":
     parser.add_argument("--set", default=SET, help="arithmetic | dates | letters")
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--samples", type=int, default=5)
+    parser.add_argument("--no-baseline", action="store_true", help="--score-speed: time only the tab's way")
+    parser.add_argument("--model", help="--score-speed: only the bundled model whose name contains this")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 can be faster on a busy CPU)")
     parser.add_argument("--repeats", type=int, default=5)
     options = parser.parse_args()
     try:
         if options.score_speed:
-            print_rows(score_speed(threads=options.threads))
+            print_rows(score_speed(threads=options.threads, baseline=not options.no_baseline, only=options.model))
         elif options.accuracy:
             accuracy(options.set, options.questions, options.samples, threads=options.threads)
         else:
