@@ -51,7 +51,7 @@ PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "assets" / "problems"
 DEFAULT_SET_MODEL = catalog.EMBEDDED_GEMMA
 # assets/problems/<name>.json; the first is the default. Look-ups first: there a few examples make
 # the bundled models answer (measured: benchmarks/prompting_accuracy.py); multi-step sets last.
-PROBLEM_SET_FILES = ("word_forms", "units", "french", "sequences", "opposites", "capitals",
+PROBLEM_SET_FILES = ("french", "word_forms", "units", "sequences", "opposites", "capitals",
                      "arithmetic", "dates", "letters")
 
 ZERO_SHOT, FEW_SHOT, COT, FEW_SHOT_COT, SELF_CONSISTENCY = (
