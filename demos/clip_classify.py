@@ -727,8 +727,8 @@ def bias_probe_handler(model_label, image, labels_a, labels_b, template):
 
 
 # --- layout --------------------------------------------------------------------------------------
-def _probability_plot(label: str) -> gr.BarPlot:
-    return gr.BarPlot(x="label", y="probability", y_lim=[0, 1], sort="-y", label=label, height=300)
+def _probability_plot(label: str, elem_id: str) -> gr.BarPlot:
+    return gr.BarPlot(x="label", y="probability", y_lim=[0, 1], sort="-y", label=label, height=300, elem_id=elem_id)
 
 
 def create_demo(batch: bool = True) -> None:
@@ -750,14 +750,17 @@ def create_demo(batch: bool = True) -> None:
                         lines=3,
                         placeholder="cat, dog, fox",
                         info="Separated by commas, or one per line.",
+                        elem_id="clip-labels",
                     )
-                    template = gr.Dropdown(TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template", info=template_info)
+                    template = gr.Dropdown(
+                        TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template", info=template_info, elem_id="clip-template"
+                    )
                     run = gr.Button("Classify", variant="primary")
             with gr.Row():
                 probabilities = gr.Label(num_top_classes=10, label="Softmax: picks one (sums to 100%)")
                 cosine = gr.BarPlot(
                     x="label", y="cosine", y_lim=[0, 0.4], sort="-y", height=300,
-                    label="Cosine similarity: each label on its own",
+                    label="Cosine similarity: each label on its own", elem_id="clip-cosine-bars",
                 )
             note = gr.Markdown()
             gr.Examples(EXAMPLES, inputs=[image, labels, template], cache_examples=False, label="Examples")
@@ -787,8 +790,8 @@ def create_demo(batch: bool = True) -> None:
                             gr.File(file_count="multiple", file_types=["image"], label=f"Class {n} examples", height=150)
                         )
             with gr.Row():
-                zero_plot = _probability_plot("Zero-shot (class names)")
-                few_plot = _probability_plot("Few-shot (example pictures)")
+                zero_plot = _probability_plot("Zero-shot (class names)", "clip-zero-shot-bars")
+                few_plot = _probability_plot("Few-shot (example pictures)", "clip-few-shot-bars")
             few_table = gr.Dataframe(label="Side by side")
             few_note = gr.Markdown()
             gr.Examples(
@@ -806,11 +809,13 @@ def create_demo(batch: bool = True) -> None:
                 with gr.Column():
                     wording_a = gr.Textbox(label="Wording A", lines=2)
                     wording_b = gr.Textbox(label="Wording B (same classes, same order)", lines=2)
-                    probe_template = gr.Dropdown(TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template")
+                    probe_template = gr.Dropdown(
+                        TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template", elem_id="clip-bias-template"
+                    )
                     probe = gr.Button("Compare wordings", variant="primary")
             with gr.Row():
-                plot_a = _probability_plot("Wording A")
-                plot_b = _probability_plot("Wording B")
+                plot_a = _probability_plot("Wording A", "clip-bias-a-bars")
+                plot_b = _probability_plot("Wording B", "clip-bias-b-bars")
             probe_table = gr.Dataframe(label="Shift per position")
             probe_note = gr.Markdown()
             gr.Examples(

@@ -935,12 +935,12 @@ def create_demo(batch: bool = True) -> None:
             if len(ready) == 1:
                 gr.Markdown(f"*Only **{ready[0]}** can be loaded on this machine, so it is the only choice.*")
             temperature = gr.Slider(
-                0, 2, value=1.0, step=0.05, label="Temperature",
+                0, 2, value=1.0, step=0.05, label="Temperature", elem_id="next-word-temperature",
                 info="1 = the model's own odds · lower = safer · 0 = always the top token · higher = wilder",
             )
-            top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k", info="keep only the k most likely tokens (0 = off)")
+            top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k", elem_id="next-word-top-k", info="keep only the k most likely tokens (0 = off)")
             top_p = gr.Slider(
-                0, 1, value=1.0, step=0.01, label="Top-p",
+                0, 1, value=1.0, step=0.01, label="Top-p", elem_id="next-word-top-p",
                 info="keep the fewest top tokens that together reach p (1 = off)",
             )
     gr.Examples(EXAMPLES, [prompt, guess], label="Examples (a text and a guess)", cache_examples=False)
@@ -955,8 +955,8 @@ def create_demo(batch: bool = True) -> None:
 
     note = gr.Markdown()
     with gr.Row():
-        model_bars = _bar_plot(MODEL_SIDE)
-        sampling_bars = _bar_plot(SAMPLING_SIDE)
+        model_bars = _bar_plot(MODEL_SIDE, elem_id="next-word-model-bars")
+        sampling_bars = _bar_plot(SAMPLING_SIDE, elem_id="next-word-sampling-bars")
     gr.Markdown("**Extend the text:** click a candidate to append it, or let the model pick.")
     with gr.Row():
         candidates = [gr.Button(visible=False, size="sm") for _ in range(CANDIDATE_BUTTONS)]
@@ -981,7 +981,7 @@ def create_demo(batch: bool = True) -> None:
         with gr.Row():
             inspect_step = gr.Dropdown(label="Show a step's distribution", choices=[], scale=3)
             clear = gr.Button("Clear history", scale=1)
-        inspect_bars = _bar_plot("The distribution at that step")
+        inspect_bars = _bar_plot("The distribution at that step", elem_id="next-word-step-bars")
         inspect_table = gr.Dataframe(label="That step's top tokens", interactive=False)
 
     with gr.Accordion("Scale: the same text on models of different sizes", open=False):
@@ -1000,7 +1000,7 @@ def create_demo(batch: bool = True) -> None:
             ]
         compare = gr.Button("Compare the models")
         with gr.Row():
-            size_bars = [_bar_plot(f"Model {i + 1}") for i in range(3)]
+            size_bars = [_bar_plot(f"Model {i + 1}", elem_id=f"next-word-size-bars-{i + 1}") for i in range(3)]
         size_note = gr.Markdown()
 
     with gr.Accordion("Base vs instruct: what fine-tuning changes", open=False):
@@ -1013,9 +1013,9 @@ def create_demo(batch: bool = True) -> None:
         bi_run = gr.Button("Compare base and instruct")
         with gr.Row():
             bi_bars = [
-                _bar_plot("Base model, plain text"),
-                _bar_plot("Instruct model, plain text"),
-                _bar_plot("Instruct model, as a chat message"),
+                _bar_plot("Base model, plain text", elem_id="next-word-base-bars"),
+                _bar_plot("Instruct model, plain text", elem_id="next-word-instruct-plain-bars"),
+                _bar_plot("Instruct model, as a chat message", elem_id="next-word-instruct-chat-bars"),
             ]
         bi_note = gr.Markdown()
 

@@ -1218,7 +1218,7 @@ def create_demo() -> None:
     sets = problem_sets()
     first = next(iter(sets.values()))
     with gr.Row():
-        model = ui.model_dropdown("instruct", scale=2)
+        model = ui.model_dropdown("instruct", scale=2, elem_id="prompting-model")
         set_name = gr.Dropdown(list(sets), value=first.name, label="Problem set", scale=1)
         # allow_custom_value: the API may name an item of another set than the one shown at start;
         # on_pick_question checks it.
@@ -1246,11 +1246,13 @@ def create_demo() -> None:
                                    label="Self-consistency temperature")
         seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, minimum=0)
     with gr.Row():
-        k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples")
+        k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples",
+                      elem_id="prompting-k")
         samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1,
                             label="Self-consistency samples n")
         # Chains of thought need room; a GPU can afford twice the CPU default.
         max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
+                                   elem_id="prompting-max-new-tokens",
                                    value=default_new_tokens(first))
     with gr.Row():
         run = gr.Button("Run the strategies", variant="primary", scale=4)
@@ -1283,7 +1285,8 @@ def create_demo() -> None:
     lesson = gr.Markdown(set_lesson(first), elem_id="prompting-set-lesson")
     score_verdict = gr.Markdown(elem_id="prompting-score-verdict")
     chart = gr.BarPlot(x="strategy", y="accuracy", y_lim=[0, 1], sort=list(STRATEGIES),
-                       label="Accuracy per strategy", x_title="strategy", y_title="accuracy")
+                       label="Accuracy per strategy", x_title="strategy", y_title="accuracy",
+                       elem_id="prompting-accuracy-bars")
     table = gr.Dataframe(question_frame([], list(STRATEGIES)), label="Per question", wrap=True, interactive=False,
                          elem_id="prompting-table")
 

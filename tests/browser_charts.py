@@ -1,0 +1,147 @@
+"""What a gradio 6 bar chart has DRAWN in the browser, and a wait until it shows a given request.
+
+gradio's BarPlot renders vega as SVG inside `.vega-embed`. Every bar is a
+`<path aria-roledescription="bar" aria-label="token: ␣Paris; probability: 0.7725">`, and the x
+axis carries `aria-label="X-axis titled 'token' for a discrete scale with 12 values: ␣Paris, …,
+ending with ␣a"` (vega lists the first five values and the last one when there are more than
+seven). These helpers read both and compare them with the values of the same request, taken from
+somewhere else (the API, or a table beside the chart): a chart that still shows an earlier
+request, or bars out of probability order, fail the check.
+
+Every chart of the app has an `elem_id`; `tests/test_charts_browser.py` drives each one through
+two different requests and one settings change and calls `expect_bars` after each.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+
+READ_CHART_JS = """
+(id) => {
+  const root = document.getElementById(id);
+  if (!root) return {found: false, bars: [], axis: null};
+  const svg = root.querySelector('.vega-embed svg');
+  if (!svg) return {found: true, bars: [], axis: null};
+  const bars = [...svg.querySelectorAll('path[aria-roledescription="bar"]')].map((el) => {
+    const box = el.getBoundingClientRect();
+    return {label: el.getAttribute('aria-label') || '', x: box.x + box.width / 2};
+  });
+  bars.sort((a, b) => a.x - b.x);  // left to right, as drawn
+  const axis = svg.querySelector('g[aria-roledescription="axis"][aria-label^="X-axis"]');
+  return {found: true, bars: bars.map((b) => b.label), axis: axis ? axis.getAttribute('aria-label') : null};
+}
+"""
+
+
+@dataclass
+class Drawn:
+    """A chart as drawn: its bars left to right, and the x axis's list of values."""
+
+    found: bool
+    bars: list[tuple[str, float]]  # (x value, y value), left to right
+    axis_values: list[str]  # from the axis aria-label (vega shortens long lists: see axis_complete)
+    axis_count: int  # how many values the axis says it has
+    axis_complete: bool  # False when vega wrote "…, ending with <last>"
+
+
+def _parse_bar(label: str, x: str, y: str) -> tuple[str, float]:
+    # "token: ␣Paris; probability: 0.7725" -> ("␣Paris", 0.7725); the x value may itself hold "; ".
+    prefix, separator = f"{x}: ", f"; {y}: "
+    if not label.startswith(prefix) or separator not in label:
+        return label, math.nan
+    head, _, value = label[len(prefix):].rpartition(separator)
+    try:
+        return head, float(value.replace(",", "").replace("\u2212", "-"))  # vega writes a real minus sign
+    except ValueError:
+        return head, math.nan
+
+
+def _parse_axis(label: str | None) -> tuple[list[str], int, bool]:
+    if not label:
+        return [], 0, False
+    match = re.search(r"with (\d+) values?: (.*)$", label, re.S)
+    if not match:
+        return [], 0, False
+    count, listed = int(match.group(1)), match.group(2)
+    head, ending, last = listed.partition(", ending with ")
+    values = head.split(", ") + ([last] if ending else [])
+    return values, count, not ending
+
+
+def read_chart(page, elem_id: str, x: str, y: str) -> Drawn:
+    raw = page.evaluate(READ_CHART_JS, elem_id)
+    values, count, complete = _parse_axis(raw["axis"])
+    return Drawn(raw["found"], [_parse_bar(b, x, y) for b in raw["bars"]], values, count, complete)
+
+
+def _problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, tolerance: float) -> list[str]:
+    """What differs between the chart and the expectation ([] when it matches)."""
+    if not drawn.found:
+        return ["the chart is not on the page"]
+    if not drawn.bars:
+        return ["no bars are drawn"]
+    problems = []
+    want = dict(expected)
+    got = dict(drawn.bars)
+    if sorted(got) != sorted(want):
+        problems.append(f"bars {sorted(got)} != expected {sorted(want)}")
+    else:
+        wrong = [f"{k}: {got[k]} (expected {want[k]:.6g})" for k in want if not abs(got[k] - want[k]) <= tolerance]
+        if wrong:
+            problems.append("values differ: " + "; ".join(wrong))
+    shown = [k for k, _ in drawn.bars]
+    if order == "desc":
+        heights = [v for _, v in drawn.bars]
+        if any(b > a + tolerance for a, b in zip(heights, heights[1:])):
+            problems.append(f"bars are not in probability order (left to right: {drawn.bars})")
+    elif order == "given" and shown != [k for k, _ in expected]:
+        problems.append(f"bar order {shown} != expected {[k for k, _ in expected]}")
+    # The x axis must list the same values in the drawn order.
+    if drawn.axis_count != len(shown):
+        problems.append(f"the x axis says {drawn.axis_count} values, {len(shown)} bars are drawn")
+    elif drawn.axis_complete and drawn.axis_values != shown:
+        problems.append(f"x axis {drawn.axis_values} != bars {shown}")
+    elif not drawn.axis_complete and (
+        drawn.axis_values[:-1] != shown[: len(drawn.axis_values) - 1] or drawn.axis_values[-1] != shown[-1]
+    ):
+        problems.append(f"x axis {drawn.axis_values} does not match bars {shown}")
+    return problems
+
+
+def expect_bars(
+    page, elem_id: str, expected, *, x: str, y: str, order: str = "desc", tolerance: float = 1e-4,
+    timeout_s: float = 20.0, what: str = "",
+) -> Drawn:
+    """Wait until the chart `#elem_id` draws exactly `expected` ([(x value, y value)] or a
+    DataFrame with columns x, y), and its bars run in `order` ("desc": highest first, as a
+    probability chart should; "given": the expected order; None: any). Fails with what is drawn."""
+    if hasattr(expected, "itertuples"):
+        expected = list(zip(expected[x].astype(str), expected[y].astype(float)))
+    expected = [(str(k), float(v)) for k, v in expected]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        drawn = read_chart(page, elem_id, x, y)
+        problems = _problems(drawn, expected, order, tolerance)
+        if not problems:
+            return drawn
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chart #{elem_id} {what}: " + " | ".join(problems))
+        page.wait_for_timeout(150)
+
+
+def plot_frame(value, x: str, y: str):
+    """A BarPlot value as gradio_client returns it (PlotData dict, an update dict holding one, or
+    a DataFrame) -> a DataFrame with columns x, y."""
+    import pandas as pd
+
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        value = value.get("value")
+    if value is None:
+        return pd.DataFrame({x: [], y: []})
+    if isinstance(value, pd.DataFrame):
+        return value[[x, y]]
+    frame = pd.DataFrame(value["data"], columns=value["columns"])
+    return frame[[x, y]]
