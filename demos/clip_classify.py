@@ -615,10 +615,11 @@ def _empty(column: str) -> pd.DataFrame:
     return pd.DataFrame({"label": [], column: []})  # an empty plot, for a request that failed
 
 
-def _cosine_plot(names, cosine) -> gr.BarPlot:
-    # A fixed axis for real CLIP models (matching captions score about 0.3), widened when needed.
-    low, high = min(0.0, float(np.min(cosine)) - 0.05), max(0.4, float(np.max(cosine)) + 0.05)
-    return gr.BarPlot(value=_bars(names, cosine, "cosine"), y_lim=[low, high])
+def _cosine_plot(names, cosine) -> pd.DataFrame:
+    # Only the data: a new y_lim sent with it would make gradio draw the previous request
+    # (see ui.bar_plot). The axis is fixed for real CLIP models, where matching captions score
+    # about 0.3; the note gives the exact values.
+    return _bars(names, cosine, "cosine")
 
 
 def _zero_shot_note(scores: Scores) -> str:
@@ -682,9 +683,9 @@ def few_shot_handler(model_label, test_image, method, template, *slots, progress
     method = SHORT_METHOD[result.method]
     note = f"**Zero-shot (names only) picks “{names[z]}”; few-shot ({method}) picks “{names[f]}”.**"
     note = "\n\n".join([note] + [f"ℹ️ {n}" for n in result.notes])
-    return (  # both plots in class order, so the bars line up
-        gr.BarPlot(value=_bars(names, result.zero_shot, "probability"), sort=names),
-        gr.BarPlot(value=_bars(names, result.few_shot, "probability"), sort=names),
+    return (  # each chart highest first; the table beside lines the classes up
+        _bars(names, result.zero_shot, "probability"),
+        _bars(names, result.few_shot, "probability"),
         table,
         note,
     )
@@ -719,8 +720,8 @@ def bias_probe_handler(model_label, image, labels_a, labels_b, template):
         )
     note = "\n\n".join([verdict] + [f"ℹ️ A: {n}" for n in a.notes] + [f"ℹ️ B: {n}" for n in b.notes])
     return (
-        gr.BarPlot(value=_bars(names_a, a.probabilities, "probability"), sort=names_a),
-        gr.BarPlot(value=_bars(names_b, b.probabilities, "probability"), sort=names_b),
+        _bars(names_a, a.probabilities, "probability"),
+        _bars(names_b, b.probabilities, "probability"),
         table,
         note,
     )
@@ -728,7 +729,7 @@ def bias_probe_handler(model_label, image, labels_a, labels_b, template):
 
 # --- layout --------------------------------------------------------------------------------------
 def _probability_plot(label: str, elem_id: str) -> gr.BarPlot:
-    return gr.BarPlot(x="label", y="probability", y_lim=[0, 1], sort="-y", label=label, height=300, elem_id=elem_id)
+    return ui.bar_plot(x="label", y="probability", y_lim=[0, 1], label=label, height=300, elem_id=elem_id)
 
 
 def create_demo(batch: bool = True) -> None:
@@ -743,7 +744,7 @@ def create_demo(batch: bool = True) -> None:
         with gr.Tab("Zero-shot", id="clip-zero-shot"):
             gr.Markdown("Pick a picture, type any labels: CLIP scores how well each label's sentence fits.")
             with gr.Row():
-                image = picture_input(label="Picture", height=300)
+                image = picture_input(label="Picture", height=300, elem_id="clip-picture")
                 with gr.Column():
                     labels = gr.Textbox(
                         label="Labels",
@@ -758,8 +759,8 @@ def create_demo(batch: bool = True) -> None:
                     run = gr.Button("Classify", variant="primary")
             with gr.Row():
                 probabilities = gr.Label(num_top_classes=10, label="Softmax: picks one (sums to 100%)")
-                cosine = gr.BarPlot(
-                    x="label", y="cosine", y_lim=[0, 0.4], sort="-y", height=300,
+                cosine = ui.bar_plot(
+                    x="label", y="cosine", y_lim=[0, 0.4], height=300,
                     label="Cosine similarity: each label on its own", elem_id="clip-cosine-bars",
                 )
             note = gr.Markdown()

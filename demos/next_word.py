@@ -605,9 +605,11 @@ def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[floa
 # Outputs are `gr.update(...)` dicts rather than new components: building a component object per
 # request costs about a millisecond each, and this runs on every slider move.
 def _bars(tokens: list[str], probs: list[float], title: str | None = None) -> dict:
-    labels = _unique(tokens)
-    frame = pd.DataFrame({"token": labels, "probability": probs})
-    return gr.update(value=frame, sort=labels, visible=True, **({"label": title} if title else {}))
+    """New bars for a chart. Only the data (and the label) change: the order is the chart's fixed
+    `sort="-y"`. Never send `sort`, `y_lim` or another drawing option with a new value: gradio 6.31
+    would then draw the previous value (see `ui.bar_plot`)."""
+    frame = pd.DataFrame({"token": _unique(tokens), "probability": probs})
+    return gr.update(value=frame, visible=True, **({"label": title} if title else {}))
 
 
 def _table(d: Distribution) -> pd.DataFrame:
@@ -911,7 +913,7 @@ def base_vs_instruct_handler(prompt):
 
 # --- the tab -------------------------------------------------------------------------------------
 def _bar_plot(label: str, **kw) -> gr.BarPlot:
-    return gr.BarPlot(x="token", y="probability", y_lim=[0, 1], label=label, x_label_angle=-45, height=300, **kw)
+    return ui.bar_plot(x="token", y="probability", y_lim=[0, 1], label=label, x_label_angle=-45, height=300, **kw)
 
 
 def create_demo(batch: bool = True) -> None:
@@ -1025,10 +1027,12 @@ def create_demo(batch: bool = True) -> None:
     settings_inputs = [temperature, top_k, top_p]
     dist_outputs = [model_bars, sampling_bars, table, tokens, note, *candidates]
     batching = dict(fn=next_token_batch_handler, batch=True, max_batch_size=MAX_BATCH) if batch else dict(fn=next_token_handler)
+    # Sliders: `.input` fires on a drag, on arrow keys and on a number typed in the box (`.release`
+    # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
     shown = gr.on(
-        [reveal.click, guess.submit, model.change, *(s.release for s in settings_inputs)],
+        [reveal.click, guess.submit, model.change, *(s.input for s in settings_inputs)],
         inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_token",
-        preprocess=False, **batching, **ui.short(),
+        preprocess=False, trigger_mode="always_last", **batching, **ui.short(),
     )
     shown.success(
         guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],

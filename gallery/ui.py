@@ -35,6 +35,20 @@ def lesson(name: str, title: str = "The idea", open: bool = True) -> gr.Accordio
     return box
 
 
+def bar_plot(**kwargs) -> gr.BarPlot:
+    """A bar chart whose bars run highest first (`sort="-y"`), for any handler that returns just
+    a new DataFrame (or `gr.update(value=..., label=..., visible=...)`).
+
+    Why handlers must never update `sort`, `y_lim`, `x`, `y`, `title`... together with a new value:
+    gradio 6.31's frontend applies an update's keys one at a time with an `await` between them, and
+    the server always puts `value` last (`blocks.postprocess_update_dict`). A drawing option
+    arriving first makes the NativePlot re-embed its vega chart at once, from the data it still
+    holds (the previous value); the new value then goes to the view being replaced, so the chart
+    stays one request behind. Drawing options are therefore fixed here, at construction."""
+    kwargs.setdefault("sort", "-y")
+    return gr.BarPlot(**kwargs)
+
+
 def model_banner(*roles: str) -> gr.Markdown:
     """A warning above a tab naming each default model that cannot be loaded here, and why."""
     lines = []

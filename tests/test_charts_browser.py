@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 import app as gallery_app
 from demos import next_word
@@ -172,6 +173,8 @@ def test_clip_cosine_bars_follow_each_request_and_template(page, client):
     _clip_open(page, "Zero-shot")
     page.get_by_text("cat, dog, fox, stuffed toy").first.click()  # the cat picture
     labels_box = page.locator("#clip-labels textarea")
+    expect(labels_box).to_have_value("cat, dog, fox, stuffed toy")
+    expect(page.locator("#clip-picture img")).to_be_visible()
     run = page.get_by_role("button", name="Classify", exact=True)
     picture = handle_file(clip.EXAMPLES[0][0])
     template = clip.DEFAULT_TEMPLATE
