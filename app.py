@@ -20,9 +20,9 @@ DEMOS = [  # (tab title, module with create_demo())
     ("6 · Pre-train it yourself", "demos.pretrain"),
 ]
 
-INTRO = """# Foundation Model Gallery
-Six small experiments with real models. Each tab shows one idea: how these models learn from
-raw data without labels, and how one pre-trained model can then do many jobs."""
+INTRO = """## Foundation Model Gallery
+Small experiments with real models, one idea per tab: how these models learn from raw data without
+labels, and how one pre-trained model can then do many jobs."""
 
 
 def build_app() -> gr.Blocks:
@@ -31,10 +31,9 @@ def build_app() -> gr.Blocks:
     with gr.Blocks(
         title="Foundation Model Gallery", delete_cache=(settings.TEMP_SWEEP_S, settings.TEMP_MAX_AGE_S)
     ) as app:
-        gr.Markdown(INTRO)
         mode = "tiny test models" if settings.TINY_MODELS_DIR else None
-        if mode or settings.OFFLINE:
-            gr.Markdown(f"*Running offline{' with ' + mode if mode else ''}.*")
+        offline = f" *(Running offline{' with ' + mode if mode else ''}.)*" if mode or settings.OFFLINE else ""
+        gr.Markdown(INTRO + offline, elem_id="gallery-intro")
         room_ui.panel(app)  # closed: guesses counted together in a workshop room
         with gr.Tabs():
             for title, module_name in DEMOS:

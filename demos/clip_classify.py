@@ -30,6 +30,13 @@ from gallery.errors import InputError
 from gallery.images import to_rgb
 
 TITLE = "CLIP: name your own classes (zero-shot), or show a few examples (few-shot)"
+SUMMARY = (
+    "**CLIP** learned from pictures and their web captions to put a picture and a sentence that fits it "
+    "close together. So it sorts a picture into classes you just type (**zero-shot**), and learns new "
+    "classes from a few example pictures (**few-shot**)."
+)
+# The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
+FIRST_SCREEN = {"inputs": ["clip-picture", "clip-labels"], "button": "clip-classify", "result": "clip-softmax"}
 ROLE = "clip"
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGES = ASSETS / "images"
@@ -734,37 +741,41 @@ def _probability_plot(label: str, elem_id: str) -> gr.BarPlot:
 
 def create_demo(batch: bool = True) -> None:
     """The tab. `batch=False` wires the unbatched zero-shot handler (for the benchmark)."""
-    gr.Markdown(f"## {TITLE}")
     ui.model_banner(ROLE)
-    ui.lesson("clip_classify", open=False)
-    model = ui.model_dropdown(ROLE, label="CLIP model")
+    ui.lesson("clip_classify", SUMMARY)
     template_info = "The sentence each label is put into before CLIP reads it."
 
     with gr.Tabs():
         with gr.Tab("Zero-shot", id="clip-zero-shot"):
-            gr.Markdown("Pick a picture, type any labels: CLIP scores how well each label's sentence fits.")
             with gr.Row():
-                image = picture_input(label="Picture", height=300, elem_id="clip-picture")
+                image = picture_input(label="Picture", height=260, elem_id="clip-picture", value=EXAMPLES[0][0])
                 with gr.Column():
                     labels = gr.Textbox(
                         label="Labels",
-                        lines=3,
+                        lines=2,
+                        value=EXAMPLES[0][1],
                         placeholder="cat, dog, fox",
-                        info="Separated by commas, or one per line.",
+                        info="Any labels you like, separated by commas or one per line.",
                         elem_id="clip-labels",
                     )
                     template = gr.Dropdown(
                         TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template", info=template_info, elem_id="clip-template"
                     )
-                    run = gr.Button("Classify", variant="primary")
+                    run = ui.model_button("Classify", ROLE, elem_id="clip-classify")
+                    model = ui.model_dropdown(ROLE, label="CLIP model")
+            gr.Examples(
+                EXAMPLES, inputs=[image, labels, template], cache_examples=False, label="Examples",
+                example_labels=[f"{Path(path).stem.replace('-', ' ')}: {text.replace(chr(10), ', ')}"
+                                for path, text, _ in EXAMPLES],
+            )
             with gr.Row():
-                probabilities = gr.Label(num_top_classes=10, label="Softmax: picks one (sums to 100%)")
+                probabilities = gr.Label(num_top_classes=10, label="Softmax: picks one (sums to 100%)",
+                                         elem_id="clip-softmax")
                 cosine = ui.bar_plot(
                     x="label", y="cosine", y_lim=[0, 0.4], height=300,
                     label="Cosine similarity: each label on its own", elem_id="clip-cosine-bars",
                 )
-            note = gr.Markdown()
-            gr.Examples(EXAMPLES, inputs=[image, labels, template], cache_examples=False, label="Examples")
+            note = gr.Markdown(elem_id="clip-note")
             with gr.Accordion("Compare every template on this picture", open=False):
                 compare = gr.Button("Compare templates")
                 table = gr.Dataframe(label="Softmax probability (%) per template", wrap=True)
@@ -823,6 +834,7 @@ def create_demo(batch: bool = True) -> None:
                 BIAS_EXAMPLES, inputs=[probe_image, wording_a, wording_b, probe_template], cache_examples=False
             )
 
+    ui.bring_into_view(run.click, "clip-softmax")
     zero_inputs = [model, image, labels, template]
     if batch:
         run.click(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -29,6 +30,13 @@ from gallery.errors import InputError, ModelUnavailable
 from gallery.images import center_square, to_rgb
 
 TITLE = "Fill the gap: hide part of a picture, let models guess it"
+SUMMARY = (
+    "**Fill the gap.** Learning without labels: hide part of a photo and predict it; the hidden pixels "
+    "are the answer key. Three guessers get the same hidden squares: a **masked autoencoder** trained "
+    "on this very game, a **diffusion inpainter**, and OpenCV's **Telea** fill, which learned nothing."
+)
+# The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
+FIRST_SCREEN = {"inputs": ["inpaint-photo", "inpaint-kind"], "button": "inpaint-run", "result": "inpaint-mae"}
 
 BOTTOM, TOP, CENTRE, RANDOM, DRAWN = (
     "Bottom half",
@@ -550,12 +558,7 @@ def mask_options(kind: str):
 
 # --- layout -------------------------------------------------------------------------------------
 def create_demo() -> None:
-    gr.Markdown(
-        f"## {TITLE}\nThe chapter's example of learning without labels: hide part of a photo and "
-        "predict it; the hidden pixels are the answer key. Three guessers get the same hidden "
-        "squares: a **masked autoencoder** trained on this very game, a **diffusion inpainter**, "
-        "and OpenCV's **Telea** fill, which learned nothing."
-    )
+    ui.lesson("inpainting", SUMMARY)
     ui.model_banner("mae", "inpaint")
     with gr.Row():
         with gr.Column(scale=3):
@@ -566,10 +569,13 @@ def create_demo() -> None:
                 sources=("upload", "clipboard"),
                 layers=False,
                 format="png",
-                height=440,
+                height=400,
+                value={"background": EXAMPLES[0][0], "layers": [], "composite": EXAMPLES[0][0]},
+                elem_id="inpaint-photo",
             )
         with gr.Column(scale=2):
-            kind = gr.Radio(MASK_KINDS, value=BOTTOM, label="What to hide")
+            kind = gr.Radio(MASK_KINDS, value=BOTTOM, label="What to hide", elem_id="inpaint-kind")
+            button = ui.model_button("Hide and guess", "mae", elem_id="inpaint-run")
             ratio = gr.Slider(
                 0.05, 0.95, value=DEFAULT_RATIO, step=0.05, label="Share of patches hidden", visible=False
             )
@@ -594,8 +600,10 @@ def create_demo() -> None:
             with gr.Accordion("Models", open=False):
                 mae_model = ui.model_dropdown("mae", label="Masked autoencoder")
                 inpaint_model = ui.model_dropdown("inpaint", label="Diffusion inpainter")
-            button = gr.Button("Hide and guess", variant="primary")
-    gr.Examples(EXAMPLES, inputs=[photo, kind], cache_examples=False, label="Example photos")
+            gr.Examples(
+                EXAMPLES, inputs=[photo, kind], cache_examples=False, label="Example photos",
+                example_labels=[f"{Path(path).stem.replace('-', ' ')} · {kind}" for path, kind in EXAMPLES],
+            )
 
     def panel(name: str, label: str) -> gr.Image:
         return gr.Image(label=label, elem_id=f"inpaint-{name}", format="png", interactive=False)
@@ -611,7 +619,6 @@ def create_demo() -> None:
         mae_pasted = panel("mae-pasted", "MAE, visible patches pasted back")
         diffusion = panel("diffusion", "Diffusion inpainting")
     notes = gr.Markdown(elem_id="inpaint-notes")
-    ui.lesson("inpainting")
 
     # Over the API anything can arrive: bad values reach `run`, which clamps or explains them.
     tolerant(photo, on_error=_unreadable)
@@ -621,6 +628,7 @@ def create_demo() -> None:
         mask_options, kind, [ratio, mask_seed, brush_hint], api_name="inpaint_mask_options",
         api_visibility="private", queue=False,
     )
+    ui.bring_into_view(button.click, "inpaint-mae")
     button.click(
         run,
         [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side],

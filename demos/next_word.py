@@ -27,6 +27,14 @@ from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
 
 TITLE = "Next word: what a language model learns from raw text"
+SUMMARY = (
+    "**Next word.** From raw text alone, a language model learns to give every possible next token a "
+    "probability. Guess the next word, then reveal the model's bets; reshape them the way sampling "
+    "does (temperature, top-k, top-p) and extend the text one token at a time."
+)
+# The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
+FIRST_SCREEN = {"inputs": ["next-word-prompt", "next-word-guess"], "button": "next-word-reveal",
+                "result": "next-word-model-bars"}
 ROLE = "next_word"
 DEFAULT_PROMPT = "The capital of France is"
 
@@ -918,20 +926,24 @@ def _bar_plot(label: str, **kw) -> gr.BarPlot:
 
 def create_demo(batch: bool = True) -> None:
     """The tab. `batch=False` wires the unbatched next-token handler (for the benchmark)."""
-    gr.Markdown(f"## {TITLE}")
     ui.model_banner(ROLE)
-    ui.lesson("next_word")
+    ui.lesson("next_word", SUMMARY)
     ready = [m.label for m in catalog.available(ROLE)]
 
     with gr.Row():
         with gr.Column(scale=3):
-            prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=3, max_lines=12)
-            with gr.Row():
+            prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=2, max_lines=12, elem_id="next-word-prompt")
+            with gr.Row(equal_height=True):
                 guess = gr.Textbox(
                     label="Your guess for the next word (type it before you reveal)",
-                    placeholder="e.g. Paris", scale=2,
+                    placeholder="e.g. Paris", scale=2, elem_id="next-word-guess",
                 )
-                reveal = gr.Button("Reveal the next word", variant="primary", scale=1)
+                with gr.Column(scale=1, min_width=160):
+                    reveal = ui.model_button("Reveal the next word", ROLE, elem_id="next-word-reveal")
+            gr.Examples(
+                EXAMPLES, [prompt, guess], label="Examples (a text and a guess)", cache_examples=False,
+                example_labels=[f"{text.splitlines()[0]} … {word}" for text, word in EXAMPLES],
+            )
         with gr.Column(scale=2):
             model = ui.model_dropdown(ROLE)
             if len(ready) == 1:
@@ -945,20 +957,19 @@ def create_demo(batch: bool = True) -> None:
                 0, 1, value=1.0, step=0.01, label="Top-p", elem_id="next-word-top-p",
                 info="keep the fewest top tokens that together reach p (1 = off)",
             )
-    gr.Examples(EXAMPLES, [prompt, guess], label="Examples (a text and a guess)", cache_examples=False)
 
+    note = gr.Markdown(elem_id="next-word-note")
+    with gr.Row():
+        model_bars = _bar_plot(MODEL_SIDE, elem_id="next-word-model-bars")
+        sampling_bars = _bar_plot(SAMPLING_SIDE, elem_id="next-word-sampling-bars")
     with gr.Row():
         guess_text = gr.Markdown(GUESS_PROMPT)
-        guess_prob = gr.Number(label="Probability of your word (model)", interactive=False, precision=6)
-        guess_rank = gr.Number(label="Its rank", interactive=False, precision=0)
+        guess_prob = gr.Number(label="Probability of your word (model)", interactive=False, precision=6, placeholder="—")
+        guess_rank = gr.Number(label="Its rank", interactive=False, precision=0, placeholder="—")
     with gr.Accordion("Your word, piece by piece", open=False):
         guess_pieces = gr.Dataframe(label="Pieces of your word", interactive=False)
     room_view = room_ui.word_view()  # the presenter's: the room's guesses beside the model's
 
-    note = gr.Markdown()
-    with gr.Row():
-        model_bars = _bar_plot(MODEL_SIDE, elem_id="next-word-model-bars")
-        sampling_bars = _bar_plot(SAMPLING_SIDE, elem_id="next-word-sampling-bars")
     gr.Markdown("**Extend the text:** click a candidate to append it, or let the model pick.")
     with gr.Row():
         candidates = [gr.Button(visible=False, size="sm") for _ in range(CANDIDATE_BUTTONS)]
@@ -1034,6 +1045,7 @@ def create_demo(batch: bool = True) -> None:
         inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_token",
         preprocess=False, trigger_mode="always_last", **batching, **ui.short(),
     )
+    ui.bring_into_view(reveal.click, "next-word-model-bars")
     shown.success(
         guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
         api_name="your_word", preprocess=False, **ui.short(),

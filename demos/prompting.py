@@ -45,6 +45,14 @@ from gallery.device import device, gpu, sized
 from gallery.errors import InputError
 
 TITLE = "Prompting strategies"
+SUMMARY = (
+    "**Prompting strategies.** Same model, same question, five ways of asking: zero-shot, few-shot, "
+    "chain-of-thought, few-shot chain-of-thought and self-consistency. Run them side by side on one "
+    "question, or score them over a whole problem set."
+)
+# The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
+FIRST_SCREEN = {"inputs": ["prompting-question", "prompting-strategies"], "button": "prompting-run",
+                "result": "prompting-results"}
 PROBLEMS_DIR = Path(__file__).resolve().parent.parent / "assets" / "problems"
 # The bundled model the default set was chosen for: on it, few-shot beats zero-shot by the most
 # (README table; checked by a real-weights test).
@@ -1213,7 +1221,7 @@ def api_extract_answer(text: str, kind: str = "number") -> str | None:
 
 # --- layout --------------------------------------------------------------------------------------
 def create_demo() -> None:
-    ui.lesson("prompting")
+    ui.lesson("prompting", SUMMARY)
     ui.model_banner("instruct")
     sets = problem_sets()
     first = next(iter(sets.values()))
@@ -1226,12 +1234,14 @@ def create_demo() -> None:
                              allow_custom_value=True, scale=3)
     weak = gr.Markdown(model_note(model.value), visible=bool(model_note(model.value)),
                        elem_classes=["banner-warning"])
-    set_info = gr.Markdown(set_description(first))
     with gr.Row():
-        question = gr.Textbox(first.items[0].question, label="Question", lines=3, max_lines=8, scale=3)
-        expected = gr.Textbox(first.items[0].answer, label="Expected answer (optional)", scale=1)
-    gr.Examples(EXAMPLES, [question, expected, set_name], label="Or type your own, for example (each "
-                "borrows the worked examples of its set)", cache_examples=False)
+        question = gr.Textbox(first.items[0].question, label="Question", lines=2, max_lines=8, scale=3,
+                              elem_id="prompting-question")
+        with gr.Column(scale=1, min_width=240):
+            expected = gr.Textbox(first.items[0].answer, label="Expected answer (optional)")
+            with gr.Row():
+                run = ui.model_button("Run the strategies", "instruct", scale=3, elem_id="prompting-run")
+                stop_run = gr.Button("Stop", variant="stop", scale=1, min_width=60)
     with gr.Row():
         strategies = gr.CheckboxGroup(list(STRATEGIES), value=list(STRATEGIES), label="Strategies", scale=3,
                                       info="; ".join(f"{s}: {h}" for s, h in STRATEGY_HELP.items()),
@@ -1239,27 +1249,30 @@ def create_demo() -> None:
         guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?",
                          scale=2,
                          elem_id="prompting-guess")
-    with gr.Row():
-        temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
-                                label="Temperature (single-answer strategies; 0 = greedy)")
-        sc_temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_SC_TEMPERATURE, step=0.05,
-                                   label="Self-consistency temperature")
-        seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, minimum=0)
-    with gr.Row():
-        k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples",
-                      elem_id="prompting-k")
-        samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1,
-                            label="Self-consistency samples n")
-        # Chains of thought need room; a GPU can afford twice the CPU default.
-        max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
-                                   elem_id="prompting-max-new-tokens",
-                                   value=default_new_tokens(first))
-    with gr.Row():
-        run = gr.Button("Run the strategies", variant="primary", scale=4)
-        stop_run = gr.Button("Stop", variant="stop", scale=1)
+    gr.Examples(EXAMPLES, [question, expected, set_name], label="Or type your own, for example (each "
+                "borrows the worked examples of its set)", cache_examples=False,
+                example_labels=[(e[0] if len(e[0]) <= 60 else e[0][:57] + "…") for e in EXAMPLES])
+    set_info = gr.Markdown(set_description(first))
+    with gr.Accordion("Settings: temperature, seed, worked examples, samples, length", open=False,
+                      elem_id="prompting-settings"):
+        with gr.Row():
+            temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
+                                    label="Temperature (single-answer strategies; 0 = greedy)")
+            sc_temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_SC_TEMPERATURE, step=0.05,
+                                       label="Self-consistency temperature")
+            seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, minimum=0)
+        with gr.Row():
+            k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples",
+                          elem_id="prompting-k")
+            samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1,
+                                label="Self-consistency samples n")
+            # Chains of thought need room; a GPU can afford twice the CPU default.
+            max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
+                                       elem_id="prompting-max-new-tokens",
+                                       value=default_new_tokens(first))
     summary = gr.Markdown(elem_id="prompting-summary")
     per_strategy = []
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_id="prompting-results"):
         for strategy in STRATEGIES:
             slug = strategy.replace(" ", "-")
             with gr.Column(min_width=220) as column:
@@ -1291,6 +1304,7 @@ def create_demo() -> None:
                          elem_id="prompting-table")
 
     settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
+    ui.bring_into_view(run.click, "prompting-results")
     compare_event = run.click(
         on_compare,
         [model, question, expected, strategies, guess, *settings_inputs, set_name],

@@ -30,6 +30,13 @@ from gallery.device import device, gpu, sized
 from gallery.errors import InputError, ModelUnavailable
 
 TITLE = "Text to image"
+SUMMARY = (
+    "**Text to image.** A text encoder reads your prompt; a denoiser, steered by it, turns random noise "
+    "(chosen by the seed) into a picture in a few steps; a decoder makes the pixels. The strip shows the "
+    "model's guess of the finished picture after each step."
+)
+# The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
+FIRST_SCREEN = {"inputs": ["t2i-prompt"], "button": "t2i-run", "result": "t2i-image"}
 MAX_SEED = 2**32 - 1  # torch.Generator takes any 64-bit seed; 32 bits are easier to read aloud
 STEPS_RANGE = (1, 4)  # SD-Turbo was distilled to work in 1-4 steps; more steps do not help it
 GUIDANCE_MAX = 10.0
@@ -529,14 +536,14 @@ def _negative_box(guidance):
 def create_demo() -> None:
     default_side, largest, default_steps = size_limits()
     with gr.Column(elem_id="text-to-image"):  # one handle for the whole tab (browser tests)
-        ui.lesson("text_to_image")
+        ui.lesson("text_to_image", SUMMARY)
         ui.model_banner("text2image", *(["safety"] if settings.SAFETY_CHECKER else []))
         if device() != "cuda":
             gr.Markdown(f"*{CPU_NOTE}*")
         with gr.Row():
             with gr.Column(scale=2):
-                prompt = gr.Textbox(label="Prompt", lines=2, placeholder=EXAMPLES[0][0])
-                run = gr.Button("Generate", variant="primary")
+                prompt = gr.Textbox(label="Prompt", lines=2, placeholder=EXAMPLES[0][0], elem_id="t2i-prompt")
+                run = ui.model_button("Generate", "text2image", elem_id="t2i-run")
                 gr.Examples(EXAMPLES, inputs=[prompt], cache_examples=False, label="Try a prompt")
                 with gr.Accordion("Settings", open=True):
                     model = ui.model_dropdown(
@@ -565,7 +572,7 @@ def create_demo() -> None:
                         width = gr.Slider(MIN_SIDE, largest, value=default_side, step=8, label="Width")
                         height = gr.Slider(MIN_SIDE, largest, value=default_side, step=8, label="Height")
             with gr.Column(scale=3):
-                image = gr.Image(label="Picture", format="png", type="pil", interactive=False)
+                image = gr.Image(label="Picture", format="png", type="pil", interactive=False, elem_id="t2i-image")
                 strip = gr.Gallery(
                     label="Denoising, step by step: the model's guess of the clean picture after each step",
                     columns=STEPS_RANGE[1],
@@ -600,6 +607,7 @@ def create_demo() -> None:
     # preprocess=False: every input (all plain values) reaches the handler exactly as sent, so
     # `clean_settings` clamps out-of-range, missing or NaN numbers with a note, for the UI and the
     # API alike (Gradio's own slider check would refuse them with a message naming no field).
+    ui.bring_into_view(run.click, "t2i-image")
     inputs = [model, prompt, negative, seed, randomize, steps, guidance, width, height]
     gr.on(
         [run.click, prompt.submit],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -21,18 +22,60 @@ TEXT_DIR = ASSETS / "text"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="pink")
 CSS = """
 .lesson { font-size: 0.95rem; }
+.lesson-summary { font-size: 0.95rem; }
+.lesson-summary p { margin: 0; }
+.button-reason { font-size: 0.85rem; color: #92400e; }
 .banner-warning { border-left: 4px solid #f59e0b; padding: 0.4rem 0.8rem; background: #fffbeb; }
 .banner-error { border-left: 4px solid #dc2626; padding: 0.4rem 0.8rem; background: #fef2f2; }
 """
 
 
-def lesson(name: str, title: str = "The idea", open: bool = True) -> gr.Accordion:
-    """A collapsible box with `assets/text/<name>.md` (the tab's lesson, in our own words)."""
+def lesson(name: str, summary: str = "", title: str = "The idea in full", open: bool = False) -> gr.Accordion:
+    """The tab's lesson: a two- or three-line `summary` above the demo (by default the first
+    paragraph of `assets/text/<name>.md`), and the whole text one click away, folded."""
     path = TEXT_DIR / f"{name}.md"
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    with gr.Accordion(title, open=open) as box:
-        gr.Markdown(text, elem_classes=["lesson"])
+    summary = summary or text.strip().split("\n\n")[0]
+    gr.Markdown(summary, elem_id=f"{name}-lesson-summary", elem_classes=["lesson-summary"])
+    with gr.Accordion(title, open=open, elem_id=f"{name}-lesson", elem_classes=["lesson-box"]) as box:
+        gr.Markdown(text, elem_classes=["lesson"], elem_id=f"{name}-lesson-text")
     return box
+
+
+def bring_into_view(trigger, elem_id: str) -> None:
+    """When `trigger` fires (e.g. `button.click`), scroll the page just enough that `#elem_id`
+    (the main result) is on screen: its loading bar, then the result, show where the visitor looks.
+    Runs in the browser only (no server call)."""
+    js = (
+        "() => { const el = document.getElementById(%r); "
+        "if (el) el.scrollIntoView({behavior: 'smooth', block: 'nearest'}); }" % elem_id
+    )
+    trigger(None, None, None, js=js, queue=False, api_visibility="private")
+
+
+def missing_models(*roles: str) -> str:
+    """'' when every role has a model that loads here; otherwise why not, in plain text."""
+    for role in roles:
+        if not catalog.available(role):
+            reason = catalog.missing_reason(catalog.all_models(role)[0]) or "Its model cannot be loaded here."
+            return plain_text(reason)
+    return ""
+
+
+def model_button(text: str, *roles: str, **kwargs) -> gr.Button:
+    """The tab's main button: disabled, with the reason right below it, when its model is missing."""
+    reason = missing_models(*roles)
+    button = gr.Button(text, variant="primary", interactive=not reason, **kwargs)
+    if reason:
+        gr.Markdown(f"⚠️ {reason}", elem_classes=["button-reason"])
+    return button
+
+
+def plain_text(message: str) -> str:
+    """Markdown -> the plain words a toast shows (a toast does not render Markdown)."""
+    message = re.sub(r"\*\*(.+?)\*\*", r"\1", str(message))
+    message = re.sub(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])", r"\1", message)
+    return message.replace("`", "")
 
 
 def bar_plot(**kwargs) -> gr.BarPlot:
@@ -78,10 +121,12 @@ def _as_user_error(error: BaseException) -> gr.Error:
 
     if gpu_refusal(error):  # ZeroGPU said no (quota used up, no GPU free): one plain sentence
         return gr.Error(refusal_sentence(error), title="No GPU time left", duration=None, print_exception=False)
+    # Messages are written in Markdown for the page; a toast shows them as plain text.
     if isinstance(error, gr.Error):
+        error.message = plain_text(error.message)
         return error
     if isinstance(error, (InputError, ModelUnavailable)):
-        return gr.Error(str(error), print_exception=False)
+        return gr.Error(plain_text(str(error)), print_exception=False)
     from gallery.device import free_memory, is_out_of_memory
 
     if is_out_of_memory(error):

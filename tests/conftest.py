@@ -27,6 +27,7 @@ import pytest  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "artifacts"
 ASSET_IMAGES = ROOT / "assets" / "images"
+VIEWPORT = {"width": 1280, "height": 800}  # a laptop screen: what the workshop's attendees have
 
 
 def pytest_configure(config):
@@ -114,7 +115,7 @@ def page(browser, app_url):
 
     A test that provokes an error on purpose reads and clears them with `take_error_toasts(page)`.
     """
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     pg.add_init_script(_RECORD_ERROR_TOASTS)
     errors: list[str] = []
