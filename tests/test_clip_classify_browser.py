@@ -34,6 +34,7 @@ def test_zero_shot_from_an_example(page):
 
 def test_zero_shot_without_a_picture_says_so(page):
     _open(page, "Zero-shot")
+    page.locator("#clip-picture").get_by_role("button", name="Remove Image").click()  # the tab opens with a picture
     page.get_by_label("Labels").fill("cat, dog")
     page.get_by_role("button", name="Classify", exact=True).click()
     page.wait_for_function("() => (window.__errorToasts || []).length > 0", timeout=30_000)
