@@ -26,6 +26,8 @@ labels, and how one pre-trained model can then do many jobs."""
 
 
 def build_app() -> gr.Blocks:
+    ui.LINKED_INPUTS.clear()
+    tab_ids = [module_name.split(".")[-1] for _, module_name in DEMOS]
     # delete_cache: gradio removes its own old temporary files (and all of them at shutdown);
     # housekeeping's sweeper adds the size cap (started in `launch`).
     with gr.Blocks(
@@ -33,14 +35,76 @@ def build_app() -> gr.Blocks:
     ) as app:
         mode = "tiny test models" if settings.TINY_MODELS_DIR else None
         offline = f" *(Running offline{' with ' + mode if mode else ''}.)*" if mode or settings.OFFLINE else ""
-        gr.Markdown(INTRO + offline, elem_id="gallery-intro")
+        with gr.Row(equal_height=True):
+            gr.Markdown(INTRO + offline, elem_id="gallery-intro")
+            with gr.Column(scale=0, min_width=220):
+                share = gr.Button("🔗 Share this tab", size="sm", elem_id="gallery-share")
+                link = gr.Textbox(show_label=False, visible=False, elem_id="gallery-link", buttons=["copy"])
         room_ui.panel(app)  # closed: guesses counted together in a workshop room
-        with gr.Tabs():
-            for title, module_name in DEMOS:
-                with gr.Tab(title, id=module_name.split(".")[-1]):
+        current_tab = gr.Textbox(tab_ids[0], visible=False)
+        with gr.Tabs() as tabs:
+            for (title, module_name), tab_id in zip(DEMOS, tab_ids):
+                with gr.Tab(title, id=tab_id) as tab:
                     ui.build_tab(module_name)
+                tab.select(None, None, current_tab, js=f"() => {tab_id!r}", queue=False, api_visibility="private")
+        linked = list(ui.LINKED_INPUTS)
+        _wire_links(app, tabs, current_tab, share, link, tab_ids, linked)
     ui.harden(app)
     return app
+
+
+# The server selects the linked tab; should that update reach the page before its tabs are drawn,
+# this clicks the tab once they are (and stops as soon as it is selected).
+OPEN_TAB_JS = """() => {
+  const want = new URLSearchParams(location.search).get('tab') || location.hash.slice(1);
+  const select = (tries) => {
+    const button = document.querySelector(`button[role=tab][data-tab-id="${want}"]`);
+    if (button && button.getAttribute('aria-selected') === 'true') return;
+    if (button) button.click();
+    if (tries > 0) setTimeout(() => select(tries - 1), 300);
+  };
+  if (want) setTimeout(() => select(20), 300);
+  window.addEventListener('hashchange', () => {  // a '#<tab>' link followed on the open page
+    const tab = location.hash.slice(1);
+    document.querySelector(`button[role=tab][data-tab-id="${tab}"]`)?.click();
+  });
+  return [location.hash];
+}"""
+
+
+def _wire_links(app, tabs, current_tab, share, link, tab_ids, linked) -> None:
+    """`?tab=<module name>` opens that tab (`#<module name>` too); the share button writes a link
+    with the tab and its main inputs (`ui.linked`), which fills them back in when opened."""
+
+    def open_link(hash_tab: str, request: gr.Request):
+        tab = request.query_params.get("tab") or (hash_tab or "").lstrip("#")
+        if tab not in tab_ids:
+            return gr.skip(), gr.skip(), *(gr.skip() for _ in linked)
+        values = ui.link_values(request, tab)
+        updates = [ui.link_update(c, values.get(key)) if t == tab else gr.skip() for t, key, c in linked]
+        return gr.Tabs(selected=tab), tab, *updates
+
+    app.load(
+        open_link, [current_tab], [tabs, current_tab, *(c for _, _, c in linked)],
+        js=OPEN_TAB_JS, queue=False, api_visibility="private",
+    )
+    keys = [[t, key] for t, key, _ in linked]
+    share.click(
+        None, [current_tab, *(c for _, _, c in linked)], link, queue=False, api_visibility="private",
+        js=f"""(tab, ...values) => {{
+            const keys = {keys!r};
+            const url = new URL(window.location.href.split('#')[0]);
+            url.search = '';
+            url.searchParams.set('tab', tab);
+            keys.forEach(([t, key], i) => {{
+                if (t === tab && values[i] !== null && values[i] !== undefined && values[i] !== '') {{
+                    url.searchParams.set(key, String(values[i]));
+                }}
+            }});
+            if (navigator.clipboard) navigator.clipboard.writeText(url.toString()).catch(() => {{}});
+            return {{__type__: 'update', value: url.toString(), visible: true}};
+        }}""",
+    )
 
 
 def launch(app: gr.Blocks, **overrides):

@@ -835,6 +835,8 @@ def create_demo(batch: bool = True) -> None:
             )
 
     ui.bring_into_view(run.click, "clip-softmax")
+    ui.linked(labels, "clip_classify", "labels")
+    ui.linked(template, "clip_classify", "template")
     zero_inputs = [model, image, labels, template]
     if batch:
         run.click(

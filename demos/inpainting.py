@@ -629,6 +629,7 @@ def create_demo() -> None:
         api_visibility="private", queue=False,
     )
     ui.bring_into_view(button.click, "inpaint-mae")
+    ui.linked(kind, "inpainting", "hide")
     button.click(
         run,
         [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side],

@@ -724,6 +724,28 @@ def next_token_batch_handler(prompt, model_label, temperature, top_k, top_p):
 
 GUESS_PROMPT = "*Type a guess, then press Reveal: your word's probability and rank show here.*"
 
+_opening: dict[str, tuple] = {}  # model label -> the default prompt's outputs, computed once
+_opening_lock = threading.Lock()
+
+
+@ui.user_errors
+def on_load(request: gr.Request):
+    """The page opens alive: the default prompt's bars from the default model, computed by the
+    first visitor's page and served from memory to everyone after (the load event runs after the
+    page is drawn, so it never delays it). A shared link's text gets its own bars."""
+    ready = catalog.available(ROLE)
+    if not ready:
+        return tuple(gr.skip() for _ in range(5 + CANDIDATE_BUTTONS))
+    label = ready[0].label
+    link = ui.link_values(request, "next_word")
+    if link.get("text"):
+        defaults = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
+        return next_token_handler(link["text"], label, *(link.get(k, v) for k, v in defaults.items()))
+    with _opening_lock:
+        if label not in _opening:
+            _opening[label] = next_token_handler(DEFAULT_PROMPT, label, 1.0, 0, 1.0)
+        return _opening[label]
+
 
 @ui.user_errors
 def guess_handler(prompt, model_label, guess, temperature, top_k, top_p):
@@ -933,6 +955,7 @@ def create_demo(batch: bool = True) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=2, max_lines=12, elem_id="next-word-prompt")
+            ui.linked(prompt, "next_word", "text")
             with gr.Row(equal_height=True):
                 guess = gr.Textbox(
                     label="Your guess for the next word (type it before you reveal)",
@@ -1032,6 +1055,9 @@ def create_demo(batch: bool = True) -> None:
             ]
         bi_note = gr.Markdown()
 
+    for component, key in ((guess, "guess"), (temperature, "temperature"), (top_k, "top_k"), (top_p, "top_p")):
+        ui.linked(component, "next_word", key)
+
     # --- wiring ---
     # preprocess=False on model events: the raw values reach our own checks (plain words for any
     # bad value), and no component-level check can fail a shared batch for one visitor.
@@ -1046,6 +1072,7 @@ def create_demo(batch: bool = True) -> None:
         preprocess=False, trigger_mode="always_last", **batching, **ui.short(),
     )
     ui.bring_into_view(reveal.click, "next-word-model-bars")
+    gr.on(None, on_load, [], dist_outputs, api_name="next_word_opening", **ui.heavy())
     shown.success(
         guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
         api_name="your_word", preprocess=False, **ui.short(),

@@ -1305,6 +1305,8 @@ def create_demo() -> None:
 
     settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
     ui.bring_into_view(run.click, "prompting-results")
+    ui.linked(question, "prompting", "question")
+    ui.linked(expected, "prompting", "expected")
     compare_event = run.click(
         on_compare,
         [model, question, expected, strategies, guess, *settings_inputs, set_name],

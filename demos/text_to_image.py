@@ -608,6 +608,7 @@ def create_demo() -> None:
     # `clean_settings` clamps out-of-range, missing or NaN numbers with a note, for the UI and the
     # API alike (Gradio's own slider check would refuse them with a message naming no field).
     ui.bring_into_view(run.click, "t2i-image")
+    ui.linked(prompt, "text_to_image", "prompt")
     inputs = [model, prompt, negative, seed, randomize, steps, guidance, width, height]
     gr.on(
         [run.click, prompt.submit],

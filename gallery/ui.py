@@ -42,6 +42,44 @@ def lesson(name: str, summary: str = "", title: str = "The idea in full", open: 
     return box
 
 
+# --- links that open a tab with its inputs filled in ------------------------------------------------
+# (tab id, query key, component) for every input a shared link restores; filled as tabs are built.
+LINKED_INPUTS: list[tuple[str, str, gr.components.Component]] = []
+
+
+def linked(component, tab: str, key: str):
+    """Let `?tab=<tab>&<key>=<value>` links fill this input (the share button writes them)."""
+    LINKED_INPUTS.append((tab, key, component))
+    return component
+
+
+def link_values(request: gr.Request | None, tab: str) -> dict[str, str]:
+    """The inputs a link asks for on this tab: {key: raw text}; {} when the link is for another tab."""
+    params = dict(request.query_params) if request is not None else {}
+    if params.pop("tab", None) != tab:
+        return {}
+    return params
+
+
+def link_update(component, raw: str | None):
+    """A link's text -> the component's new value (gr.skip() when absent or unreadable)."""
+    if raw is None:
+        return gr.skip()
+    if isinstance(component, (gr.Slider, gr.Number)):
+        try:
+            number = float(raw)
+        except ValueError:
+            return gr.skip()
+        low, high = getattr(component, "minimum", None), getattr(component, "maximum", None)
+        if number != number or (low is not None and number < low) or (high is not None and number > high):
+            return gr.skip()
+        return number
+    if isinstance(component, (gr.Dropdown, gr.Radio)):
+        choices = [c[1] if isinstance(c, tuple) else c for c in (component.choices or [])]
+        return raw if raw in choices else gr.skip()
+    return raw[:5000]
+
+
 def bring_into_view(trigger, elem_id: str) -> None:
     """When `trigger` fires (e.g. `button.click`), scroll the page just enough that `#elem_id`
     (the main result) is on screen: its loading bar, then the result, show where the visitor looks.
