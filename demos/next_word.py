@@ -997,8 +997,9 @@ def create_demo(batch: bool = True) -> None:
     with gr.Row():
         candidates = [gr.Button(visible=False, size="sm") for _ in range(CANDIDATE_BUTTONS)]
     with gr.Row():
-        seed = gr.Number(value=42, label="Seed", precision=0)
-        new_seed = gr.Checkbox(value=True, label="New seed each click")
+        # While a new seed is drawn each click the box only shows the seed that was used.
+        seed = gr.Number(value=42, label="Seed", precision=0, interactive=False, elem_id="next-word-seed")
+        new_seed = gr.Checkbox(value=True, label="New seed each click", elem_id="next-word-new-seed")
         n_tokens = gr.Slider(1, MAX_NEW_TOKENS, value=10, step=1, label="N tokens")
     with gr.Row():
         sample_next = gr.Button("🎲 Sample next token")
@@ -1094,6 +1095,7 @@ def create_demo(batch: bool = True) -> None:
         generate_handler, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
         api_name="generate", preprocess=False, **ui.heavy(),
     )
+    new_seed.change(lambda on: gr.update(interactive=not on), new_seed, seed, queue=False, api_visibility="private")
     inspect_step.change(inspect_handler, [history, inspect_step], [inspect_bars, inspect_table], api_name="inspect_step")
     clear.click(clear_history_handler, None, history_outputs, api_name="clear_history")
     compare.click(

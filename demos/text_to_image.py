@@ -386,6 +386,7 @@ FLAGGED_NOTE = (
     "⚠️ The safety check flagged this picture, so a notice is shown instead. The checker is "
     "cautious and sometimes flags harmless pictures: try another seed or reword the prompt."
 )
+PASSED_NOTE = "✅ Safety check passed: the checker flagged nothing in this picture."
 
 
 # --- handlers: thin, Gradio-facing --------------------------------------------------------------
@@ -477,6 +478,8 @@ def generate_handler(
         final = notice_image(s.width, s.height)
         strip = [(final, caption) for _, caption in strip]
         notes = [FLAGGED_NOTE, *notes]
+    elif checker:
+        notes = [PASSED_NOTE, *notes]
     strip.append((final, f"step {s.steps}/{s.steps} (final)"))
     yield final, strip, s.seed, _summary(s, result.seconds, notes)
 
@@ -517,6 +520,8 @@ def compare_handler(
         image = result.image
         if checker and safety_flags([image], *checker)[0]:
             image, notes = notice_image(s.width, s.height), [FLAGGED_NOTE, *notes]
+        elif checker:
+            notes = [PASSED_NOTE, *notes]
         pictures.append(image)
         summaries.append(_summary(s, result.seconds, notes, label))
     return pictures[0], pictures[1], s_a.seed, "\n\n".join(summaries)
@@ -542,7 +547,7 @@ def create_demo() -> None:
             gr.Markdown(f"*{CPU_NOTE}*")
         with gr.Row():
             with gr.Column(scale=2):
-                prompt = gr.Textbox(label="Prompt", lines=2, placeholder=EXAMPLES[0][0], elem_id="t2i-prompt")
+                prompt = gr.Textbox(label="Prompt", lines=2, value=EXAMPLES[0][0], elem_id="t2i-prompt")
                 run = ui.model_button("Generate", "text2image", elem_id="t2i-run")
                 gr.Examples(EXAMPLES, inputs=[prompt], cache_examples=False, label="Try a prompt")
                 with gr.Accordion("Settings", open=True):
@@ -551,8 +556,9 @@ def create_demo() -> None:
                         info="SD-Turbo: Stable Diffusion 2.1 distilled to make a picture in 1–4 steps.",
                     )
                     with gr.Row():
-                        seed = gr.Number(label="Seed", value=0, precision=0)
-                        randomize = gr.Checkbox(label="Randomize seed", value=True)
+                        # While randomizing, the box only shows the seed that was used.
+                        seed = gr.Number(label="Seed", value=0, precision=0, interactive=False, elem_id="t2i-seed")
+                        randomize = gr.Checkbox(label="Randomize seed", value=True, elem_id="t2i-randomize")
                     steps = gr.Slider(*STEPS_RANGE, value=default_steps, step=1, label="Steps")
                     guidance = gr.Slider(
                         0,
@@ -619,6 +625,7 @@ def create_demo() -> None:
         preprocess=False,
         **ui.heavy(),
     )
+    randomize.change(lambda on: gr.update(interactive=not on), randomize, seed, queue=False, api_visibility="private")
     guidance.change(
         _negative_box, guidance, negative, api_name="text_to_image_negative_box",
         api_visibility="private", queue=False,

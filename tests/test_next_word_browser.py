@@ -33,8 +33,13 @@ def test_guess_reveal_click_a_candidate_and_sample(page):
 
     page.get_by_role("button", name="🎲 Sample next token", exact=True).click()
     expect(page.get_by_text(re.compile(r"Added 1 token by sampling .* seed \d+"))).to_be_visible(timeout=30_000)
-    seed = page.get_by_role("spinbutton", name="Seed").input_value()
+    seed_box = page.get_by_role("spinbutton", name="Seed")
+    seed = seed_box.input_value()
     assert seed.isdigit()
+    expect(seed_box).to_be_disabled()  # "New seed each click" is on: the box shows the seed used
+    page.get_by_label("New seed each click", exact=True).uncheck()
+    expect(seed_box).to_be_editable()
+    page.get_by_label("New seed each click", exact=True).check()
 
     page.get_by_text("History: every token added so far").click()
     history = page.get_by_label("Steps")

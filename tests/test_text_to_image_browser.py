@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -63,6 +64,13 @@ def test_the_step_strip_fills_as_the_picture_is_made(page, monkeypatch):
     seed = tab(page).get_by_label("Seed", exact=True).input_value()
     assert seed not in ("", "0")
     expect(tab(page).get_by_text(f"Seed {seed}", exact=False).first).to_be_visible()
+    # The safety check says what it found, also when it found nothing.
+    expect(tab(page).get_by_text(re.compile(r"Safety check passed|safety check flagged")).first).to_be_visible()
+    # While a new seed is drawn each click the box cannot be typed in; turning that off frees it.
+    seed_box = tab(page).get_by_label("Seed", exact=True)
+    expect(seed_box).to_be_disabled()
+    tab(page).get_by_label("Randomize seed", exact=True).uncheck()
+    expect(seed_box).to_be_editable()
     screenshot(page, "text_to_image-strip")
 
 
