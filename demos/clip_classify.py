@@ -653,6 +653,13 @@ def zero_shot_handler(model_label, image, labels_text, template):
 
 
 @ui.user_errors
+def example_handler(image, labels_text, template):
+    """An example's softmax and note with the default model (gradio caches them)."""
+    softmax, _, note = zero_shot_handler(None, image, labels_text, template)
+    return softmax, note
+
+
+@ui.user_errors
 def zero_shot_batch_handler(model_labels, images, labels_texts, templates):
     """gradio's batched event: lists in, one list per output back. A lone bad request gets a plain
     error; inside a shared batch a bad request gets its message in the note, so the other
@@ -763,19 +770,28 @@ def create_demo(batch: bool = True) -> None:
                     )
                     run = ui.model_button("Classify", ROLE, elem_id="clip-classify")
                     model = ui.model_dropdown(ROLE, label="CLIP model")
+            probabilities = gr.Label(num_top_classes=10, label="Softmax: picks one (sums to 100%)",
+                                     elem_id="clip-softmax", render=False)
+            cosine = ui.bar_plot(
+                x="label", y="cosine", y_lim=[0, 0.4], height=300, render=False,
+                label="Cosine similarity: each label on its own", elem_id="clip-cosine-bars",
+            )
+            note = gr.Markdown(elem_id="clip-note", render=False)
+            # Where CLIP's weights are here, an example shows its answer at once: computed on its
+            # first click, then served from gradio's example cache. (The softmax and the note
+            # only: gradio 6.31 hands a cached BarPlot value back in a form the chart cannot read.)
+            cached = bool(catalog.available(ROLE))
             gr.Examples(
-                EXAMPLES, inputs=[image, labels, template], cache_examples=False, label="Examples",
+                EXAMPLES, inputs=[image, labels, template], label="Examples",
                 example_labels=[f"{Path(path).stem.replace('-', ' ')}: {text.replace(chr(10), ', ')}"
                                 for path, text, _ in EXAMPLES],
+                fn=example_handler if cached else None, outputs=[probabilities, note] if cached else None,
+                cache_examples=cached, cache_mode="lazy",
             )
             with gr.Row():
-                probabilities = gr.Label(num_top_classes=10, label="Softmax: picks one (sums to 100%)",
-                                         elem_id="clip-softmax")
-                cosine = ui.bar_plot(
-                    x="label", y="cosine", y_lim=[0, 0.4], height=300,
-                    label="Cosine similarity: each label on its own", elem_id="clip-cosine-bars",
-                )
-            note = gr.Markdown(elem_id="clip-note")
+                probabilities.render()
+                cosine.render()
+            note.render()
             with gr.Accordion("Compare every template on this picture", open=False):
                 compare = gr.Button("Compare templates")
                 table = gr.Dataframe(label="Softmax probability (%) per template", wrap=True)

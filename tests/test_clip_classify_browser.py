@@ -25,7 +25,7 @@ def test_zero_shot_from_an_example(page):
     expect(page.get_by_text("Softmax picks")).to_be_visible(timeout=30_000)
     # The softmax label bars and the cosine bar chart were drawn.
     expect(page.locator("[data-testid='label-output-value']")).to_be_visible()
-    expect(page.locator(".vega-embed").first).to_be_visible()
+    expect(page.locator("#clip-cosine-bars .vega-embed")).to_be_visible()
     page.get_by_text("Compare every template on this picture").click()
     page.get_by_role("button", name="Compare templates", exact=True).click()
     expect(page.get_by_text("a blurry photo of a {}.").last).to_be_visible(timeout=30_000)
