@@ -35,7 +35,7 @@ def build_app() -> gr.Blocks:
     ) as app:
         mode = "tiny test models" if settings.TINY_MODELS_DIR else None
         offline = f" *(Running offline{' with ' + mode if mode else ''}.)*" if mode or settings.OFFLINE else ""
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=False):
             gr.Markdown(INTRO + offline, elem_id="gallery-intro")
             with gr.Column(scale=0, min_width=220):
                 share = gr.Button("🔗 Share this tab", size="sm", elem_id="gallery-share")

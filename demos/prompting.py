@@ -1232,8 +1232,6 @@ def create_demo() -> None:
         # on_pick_question checks it.
         picked = gr.Dropdown(question_choices(first), value=first.items[0].id, label="Built-in question",
                              allow_custom_value=True, scale=3)
-    weak = gr.Markdown(model_note(model.value), visible=bool(model_note(model.value)),
-                       elem_classes=["banner-warning"])
     with gr.Row():
         question = gr.Textbox(first.items[0].question, label="Question", lines=2, max_lines=8, scale=3,
                               elem_id="prompting-question")
@@ -1249,6 +1247,8 @@ def create_demo() -> None:
         guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?",
                          scale=2,
                          elem_id="prompting-guess")
+    weak = gr.Markdown(model_note(model.value), visible=bool(model_note(model.value)),
+                       elem_classes=["banner-warning"])
     gr.Examples(EXAMPLES, [question, expected, set_name], label="Or type your own, for example (each "
                 "borrows the worked examples of its set)", cache_examples=False,
                 example_labels=[(e[0] if len(e[0]) <= 60 else e[0][:57] + "…") for e in EXAMPLES])

@@ -105,7 +105,11 @@ def model_button(text: str, *roles: str, **kwargs) -> gr.Button:
     reason = missing_models(*roles)
     button = gr.Button(text, variant="primary", interactive=not reason, **kwargs)
     if reason:
-        gr.Markdown(f"⚠️ {reason}", elem_classes=["button-reason"])
+        model = next(m for role in roles if not catalog.available(role) for m in catalog.all_models(role))
+        gr.Markdown(
+            f"Off: {model.label} is not on this machine (the note at the top of the tab says how to get it).",
+            elem_classes=["button-reason"],
+        )
     return button
 
 

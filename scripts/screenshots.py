@@ -1,0 +1,67 @@
+"""Take the README's screenshots: the gallery as an attendee sees it at 1280×800, offline, with
+the bundled SmolLM2 (real weights). Run from the repository root: `python scripts/screenshots.py`.
+Writes small PNGs into docs/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _save(page, name: str) -> None:
+    from PIL import Image
+
+    path = OUT / f"{name}.png"
+    page.screenshot(path=str(path))
+    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)  # small PNGs
+    print(path, path.stat().st_size // 1024, "KB")
+
+
+def main() -> None:
+    from playwright.sync_api import sync_playwright
+
+    import app as gallery_app
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    blocks = gallery_app.build_app()
+    _, url, _ = gallery_app.launch(blocks, server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
+                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        page.wait_for_selector("#next-word-model-bars .vega-embed svg", timeout=120_000)  # opens alive
+        page.wait_for_timeout(1500)
+        _save(page, "next-word-on-open")
+        page.locator("#next-word-prompt textarea").fill("The opposite of hot is")
+        page.locator("#next-word-guess textarea, #next-word-guess input").first.fill("cold")
+        page.locator("#next-word-reveal").click()
+        page.wait_for_function(
+            "() => document.querySelector('#next-word-model-bars')?.innerHTML.includes('cold')", timeout=120_000
+        )
+        page.wait_for_timeout(2000)
+        _save(page, "next-word-after-a-click")
+        for tab_id in ("clip_classify", "prompting"):
+            page.goto(f"{url}?tab={tab_id}")
+            page.wait_for_timeout(4000)
+            _save(page, f"{tab_id}-first-screen")
+        browser.close()
+    blocks.close()
+
+
+if __name__ == "__main__":
+    main()
