@@ -31,6 +31,14 @@ CHARTS = {
 }
 
 
+# Charts whose browser check lives in another file (it reads their drawn vega bars too).
+CHECKED_ELSEWHERE = {
+    "room-word-bars": "tests/test_rooms_browser.py",
+    "room-model-bars": "tests/test_rooms_browser.py",
+    "room-vote-bars": "tests/test_rooms_browser.py",
+}
+
+
 def test_every_chart_is_checked():
     import gradio as gr
 
@@ -38,8 +46,9 @@ def test_every_chart_is_checked():
     plots = [b for b in app.blocks.values() if isinstance(b, gr.components.native_plot.NativePlot)]
     ids = {p.elem_id for p in plots}
     assert None not in ids, "every chart needs an elem_id, so the browser test can find it"
-    assert ids - CHARTS == set(), f"charts without a browser check in this file: {sorted(ids - CHARTS)}"
-    assert CHARTS - ids == set(), f"listed here but not in the app: {sorted(CHARTS - ids)}"
+    covered = CHARTS | set(CHECKED_ELSEWHERE)
+    assert ids - covered == set(), f"charts without a browser check in this file: {sorted(ids - covered)}"
+    assert covered - ids == set(), f"listed here but not in the app: {sorted(covered - ids)}"
 
 
 # --- 1 · Next word -----------------------------------------------------------------------------
