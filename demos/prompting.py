@@ -1242,7 +1242,6 @@ def create_demo() -> None:
                 stop_run = gr.Button("Stop", variant="stop", scale=1, min_width=60)
     with gr.Row():
         strategies = gr.CheckboxGroup(list(STRATEGIES), value=list(STRATEGIES), label="Strategies", scale=3,
-                                      info="; ".join(f"{s}: {h}" for s, h in STRATEGY_HELP.items()),
                                       elem_id="prompting-strategies")
         guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?",
                          scale=2,
@@ -1252,6 +1251,7 @@ def create_demo() -> None:
     gr.Examples(EXAMPLES, [question, expected, set_name], label="Or type your own, for example (each "
                 "borrows the worked examples of its set)", cache_examples=False,
                 example_labels=[(e[0] if len(e[0]) <= 60 else e[0][:57] + "…") for e in EXAMPLES])
+    gr.Markdown("**The strategies:** " + "; ".join(f"*{s}*: {h}" for s, h in STRATEGY_HELP.items()) + ".")
     set_info = gr.Markdown(set_description(first))
     with gr.Accordion("Settings: temperature, seed, worked examples, samples, length", open=False,
                       elem_id="prompting-settings"):
