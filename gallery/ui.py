@@ -224,23 +224,28 @@ _HINTS = {
 }
 
 
-def _plain_preprocess(component):
-    original = component.preprocess
-    kind = type(component).__name__
+def _plain_preprocess(cls):
+    """`cls.preprocess`, rewording an unreadable value. It wraps the class, not one instance:
+    gradio rebuilds a component per session (`block.__class__(**kwargs)`) once a handler has
+    sent it an update, and an instance-level patch would be lost on that copy."""
+    original = cls.preprocess
+    kind = cls.__name__
 
-    def preprocess(payload):
+    @functools.wraps(original)
+    def preprocess(self, payload):
         try:
-            return original(payload)
+            return original(self, payload)
         except gr.Error:
             raise  # gradio's own clear messages, e.g. "Value 1000 is greater than maximum value 4."
         except Exception:
-            label = getattr(component, "label", None) or kind
+            label = getattr(self, "label", None) or kind
             raise gr.Error(
                 f"The value sent for “{label}” could not be read: "
                 f"{_HINTS.get(kind, 'check the value sent')}.",
                 print_exception=False,
             ) from None
 
+    preprocess._plain_values = True
     return preprocess
 
 
@@ -251,8 +256,10 @@ def harden(blocks: gr.Blocks) -> None:
       straight through the API) becomes a plain message naming the input;
     - any handler not already wrapped in `user_errors` is wrapped."""
     for component in blocks.blocks.values():
-        if isinstance(component, gr.components.Component) and hasattr(component, "preprocess"):
-            component.preprocess = _plain_preprocess(component)
+        cls = type(component)
+        if isinstance(component, gr.components.Component) and hasattr(cls, "preprocess"):
+            if not getattr(cls.__dict__.get("preprocess"), "_plain_values", False):  # once per class
+                cls.preprocess = _plain_preprocess(cls)
     for block_fn in blocks.fns.values():
         fn = block_fn.fn
         if fn is None or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):

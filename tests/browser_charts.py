@@ -33,8 +33,11 @@ READ_CHART_JS = """
   bars.sort((a, b) => a.x - b.x);  // left to right, as drawn
   const axis = svg.querySelector('g[aria-roledescription="axis"][aria-label^="X-axis"]');
   const ticks = axis ? [...axis.querySelectorAll('.role-axis-label text')].map((el) => {
+    // A rotated label's box centre drifts with its length; its anchor (the translate in its
+    // transform, all in one axis group) is where its tick is.
+    const anchor = /translate\(\s*([-\d.e]+)/.exec(el.getAttribute('transform') || '');
     const box = el.getBoundingClientRect();
-    return {text: el.textContent, x: box.x + box.width / 2};
+    return {text: el.textContent, x: anchor ? parseFloat(anchor[1]) : box.x + box.width / 2};
   }) : [];
   ticks.sort((a, b) => a.x - b.x);
   return {found: true, bars: bars.map((b) => b.label), axis: axis ? axis.getAttribute('aria-label') : null,

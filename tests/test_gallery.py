@@ -256,3 +256,19 @@ def test_harden_rewords_unreadable_values_and_wraps_bare_handlers():
     handler = next(iter(blocks.fns.values())).fn
     with pytest.raises(gr.Error, match="plain words"):
         handler(1.0)
+
+
+def test_harden_survives_gradio_s_per_session_copy_of_a_component():
+    """Once a handler sends a component an update, gradio serves that session from a new instance
+    (`block.__class__(**kwargs)`): the plain-words rewording must hold on that copy too."""
+    import gradio as gr
+
+    from gallery import ui
+
+    with gr.Blocks() as blocks:
+        slider = gr.Slider(0, 4, label="k worked examples")
+    ui.harden(blocks)
+    copy = type(slider)(minimum=0, maximum=2, label="k worked examples")
+    with pytest.raises(gr.Error, match="“k worked examples” could not be read: send a number"):
+        copy.preprocess(None)
+    assert copy.preprocess(1.0) == 1.0
