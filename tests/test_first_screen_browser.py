@@ -73,19 +73,24 @@ def test_first_screen(page, title, module_name):
         box = _box(page, elem_id)
         assert _on_first_screen(box), f"{module_name}: #{elem_id} is not in the first screen: {box}"
 
-    page.locator(f"#{spec['button']}").click()
-    deadline_ms = 60_000
-    page.wait_for_function(
-        """([id, h]) => {
+    shown_js = """([id, h]) => {
           const el = document.getElementById(id);
           if (!el || !(el.offsetWidth || el.offsetHeight)) return false;
           const r = el.getBoundingClientRect();
           const shown = Math.min(r.bottom, h) - Math.max(r.top, 0);
           return shown >= Math.min(150, r.height - 1);
-        }""",
-        arg=[spec["result"], VIEWPORT["height"]],
-        timeout=deadline_ms,
-    )
+        }"""
+    # One more click if the first was swallowed while the tab's own on-load work was still
+    # arriving (seen once in a full run on 2 busy cores); a button that never shows its result
+    # still fails here.
+    for attempt in range(2):
+        page.locator(f"#{spec['button']}").click()
+        try:
+            page.wait_for_function(shown_js, arg=[spec["result"], VIEWPORT["height"]], timeout=40_000)
+            break
+        except Exception:
+            if attempt == 1:
+                raise
     page.wait_for_timeout(1500)  # let the result arrive before the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))  # the window only, as seen
