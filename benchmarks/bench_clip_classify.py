@@ -117,7 +117,7 @@ def _run(repeats: int) -> list[Row]:
         upload = handle_file(str(IMAGE))
 
         def api():
-            return client.predict(label, upload, labels_text, TEMPLATE, api_name="/zero_shot")
+            return client.predict(label, upload, labels_text, TEMPLATE, api_name="/clip_zero_shot")
 
         def api_uncached():
             cc.TEXT_CACHE.clear()  # the app runs in this process
@@ -168,11 +168,11 @@ def _throughput(url: str, label: str, labels_text: str) -> tuple[float, list[int
 
     upload = handle_file(str(IMAGE))
     clients = [Client(url, verbose=False, download_files=False) for _ in range(CLIENTS)]
-    clients[0].predict(label, upload, labels_text, TEMPLATE, api_name="/zero_shot")  # text now cached
+    clients[0].predict(label, upload, labels_text, TEMPLATE, api_name="/clip_zero_shot")  # text now cached
 
     def visitor(client):
         for _ in range(REQUESTS_PER_CLIENT):
-            client.predict(label, upload, labels_text, TEMPLATE, api_name="/zero_shot")
+            client.predict(label, upload, labels_text, TEMPLATE, api_name="/clip_zero_shot")
 
     sizes, real = [], cc.zero_shot_many
 

@@ -104,16 +104,16 @@ def _run(repeats: int) -> list[Row]:
     blocks, client = launch_app()
     try:
         def api_distribution():
-            return client.predict(PROMPT, label, 1.0, 0, 1.0, api_name="/next_token")
+            return client.predict(PROMPT, label, 1.0, 0, 1.0, api_name="/next_word_bars")
 
         def api_generate():  # also refreshes the bars for the longer text (one more forward)
-            return client.predict(PROMPT, label, 0.8, 50, 0.95, NEW_TOKENS, SEED, False, api_name="/generate")
+            return client.predict(PROMPT, label, 0.8, 50, 0.95, NEW_TOKENS, SEED, False, api_name="/next_word_generate")
 
         http = httpx.Client(base_url=client.src.rstrip("/"), timeout=120)
 
         def http_distribution():  # the same endpoint without gradio_client (a browser's path)
-            event = http.post("/gradio_api/call/next_token", json={"data": [PROMPT, label, 1.0, 0, 1.0]})
-            return http.get(f"/gradio_api/call/next_token/{event.json()['event_id']}").text
+            event = http.post("/gradio_api/call/next_word_bars", json={"data": [PROMPT, label, 1.0, 0, 1.0]})
+            return http.get(f"/gradio_api/call/next_word_bars/{event.json()['event_id']}").text
 
         raw_d, api_d = paired(raw_distribution, api_distribution, repeats)
         lean_d, api_d2 = paired(raw_distribution_lean, api_distribution, repeats)
@@ -159,12 +159,12 @@ def _throughput(url: str, label: str) -> tuple[float, list[int]]:
     from demos import next_word as nw
 
     clients = [Client(url, verbose=False, download_files=False) for _ in range(CLIENTS)]
-    clients[0].predict(PROMPT, label, 1.0, 0, 1.0, api_name="/next_token")  # warm
+    clients[0].predict(PROMPT, label, 1.0, 0, 1.0, api_name="/next_word_bars")  # warm
 
     def visitor(pair):
         client, text = pair
         for _ in range(REQUESTS_PER_CLIENT):
-            client.predict(text, label, 1.0, 0, 1.0, api_name="/next_token")
+            client.predict(text, label, 1.0, 0, 1.0, api_name="/next_word_bars")
 
     sizes, real = [], nw._last_logits
 

@@ -160,7 +160,7 @@ def _run(repeats: int) -> list[Row]:
                 NEW_TOKENS, problem_set.name)
 
         def api():
-            return client.predict(*args, api_name="/compare")
+            return client.predict(*args, api_name="/prompting_compare")
 
         api_raw_s, api_s = paired(batched, api, max(1, repeats // 2))
         rows.append(Row(DEMO, "4 strategies: raw batched generate vs app API", api_raw_s, api_s,

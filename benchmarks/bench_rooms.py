@@ -51,10 +51,10 @@ def run(repeats: int = 200) -> list[Row]:
         api_code, _, _ = client.predict(api_name="/room_open")
         client.predict(api_code, api_name="/room_join")
         calls = max(repeats // 10, 10)
-        raw, app = paired(lambda: client.predict(api_name="/clear_history"),
+        raw, app = paired(lambda: client.predict(api_name="/next_word_clear_history"),
                           lambda: client.predict(PROMPT, "Paris", api_name="/room_word_guess"), calls)
         rows.append(Row("rooms", "a guess through the API (round trip)", raw, app,
-                        note="/clear_history (next word tab, no model) vs /room_word_guess"))
+                        note="/next_word_clear_history (next word tab, no model) vs /room_word_guess"))
     finally:
         client.close()
         blocks.close()

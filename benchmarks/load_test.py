@@ -34,8 +34,8 @@ from benchmarks.common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # One request per tab: the events a visitor triggers most.
-MIX = ["/next_token", "/your_word", "/inpaint", "/zero_shot", "/few_shot", "/text_to_image", "/compare"]
-BARS = "/next_token"
+MIX = ["/next_word_bars", "/next_word_guess", "/inpaint", "/clip_zero_shot", "/clip_few_shot", "/text_to_image", "/prompting_compare"]
+BARS = "/next_word_bars"
 BAR_USERS = 4
 # A request may wait minutes in the long lane's queue; httpx's default read timeout (a few
 # seconds without data) would count that wait as a failure of the server.

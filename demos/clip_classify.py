@@ -38,6 +38,7 @@ SUMMARY = (
 # The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
 FIRST_SCREEN = {"inputs": ["clip-picture", "clip-labels"], "button": "clip-classify", "result": "clip-softmax"}
 ROLE = "clip"
+API_PREFIX = "clip"  # every api_name of this tab starts with it (tests/test_contract.py)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 IMAGES = ASSETS / "images"
 FEWSHOT = ASSETS / "fewshot"
@@ -856,19 +857,19 @@ def create_demo(batch: bool = True) -> None:
     zero_inputs = [model, image, labels, template]
     if batch:
         run.click(
-            zero_shot_batch_handler, zero_inputs, [probabilities, cosine, note], api_name="zero_shot",
+            zero_shot_batch_handler, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot",
             batch=True, max_batch_size=MAX_BATCH, **ui.short(),
         )
     else:
-        run.click(zero_shot_handler, zero_inputs, [probabilities, cosine, note], api_name="zero_shot", **ui.short())
-    compare.click(compare_templates_handler, [model, image, labels], table, api_name="compare_templates", **ui.heavy())
+        run.click(zero_shot_handler, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot", **ui.short())
+    compare.click(compare_templates_handler, [model, image, labels], table, api_name="clip_compare_templates", **ui.heavy())
     learn.click(
         few_shot_handler, [model, test_image, method, few_template, *slots],
-        [zero_plot, few_plot, few_table, few_note], api_name="few_shot", **ui.heavy(),
+        [zero_plot, few_plot, few_table, few_note], api_name="clip_few_shot", **ui.heavy(),
     )
     probe.click(
         bias_probe_handler, [model, probe_image, wording_a, wording_b, probe_template],
-        [plot_a, plot_b, probe_table, probe_note], api_name="bias_probe", **ui.heavy(),
+        [plot_a, plot_b, probe_table, probe_note], api_name="clip_bias_probe", **ui.heavy(),
     )
 
 

@@ -37,6 +37,7 @@ SUMMARY = (
 )
 # The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
 FIRST_SCREEN = {"inputs": ["inpaint-photo", "inpaint-kind"], "button": "inpaint-run", "result": "inpaint-mae"}
+API_PREFIX = "inpaint"  # every api_name of this tab starts with it (tests/test_contract.py)
 
 BOTTOM, TOP, CENTRE, RANDOM, DRAWN = (
     "Bottom half",

@@ -1069,14 +1069,14 @@ def create_demo(batch: bool = True) -> None:
     # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
     shown = gr.on(
         [reveal.click, guess.submit, model.change, *(s.input for s in settings_inputs)],
-        inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_token",
+        inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_word_bars",
         preprocess=False, trigger_mode="always_last", **batching, **ui.short(),
     )
     ui.bring_into_view(reveal.click, "next-word-model-bars")
     gr.on(None, on_load, [], dist_outputs, api_name="next_word_opening", **ui.heavy())
     shown.success(
         guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
-        api_name="your_word", preprocess=False, **ui.short(),
+        api_name="next_word_guess", preprocess=False, **ui.short(),
     )
     room_ui.count_word_guesses(shown, prompt, guess)
     room_ui.connect_word_view(room_view, prompt, model, room_model_view)
@@ -1084,26 +1084,26 @@ def create_demo(batch: bool = True) -> None:
     for i, button in enumerate(candidates):
         button.click(
             _candidate_handler(i), [prompt, model, *settings_inputs, table, history],
-            [prompt, *history_outputs, *dist_outputs], api_name=f"append_candidate_{i + 1}", **ui.short(),
+            [prompt, *history_outputs, *dist_outputs], api_name=f"next_word_append_candidate_{i + 1}", **ui.short(),
         )
     gen_outputs = [prompt, seed, gen_note, *history_outputs, *dist_outputs]
     sample_next.click(
         sample_next_handler, [prompt, model, *settings_inputs, seed, new_seed, history], gen_outputs,
-        api_name="sample_next", preprocess=False, **ui.short(),  # one token: short
+        api_name="next_word_sample", preprocess=False, **ui.short(),  # one token: short
     )
     generate_n.click(
         generate_handler, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
-        api_name="generate", preprocess=False, **ui.heavy(),
+        api_name="next_word_generate", preprocess=False, **ui.heavy(),
     )
     new_seed.change(lambda on: gr.update(interactive=not on), new_seed, seed, queue=False, api_visibility="private")
-    inspect_step.change(inspect_handler, [history, inspect_step], [inspect_bars, inspect_table], api_name="inspect_step")
-    clear.click(clear_history_handler, None, history_outputs, api_name="clear_history")
+    inspect_step.change(inspect_handler, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")
+    clear.click(clear_history_handler, None, history_outputs, api_name="next_word_clear_history")
     compare.click(
-        compare_handler, [prompt, *sizes], [*size_bars, size_note], api_name="compare_models",
+        compare_handler, [prompt, *sizes], [*size_bars, size_note], api_name="next_word_compare_models",
         preprocess=False, **ui.heavy(),
     )
     bi_run.click(
-        base_vs_instruct_handler, [bi_prompt], [*bi_bars, bi_note], api_name="base_vs_instruct",
+        base_vs_instruct_handler, [bi_prompt], [*bi_bars, bi_note], api_name="next_word_base_vs_instruct",
         preprocess=False, **ui.heavy(),
     )
 

@@ -346,7 +346,7 @@ def _train_controls(steps_range, panel: str):
     with gr.Row():
         train = gr.Button("▶ Train", variant="primary", elem_id=f"pretrain-{panel}-train")
         stop = gr.Button("■ Stop (keep what it learnt)")
-    stop.click(on_stop(panel), None, None, queue=False, api_name=f"stop_{panel}")
+    stop.click(on_stop(panel), None, None, queue=False, api_name=f"pretrain_stop_{panel}")
     return steps, seed, train, stop
 
 
@@ -374,7 +374,7 @@ def create_demo() -> None:
                 on_train_text, [size, steps, seed, prompt], [curve, samples, bars, step, status, text_key],
                 api_name="pretrain_text", **ui.heavy(),
             )
-            ask.click(on_ask_text, [prompt, step, text_key], [samples, bars, step, ask_note], api_name="ask_text", **ui.heavy())
+            ask.click(on_ask_text, [prompt, step, text_key], [samples, bars, step, ask_note], api_name="pretrain_ask_text", **ui.heavy())
             gr.on([step.input, prompt.submit], on_ask_text, [prompt, step, text_key], [samples, bars, step, ask_note], api_visibility="private", **ui.heavy())
 
         with gr.Tab("Pictures: fill the hidden half", id="pretrain-image"):
@@ -397,7 +397,7 @@ def create_demo() -> None:
             image_key = gr.State("")
             itrain.click(on_train_image, [isteps, iseed, hide], [icurve, strips, istatus, image_key], api_name="pretrain_image", **ui.heavy())
             hide.input(on_hide_change, [hide, image_key], strips, api_visibility="private", **ui.heavy())
-            ask_draw.click(on_ask_drawing, [drawing, hide, image_key], [answer, answer_note], api_name="ask_drawing", **ui.heavy())
+            ask_draw.click(on_ask_drawing, [drawing, hide, image_key], [answer, answer_note], api_name="pretrain_ask_drawing", **ui.heavy())
 
         with gr.Tab("Scale: four sizes, same steps", id="pretrain-scale"):
             with gr.Row():

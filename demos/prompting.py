@@ -1311,25 +1311,25 @@ def create_demo() -> None:
         on_compare,
         [model, question, expected, strategies, guess, *settings_inputs, set_name],
         [summary, *per_strategy, verdict, data],
-        api_name="compare",
+        api_name="prompting_compare",
         **ui.heavy(),
     )
     score_event = score.click(
         on_score,
         [model, set_name, count, strategies, guess, *settings_inputs],
         [score_status, chart, table, score_verdict],
-        api_name="score",
+        api_name="prompting_score",
         **ui.heavy(),
     )
     for button in (stop, stop_run):  # cancelling closes the handler's generator, which stops `generate`
         button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
     set_name.change(on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],
-                    api_name="problem_set")
-    picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="pick_question")
-    model.change(on_model, model, weak, api_name="model_note")
+                    api_name="prompting_problem_set")
+    picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="prompting_pick_question")
+    model.change(on_model, model, weak, api_name="prompting_model_note")
     room_ui.count_strategy_votes(guess, STRATEGIES)
     room_ui.connect_strategy_view(room_view, chart, data)
-    gr.api(api_extract_answer, api_name="extract_answer")
+    gr.api(api_extract_answer, api_name="prompting_extract_answer")
 
 
 if __name__ == "__main__":

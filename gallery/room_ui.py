@@ -24,6 +24,7 @@ from gallery import rooms, ui
 from gallery.rooms import RoomError
 
 ROOMS = rooms.Rooms()  # this process's rooms
+API_PREFIX = "room"  # every api_name of the room panel starts with it (tests/test_contract.py)
 REFRESH_S = 2.0  # how often the presenter's view looks for new guesses
 SHOWN_WORDS = 8  # the room's most popular guesses drawn (each costs the model one pass)
 ROOM_SHARE, MODEL_P = "share of the room", "model probability"

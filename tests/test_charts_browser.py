@@ -63,7 +63,7 @@ NW = dict(x="token", y="probability")
 
 
 def _next_token_api(client, prompt, model, temperature=1.0, top_k=0, top_p=1.0):
-    out = client.predict(prompt, model, temperature, top_k, top_p, api_name="/next_token")
+    out = client.predict(prompt, model, temperature, top_k, top_p, api_name="/next_word_bars")
     return plot_frame(out[0], **NW), plot_frame(out[1], **NW)
 
 
@@ -133,7 +133,7 @@ def test_next_word_size_bars_follow_each_request_and_model_choice(page, client):
     labels = [page.get_by_label(f"Model {i}", exact=True).input_value() for i in (1, 2, 3)]
 
     def check(text, what):
-        out = client.predict(text, *labels, api_name="/compare_models")
+        out = client.predict(text, *labels, api_name="/next_word_compare_models")
         for i in range(3):
             expect_bars(page, f"next-word-size-bars-{i + 1}", plot_frame(out[i], **NW), **NW, what=what)
 
@@ -156,7 +156,7 @@ def test_next_word_base_vs_instruct_bars_follow_each_request(page, client):
     for i, text in enumerate(["What is the capital of France?", "Write a haiku about the sea."]):
         box.fill(text)
         run.click()
-        out = client.predict(text, api_name="/base_vs_instruct")
+        out = client.predict(text, api_name="/next_word_base_vs_instruct")
         for j, elem_id in enumerate(
             ["next-word-base-bars", "next-word-instruct-plain-bars", "next-word-instruct-chat-bars"]
         ):
@@ -201,7 +201,7 @@ def test_clip_cosine_bars_follow_each_request_and_template(page, client):
         else:
             labels_box.fill(labels)
         run.click()
-        out = client.predict(_clip_model(), picture, labels, template, api_name="/zero_shot")
+        out = client.predict(_clip_model(), picture, labels, template, api_name="/clip_zero_shot")
         expect_bars(page, "clip-cosine-bars", plot_frame(out[1], "label", "cosine"), x="label", y="cosine",
                     what=f"after request {i + 1}")
         if i == 1:
@@ -233,7 +233,7 @@ def test_clip_few_shot_bars_follow_each_request_and_method(page, client):
         learn.click()
         out = client.predict(_clip_model(), *_few_shot_inputs(clip.FEW_SHOT_EXAMPLES[example])[:1], method,
                              clip.DEFAULT_TEMPLATE, *_few_shot_inputs(clip.FEW_SHOT_EXAMPLES[example])[1:],
-                             api_name="/few_shot")
+                             api_name="/clip_few_shot")
         for j, elem_id in enumerate(["clip-zero-shot-bars", "clip-few-shot-bars"]):
             expect_bars(page, elem_id, plot_frame(out[j], "label", "probability"), x="label", y="probability",
                         what=f"after request {i + 1}")
@@ -257,7 +257,7 @@ def test_clip_bias_bars_follow_each_request_and_template(page, client):
         else:
             _choose(page, "Template", template, within=page.locator("#clip-bias-template"))
         probe.click()
-        out = client.predict(_clip_model(), handle_file(image), a, b, template, api_name="/bias_probe")
+        out = client.predict(_clip_model(), handle_file(image), a, b, template, api_name="/clip_bias_probe")
         for j, elem_id in enumerate(["clip-bias-a-bars", "clip-bias-b-bars"]):
             expect_bars(page, elem_id, plot_frame(out[j], "label", "probability"), x="label", y="probability",
                         what=f"after request {i + 1}")
@@ -290,7 +290,7 @@ def test_prompting_accuracy_bars_follow_each_run_and_setting(page, client):
         out = client.predict(
             model, set_name, n, chosen, prompting.NO_GUESS, k, prompting.DEFAULT_SAMPLES,
             prompting.DEFAULT_TEMPERATURE, prompting.DEFAULT_SC_TEMPERATURE, prompting.DEFAULT_SEED,
-            prompting.DEFAULT_MAX_NEW_TOKENS, api_name="/score",  # (the CPU default)
+            prompting.DEFAULT_MAX_NEW_TOKENS, api_name="/prompting_score",  # (the CPU default)
         )
         expected = plot_frame(out[1], "strategy", "accuracy")
         expect_bars(page, "prompting-accuracy-bars", expected, x="strategy", y="accuracy", order="given",

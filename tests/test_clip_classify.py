@@ -383,7 +383,7 @@ def test_api_zero_shot_batches_concurrent_clients_with_the_same_answers(client):
 
     label = catalog.by_label("clip", None).label
     jobs = [
-        client.submit(label, handle_file(CAT), f"cat, dog, label {i}", cc.DEFAULT_TEMPLATE, api_name="/zero_shot")
+        client.submit(label, handle_file(CAT), f"cat, dog, label {i}", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
         for i in range(6)
     ]
     for i, job in enumerate(jobs):
@@ -401,16 +401,16 @@ def test_api_bad_input_gets_a_plain_message(client, tmp_path):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="picture"):
-        client.predict(None, None, "cat, dog", cc.DEFAULT_TEMPLATE, api_name="/zero_shot")
+        client.predict(None, None, "cat, dog", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     text_file = tmp_path / "notes.png"
     text_file.write_text("a text file wearing a .png name")
     with pytest.raises(AppError, match="could not be read as a picture"):
-        client.predict(None, handle_file(str(text_file)), "cat, dog", cc.DEFAULT_TEMPLATE, api_name="/zero_shot")
+        client.predict(None, handle_file(str(text_file)), "cat, dog", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     with pytest.raises(AppError, match="at least two"):
-        client.predict(None, handle_file(CAT), " , ", cc.DEFAULT_TEMPLATE, api_name="/zero_shot")
+        client.predict(None, handle_file(CAT), " , ", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     with pytest.raises(AppError, match="no example pictures"):
         client.predict(None, handle_file(TEST["brick"]), cc.PROTOTYPES, cc.DEFAULT_TEMPLATE,
-                       "dax", [handle_file(SHOTS["brick"][0])], "wug", [], "", [], api_name="/few_shot")
+                       "dax", [handle_file(SHOTS["brick"][0])], "wug", [], "", [], api_name="/clip_few_shot")
 
 
 def test_api_few_shot_compare_templates_and_bias_probe(client):
@@ -419,7 +419,7 @@ def test_api_few_shot_compare_templates_and_bias_probe(client):
     files = {k: [handle_file(p) for p in v] for k, v in SHOTS.items()}
     zero, few, table, note = client.predict(
         None, handle_file(TEST["grass"]), cc.PROTOTYPES, cc.DEFAULT_TEMPLATE,
-        "brick wall", files["brick"], "gravel", files["gravel"], "grass", files["grass"], api_name="/few_shot",
+        "brick wall", files["brick"], "gravel", files["gravel"], "grass", files["grass"], api_name="/clip_few_shot",
     )
     assert table["headers"] == ["class", "zero-shot %", "few-shot %", "difference (points)"]
     assert "Leave-one-out" in note
@@ -427,11 +427,11 @@ def test_api_few_shot_compare_templates_and_bias_probe(client):
     expected = cc.few_shot(None, TEST["grass"], classes)
     np.testing.assert_allclose(list(_bars(few).values()), expected.few_shot, atol=1e-5)
 
-    templates = client.predict(None, handle_file(COFFEE), "coffee, tea", api_name="/compare_templates")
+    templates = client.predict(None, handle_file(COFFEE), "coffee, tea", api_name="/clip_compare_templates")
     assert templates["headers"] == ["label", *cc.TEMPLATES, cc.BARE, "ensemble"]
     assert [row[0] for row in templates["data"]] == ["coffee", "tea"]
 
     plot_a, plot_b, shifts, note = client.predict(
-        None, handle_file(CAT), "cat, fox", "kitty, fox", cc.DEFAULT_TEMPLATE, api_name="/bias_probe"
+        None, handle_file(CAT), "cat, fox", "kitty, fox", cc.DEFAULT_TEMPLATE, api_name="/clip_bias_probe"
     )
     assert shifts["headers"][-1] == "shift (points)" and ("answer" in note)

@@ -19,8 +19,8 @@ SOAK_CAP_MB = 0.05
 
 
 # --- lanes -------------------------------------------------------------------------------------
-SHORT = {"/next_token", "/your_word", "/zero_shot"}
-LONG = {"/generate", "/text_to_image", "/inpaint", "/compare", "/score", "/few_shot"}
+SHORT = {"/next_word_bars", "/next_word_guess", "/clip_zero_shot"}
+LONG = {"/next_word_generate", "/text_to_image", "/inpaint", "/prompting_compare", "/prompting_score", "/clip_few_shot"}
 
 
 def test_short_requests_and_long_work_are_in_separate_lanes(tiny_dir):

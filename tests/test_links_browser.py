@@ -61,7 +61,7 @@ def test_share_link_restores_tab_and_inputs(page, app_url, client):
     expect(fresh.locator("#next-word-guess textarea, #next-word-guess input").first).to_have_value("cold")
     # The bars that open with the link are the linked text's, not the default prompt's.
     model = next_word.catalog.available(next_word.ROLE)[0].label
-    out = client.predict("The opposite of hot is", model, 1.0, 0, 1.0, api_name="/next_token")
+    out = client.predict("The opposite of hot is", model, 1.0, 0, 1.0, api_name="/next_word_bars")
     expect_bars(fresh, "next-word-model-bars", plot_frame(out[0], "token", "probability"),
                 x="token", y="probability", what="after opening a shared link")
     fresh.close()

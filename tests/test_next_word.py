@@ -215,13 +215,14 @@ def test_a_huge_prompt_keeps_its_end_and_says_so():
 # --- through the launched app's API -------------------------------------------------------------
 def test_every_event_is_an_api_endpoint(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
-    assert {"/next_token", "/your_word", "/append_candidate_1", "/sample_next", "/generate", "/inspect_step",
-            "/clear_history", "/compare_models", "/base_vs_instruct"} <= names
+    assert {"/next_word_bars", "/next_word_guess", "/next_word_append_candidate_1", "/next_word_sample",
+            "/next_word_generate", "/next_word_inspect_step", "/next_word_clear_history",
+            "/next_word_compare_models", "/next_word_base_vs_instruct"} <= names
 
 
 def test_api_distribution_equals_the_pure_function(client):
     text = "Once upon a time there was a little"
-    result = client.predict(text, GPT2, 0.6, 30, 0.8, api_name="/next_token")
+    result = client.predict(text, GPT2, 0.6, 30, 0.8, api_name="/next_word_bars")
     table, pieces, note = result[2], result[3], result[4]
     d = nw.next_token_distribution(*_load(GPT2), text, nw.check_settings(0.6, 30, 0.8, 400))
     assert [row[2] for row in table["data"]] == d.token_ids
@@ -241,14 +242,14 @@ def test_api_distribution_equals_the_pure_function(client):
 )
 def test_api_refuses_bad_input_in_plain_words(client, args, expected):
     with pytest.raises(AppError, match=expected):
-        client.predict(*args, api_name="/next_token")
+        client.predict(*args, api_name="/next_word_bars")
 
 
 def test_api_clamps_odd_values_with_a_visible_note(client):
-    note = client.predict("x" * 20_000, LLAMA, 0, 10**6, 3, api_name="/next_token")[4]
+    note = client.predict("x" * 20_000, LLAMA, 0, 10**6, 3, api_name="/next_word_bars")[4]
     assert "20,000 characters long" in note and "cuts nothing" in note and "Top-p must be between" in note
     assert "temperature 0" in note
-    note = client.predict("🙂 日本語 mañana", None, 1, 0, 1, api_name="/next_token")[4]  # no model: the default
+    note = client.predict("🙂 日本語 mañana", None, 1, 0, 1, api_name="/next_word_bars")[4]  # no model: the default
     assert "read" in note
 
 
@@ -256,39 +257,39 @@ def test_api_refuses_nan_sent_as_raw_json(app_url):
     # gradio_client cannot send NaN (strict JSON); a raw request can: it gets plain words too.
     body = '{"data": ["The cat", "%s", NaN, 0, 1]}' % LLAMA
     with httpx.Client(base_url=app_url, timeout=60) as http:
-        event = http.post("/gradio_api/call/next_token", content=body, headers={"content-type": "application/json"})
+        event = http.post("/gradio_api/call/next_word_bars", content=body, headers={"content-type": "application/json"})
         assert event.status_code == 200, event.text
-        stream = http.get(f"/gradio_api/call/next_token/{event.json()['event_id']}").text
+        stream = http.get(f"/gradio_api/call/next_word_bars/{event.json()['event_id']}").text
     assert "event: error" in stream and "Temperature must be a finite number" in stream
 
 
 def test_api_guess(client):
     text = "The capital of France is Paris. The capital of Italy is"
-    _, prob, rank, pieces = client.predict(text, LLAMA, "Rome", 1, 0, 1, api_name="/your_word")
+    _, prob, rank, pieces = client.predict(text, LLAMA, "Rome", 1, 0, 1, api_name="/next_word_guess")
     g = nw.word_probability(*_load(LLAMA), text, "Rome")
     assert prob == pytest.approx(g.probability, abs=1e-6) and rank == g.rank  # shown to 6 decimals
     assert [row[1] for row in pieces["data"]] == [p[1] for p in g.pieces]
-    assert client.predict(text, LLAMA, "", 1, 0, 1, api_name="/your_word")[1] is None  # no guess, no number
+    assert client.predict(text, LLAMA, "", 1, 0, 1, api_name="/next_word_guess")[1] is None  # no guess, no number
 
 
 def test_api_generation_is_reproducible_with_the_seed_shown(client):
     text = "Once upon a time"
-    first = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/generate")
-    again = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/generate")
+    first = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/next_word_generate")
+    again = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/next_word_generate")
     g = nw.generate_tokens(*_load(LLAMA), text, nw.check_settings(0.9, 40, 0.95, 400), 6, 77)
     assert first[0] == again[0] == g.text and first[1] == 77 and "seed 77" in first[2]
-    drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/generate")[1]
+    drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/next_word_generate")[1]
     assert isinstance(drawn, int) and 0 <= drawn <= nw.MAX_SEED  # "new seed": the drawn one is returned
-    clamped = client.predict(text, LLAMA, 1, 0, 1, 500, -5, False, api_name="/generate")
+    clamped = client.predict(text, LLAMA, 1, 0, 1, 500, -5, False, api_name="/next_word_generate")
     assert "From 1 to 50 tokens" in clamped[2] and clamped[1] == 0 and "Seeds are whole numbers" in clamped[2]
 
 
 def test_api_compare_models_side_by_side(client):
-    plot_a, plot_b, plot_c, note = client.predict("The cat sat on the", LLAMA, GPT2, nw.NONE, api_name="/compare_models")
+    plot_a, plot_b, plot_c, note = client.predict("The cat sat on the", LLAMA, GPT2, nw.NONE, api_name="/next_word_compare_models")
     assert "Tiny Llama" in note and "Tiny GPT-2" in note
     assert plot_a["value"]["data"] != plot_b["value"]["data"] and plot_c["visible"] is False
     with pytest.raises(AppError, match="at least one model"):
-        client.predict("The cat", nw.NONE, nw.NONE, nw.NONE, api_name="/compare_models")
+        client.predict("The cat", nw.NONE, nw.NONE, nw.NONE, api_name="/next_word_compare_models")
 
 
 def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monkeypatch):
@@ -309,9 +310,9 @@ def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monke
     monkeypatch.setattr(nw, "_generate_for", slow_generate)
     texts = ["The cat", "The dog sat", "A bird sang in the", "Once upon", "The capital of", "2 + 3 =", "mañana 🙂"]
     # A (slowed-down) generation holds the shared model slot while the next-token requests queue up.
-    busy = client.submit("Once upon a time", LLAMA, 1, 0, 1, 2, 1, False, api_name="/generate")
+    busy = client.submit("Once upon a time", LLAMA, 1, 0, 1, 2, 1, False, api_name="/next_word_generate")
     time.sleep(0.3)
-    jobs = [client.submit(text, LLAMA, 1, 0, 1, api_name="/next_token") for text in texts]
+    jobs = [client.submit(text, LLAMA, 1, 0, 1, api_name="/next_word_bars") for text in texts]
     results = [job.result(timeout=120) for job in jobs]
     busy.result(timeout=120)
     assert max(sizes) > 1, sizes  # at least two visitors shared a forward pass
@@ -324,10 +325,10 @@ def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monke
 # --- the bundled SmolLM2 (real weights) through the app's API -------------------------------------
 @pytest.mark.real_weights
 def test_real_model_says_paris_and_the_guess_matches_the_top_bar(client):
-    model_bars, _, table, _, note = client.predict("The capital of France is", BUNDLED, 1, 0, 1, api_name="/next_token")
+    model_bars, _, table, _, note = client.predict("The capital of France is", BUNDLED, 1, 0, 1, api_name="/next_word_bars")
     top = table["data"][0]
     assert top[0] == 1 and top[1] == "␣Paris", table["data"][:3]
-    text, prob, rank, _ = client.predict("The capital of France is", BUNDLED, "Paris", 1, 0, 1, api_name="/your_word")
+    text, prob, rank, _ = client.predict("The capital of France is", BUNDLED, "Paris", 1, 0, 1, api_name="/next_word_guess")
     assert rank == 1 and "␣Paris" in text
     bar_token, bar_value = model_bars["value"]["data"][0]
     assert bar_token == "␣Paris" and prob == pytest.approx(bar_value, abs=1e-6)
@@ -336,7 +337,7 @@ def test_real_model_says_paris_and_the_guess_matches_the_top_bar(client):
 
 @pytest.mark.real_weights
 def test_real_instruct_model_with_and_without_its_chat_template(client):
-    base, plain, chat, note = client.predict("What is the capital of France?", api_name="/base_vs_instruct")
+    base, plain, chat, note = client.predict("What is the capital of France?", api_name="/next_word_base_vs_instruct")
     # Offline the pre-trained-only bundled Gemma is the base panel, with the one-line caveat.
     assert f"**Base** ({catalog.EMBEDDED_GEMMA.label})" in note and "loose pair" in note.lower()
     assert base["value"]["data"] != plain["value"]["data"]

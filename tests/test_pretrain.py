@@ -190,7 +190,7 @@ def test_api_trains_then_replays_the_default_from_the_cache(client):
     assert again[1] == samples
 
     # the same session can ask its model about another prompt, without training again
-    samples2, bars2, _, _ = client.predict("import ", tab.TEXT_STEPS[0], api_name="/ask_text")
+    samples2, bars2, _, _ = client.predict("import ", tab.TEXT_STEPS[0], api_name="/pretrain_ask_text")
     assert "import" in samples2 and bars2["data"] != bars["data"]
 
 
@@ -224,7 +224,7 @@ def test_api_pictures_and_drawing(client, tmp_path):
     canvas.paste((0, 0, 0), (30, 125, 90, 140))
     canvas.save(drawn)
     editor = {"background": handle_file(str(drawn)), "layers": [], "composite": handle_file(str(drawn))}
-    image, note = client.predict(editor, "bottom half", api_name="/ask_drawing")
+    image, note = client.predict(editor, "bottom half", api_name="/pretrain_ask_drawing")
     assert image and "completion" in note
 
 
@@ -243,13 +243,13 @@ def test_stop_button_through_the_api_keeps_the_model_and_says_so(client):
     while not any(re.search(r"Training… step [1-9]", str(frame[4])) for frame in job.outputs()):  # it has learnt a little
         assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:] or "no frame"
         time.sleep(0.1)
-    client.predict(api_name="/stop_text")  # same client = same session: stops this visitor's run only
+    client.predict(api_name="/pretrain_stop_text")  # same client = same session: stops this visitor's run only
     curve, samples, _, _, status = job.result(timeout=300)[:5]
     last_step = max(row[0] for row in curve["data"])
     assert "Stopped at step" in status and last_step < tab.TEXT_STEPS[1], status
     assert f"**step {last_step}** (held-out loss" in samples  # the weights at the stop were kept and sampled
     # ... and the stopped model answers questions
-    _, bars, _, _ = client.predict("The ", last_step, api_name="/ask_text")
+    _, bars, _, _ = client.predict("The ", last_step, api_name="/pretrain_ask_text")
     assert len(bars["data"]) == show.TOP_BYTES
 
 

@@ -395,7 +395,7 @@ SET = "Arithmetic word problems"
 def _compare(client, question="What is 2 + 2?", expected="4", strategies=("zero-shot", "chain-of-thought"),
              guess="chain-of-thought", k=2, n=3, temperature=0.0, sc_temperature=0.7, seed=0, max_new_tokens=16):
     return client.predict(TINY, question, expected, list(strategies), guess, k, n, temperature, sc_temperature,
-                          seed, max_new_tokens, SET, api_name="/compare")
+                          seed, max_new_tokens, SET, api_name="/prompting_compare")
 
 
 def test_api_compare_returns_answers_marks_prompts_and_the_guess(client):
@@ -449,7 +449,7 @@ def test_api_emoji_question_runs(client):
 
 def test_api_score_builds_the_chart_table_and_guess(client):
     status, chart, table, verdict = client.predict(
-        TINY, SET, 2, ["zero-shot", "few-shot"], "few-shot", 2, 3, 0.0, 0.7, 0, 16, api_name="/score"
+        TINY, SET, 2, ["zero-shot", "few-shot"], "few-shot", 2, 3, 0.0, 0.7, 0, 16, api_name="/prompting_score"
     )
     assert "Scoring **2** of 36" in status and "✅" in status
     accuracy = pd.DataFrame(chart["data"], columns=chart["columns"])
@@ -462,14 +462,14 @@ def test_api_score_builds_the_chart_table_and_guess(client):
     assert "You guessed **few-shot**" in verdict
     # The questions slider's range on the server is the first set's (36); a smaller set clamps it.
     status, _, table, _ = client.predict(TINY, "Letters and lists", 36, ["zero-shot"], "no guess", 2, 3, 0.0,
-                                         0.7, 0, 16, api_name="/score")
+                                         0.7, 0, 16, api_name="/prompting_score")
     assert "Scoring **32** of 32" in status and "Number of questions 36 is outside 1–32" in status
     assert len(table["data"]) == 32
 
 
 def test_a_stopped_score_run_leaves_the_app_usable(client):
     job = client.submit(TINY, SET, 36, list(P.STRATEGIES), "no guess", 5, 10, 0.0, 0.7, 0, 256,
-                        api_name="/score")
+                        api_name="/prompting_score")
     for _ in job:  # wait for the first live update, then stop
         break
     job.cancel()
@@ -490,11 +490,11 @@ def test_a_stopped_score_run_leaves_the_app_usable(client):
 
 
 def test_api_extract_answer_and_question_picker(client):
-    assert client.predict("so it is 1,250 dollars", "number", api_name="/extract_answer") == "1250"
-    question, expected = client.predict(SET, "arith-14", api_name="/pick_question")
+    assert client.predict("so it is 1,250 dollars", "number", api_name="/prompting_extract_answer") == "1250"
+    question, expected = client.predict(SET, "arith-14", api_name="/prompting_pick_question")
     assert expected == "15000" and "2,500 bottles" in question
     with pytest.raises(AppError, match="Unknown question"):
-        client.predict(SET, "../../etc/passwd", api_name="/pick_question")
+        client.predict(SET, "../../etc/passwd", api_name="/prompting_pick_question")
 
 
 def test_no_nan_leaks_into_settings():
@@ -575,7 +575,7 @@ BASE_TINY = "Tiny GPT-2 base (test)"
 
 def test_api_a_pretrained_only_model_reads_plain_text_and_the_prompt_shown_is_what_it_read(client):
     out = client.predict(BASE_TINY, "What is the opposite of 'up'?", "down", ["zero-shot", "few-shot"], "few-shot",
-                         2, 3, 0.0, 0.7, 0, 16, "Opposites", api_name="/compare")
+                         2, 3, 0.0, 0.7, 0, 16, "Opposites", api_name="/prompting_compare")
     summary, data = out[0], out[-1]
     assert "no chat template" in summary and "from *Opposites*" in summary
     exemplars = P.get_problem_set("opposites").exemplars
@@ -591,7 +591,7 @@ def test_api_a_pretrained_only_model_reads_plain_text_and_the_prompt_shown_is_wh
 def test_api_a_typed_question_borrows_the_chosen_sets_examples(client):
     for set_name in ("Capital cities", "Arithmetic word problems"):
         out = client.predict(TINY, "What is the capital of Germany?", "Berlin", ["few-shot"], "few-shot",
-                             2, 3, 0.0, 0.7, 0, 16, set_name, api_name="/compare")
+                             2, 3, 0.0, 0.7, 0, 16, set_name, api_name="/prompting_compare")
         prompt = out[-1][0]["prompt"]
         first = P.get_problem_set(set_name).exemplars[0].question
         assert first in prompt, set_name
@@ -599,7 +599,7 @@ def test_api_a_typed_question_borrows_the_chosen_sets_examples(client):
 
 def test_api_score_a_lookup_set_with_the_plain_model(client):
     status, chart, table, verdict = client.predict(BASE_TINY, "Units", 2, ["zero-shot", "few-shot"], "few-shot",
-                                                   3, 3, 0.0, 0.7, 0, 64, api_name="/score")
+                                                   3, 3, 0.0, 0.7, 0, 64, api_name="/prompting_score")
     assert "✅" in status and "Scoring **2** of 31" in status
     accuracy = pd.DataFrame(chart["data"], columns=chart["columns"])
     assert accuracy["strategy"].tolist() == ["zero-shot", "few-shot"]

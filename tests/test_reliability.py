@@ -49,7 +49,7 @@ def test_a_model_that_fails_to_load_is_explained_and_other_tabs_keep_working(cli
         with pytest.raises(AppError, match="could not be loaded"):
             client.predict(*good_args(endpoints["/inpaint"]), api_name="/inpaint")
         # Another tab is unaffected.
-        client.predict(*good_args(endpoints["/zero_shot"]), api_name="/zero_shot")
+        client.predict(*good_args(endpoints["/clip_zero_shot"]), api_name="/clip_zero_shot")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.move(backup, folder)
@@ -73,10 +73,10 @@ def test_out_of_memory_is_caught_memory_freed_and_the_server_lives_on(client, mo
 
     monkeypatch.setattr(models, "load_clip", exhausted)
     with pytest.raises(AppError, match="ran out of memory"):
-        client.predict(*good_args(endpoints["/zero_shot"]), api_name="/zero_shot")
+        client.predict(*good_args(endpoints["/clip_zero_shot"]), api_name="/clip_zero_shot")
     assert freed, "free_memory was not called"
     monkeypatch.setattr(models, "load_clip", original)
-    client.predict(*good_args(endpoints["/zero_shot"]), api_name="/zero_shot")
+    client.predict(*good_args(endpoints["/clip_zero_shot"]), api_name="/clip_zero_shot")
 
 
 # --- security ------------------------------------------------------------------------------------
