@@ -1,14 +1,16 @@
 """Load test: N concurrent gradio_client users for a bounded time against a served gallery.
 
-    python -m benchmarks.load_test [--users 20] [--duration 120]          every tab's endpoints mixed
+    python -m benchmarks.load_test [--users 20] [--duration 120]          every tab's main endpoint, mixed
     python -m benchmarks.load_test --lanes [--bundled]                    4 bar users + 16 heavy users
     python -m benchmarks.load_test --soak --users 20 --duration 600       memory and disk every minute
 
 Starts `app.py` in its own process on 127.0.0.1 with tiny checkpoints (or those in --tiny), with
 a temporary folder of its own, then reports requests done, failures, p50/p95 latency per
-endpoint and overall, the server's memory and the temporary folder's size. `--lanes` splits the
-users: 4 ask for next-token bars, the rest run the endpoints of the long lane (read from the
-app's own event table: every event declared with `ui.heavy()`); the bars' p95 is the figure that
+endpoint and overall, the server's memory and the temporary folder's size. The endpoints are
+read from the app itself: one per tab of `app.DEMOS`, the event of its main button
+(`FIRST_SCREEN["button"]`), with its parameters from the server's API description (`view_api`).
+`--lanes` splits the users: 4 ask for the first tab's next-token bars, the rest run the endpoints
+of the long lane (every event declared with `ui.heavy()`); the bars' p95 is the figure that
 shows whether short requests wait behind long ones. `--bundled` sends the text endpoints to the
 bundled SmolLM2 instead of the tiny text model. Traffic goes to this machine's loopback only; the
 loops are bounded in time and stop by themselves.
@@ -33,9 +35,7 @@ from pathlib import Path
 from benchmarks.common import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-# One request per tab: the events a visitor triggers most.
-MIX = ["/next_word_bars", "/next_word_guess", "/inpaint", "/clip_zero_shot", "/clip_few_shot", "/text_to_image", "/prompting_compare"]
-BARS = "/next_word_bars"
+BARS_TAB = "demos.next_word"  # --lanes: its main endpoint (the next-token bars) is the short-lane probe
 BAR_USERS = 4
 # A request may wait minutes in the long lane's queue; httpx's default read timeout (a few
 # seconds without data) would count that wait as a failure of the server.
@@ -89,16 +89,25 @@ def start_server(env: dict, port: int) -> subprocess.Popen:
     raise TimeoutError("the app did not start within 300 s")
 
 
-def endpoint_lanes(env: dict) -> dict[str, str]:
-    """{"/api_name": concurrency id} for every named event, from the app's own event table
-    (built in a child process with the same settings as the server)."""
-    code = (
-        "import json, app\n"
-        "blocks = app.build_app()\n"
-        "print(json.dumps({'/' + f.api_name: str(f.concurrency_id) for f in blocks.fns.values()"
-        " if f.api_name}))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+# Built in a child process with the server's settings: {"lanes": {"/api_name": concurrency id},
+# "main": {module of app.DEMOS: "/api_name" of the event its FIRST_SCREEN button triggers}}.
+_APP_EVENTS = """
+import importlib, json, app
+blocks = app.build_app()
+public = [f for f in blocks.fns.values() if f.api_name and f.api_visibility != "private"]
+def triggered_by(elem_id):
+    return [f for f in public if any(getattr(blocks.blocks.get(t[0]), "elem_id", None) == elem_id for t in f.targets)]
+main = {}
+for _, module in app.DEMOS:
+    button = getattr(importlib.import_module(module), "FIRST_SCREEN", {}).get("button")
+    main.update({module: "/" + f.api_name for f in triggered_by(button)[:1]})
+print(json.dumps({"lanes": {"/" + f.api_name: str(f.concurrency_id) for f in public}, "main": main}))
+"""
+
+
+def app_events(env: dict) -> dict:
+    """Each endpoint's lane and each tab's main endpoint, from the app's own event table."""
+    out = subprocess.run([sys.executable, "-c", _APP_EVENTS], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=300, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -196,7 +205,9 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
     temp_dir = tempfile.mkdtemp(prefix="load-test-gradio-")
     port = free_port()
     env = server_env(tiny_dir, port, temp_dir, server_settings)
-    lane_of = endpoint_lanes(env) if lanes else {}
+    events = app_events(env)
+    lane_of = events["lanes"] if lanes else {}
+    bars = events["main"][BARS_TAB]
     server = start_server(env, port)
     url = f"http://127.0.0.1:{port}/"
     text_model = None
@@ -213,10 +224,10 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
             from gallery.ui import LONG_LANE
 
             heavy = sorted(n for n in endpoints if lane_of.get(n) == LONG_LANE)
-            groups = [([BARS], BAR_USERS), (heavy, users - BAR_USERS)]
-            names = [BARS, *heavy]
-        else:
-            names = [n for n in MIX if n in endpoints]
+            groups = [([bars], BAR_USERS), (heavy, users - BAR_USERS)]
+            names = [bars, *heavy]
+        else:  # one request per tab: its main button's event
+            names = [n for n in events["main"].values() if n in endpoints]
             groups = [(names, users)]
         result = Result()
         if warm:  # every model loaded before the clock starts: the figures are of a running server
@@ -270,9 +281,9 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
         temp_end_mb=end["temp_mb"], temp_max_mb=max(p["temp_mb"] for p in timeline),
         timeline=timeline, server_alive=server_alive,
     )
-    bars = result.latencies.get(BARS, [])
-    stats["bars_p50"] = statistics.median(bars) if bars else float("nan")
-    stats["bars_p95"] = _p95(bars)
+    bar_times = result.latencies.get(bars, [])
+    stats["bars_p50"] = statistics.median(bar_times) if bar_times else float("nan")
+    stats["bars_p95"] = _p95(bar_times)
     return stats
 
 

@@ -2,7 +2,8 @@
 
     python -m benchmarks.run_all [--repeats 5] [--only next_word,clip_classify]
 
-Each demo's benchmark runs in its own process (clean memory figures, no model shared by accident);
+The demos are the app's tabs (`app.DEMOS`), each measured by `benchmarks/bench_<module name>.py`;
+a tab without one shows as a FAILED row. Each demo's benchmark runs in its own process (clean memory figures, no model shared by accident);
 ratios inside a row are measured in the same process and the same run.
 """
 
@@ -17,7 +18,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMOS = ["next_word", "inpainting", "clip_classify", "text_to_image", "prompting", "pretrain"]
+
+
+def demo_names() -> list[str]:
+    """The app's tabs, in its order: the module names of `app.DEMOS`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # importing the app decides online/offline; benchmarks run offline
+    sys.path.insert(0, str(ROOT))
+    import app
+
+    return [module.rsplit(".", 1)[-1] for _, module in app.DEMOS]
 
 _CHILD = """
 import json, sys
@@ -28,6 +37,9 @@ print("@@ROWS@@" + json.dumps([dict(r.__dict__, ratio=r.ratio) for r in rows]))
 
 
 def run_demo(name: str, repeats: int) -> list[dict]:
+    if not (ROOT / "benchmarks" / f"bench_{name}.py").is_file():
+        return [dict(demo=name, case="FAILED", raw_s=float("nan"), app_s=float("nan"), ratio=float("nan"),
+                     peak_mb=float("nan"), note=f"this tab has no benchmarks/bench_{name}.py")]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
     result = subprocess.run(
         [sys.executable, "-c", _CHILD.format(name=name, repeats=repeats)],
@@ -50,7 +62,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated demo names")
     args = parser.parse_args()
-    names = [n for n in args.only.split(",") if n] or DEMOS
+    demos = demo_names()
+    names = [n for n in args.only.split(",") if n] or demos
+    unknown = sorted(set(names) - set(demos))
+    if unknown:
+        parser.error(f"not a tab of the app: {', '.join(unknown)} (tabs: {', '.join(demos)})")
 
     rows: list[dict] = []
     for name in names:

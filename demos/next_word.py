@@ -20,6 +20,7 @@ from typing import Sequence
 import gradio as gr
 import pandas as pd
 import torch
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> printable character table
 
 from gallery import catalog, models, room_ui, settings, ui
 from gallery.catalog import Model
@@ -86,20 +87,6 @@ SAMPLING_SIDE = "What sampling draws from (after your settings)"
 
 
 # --- readable tokens ---------------------------------------------------------------------------
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (byte-level BPE vocabularies are written in it)."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    bs += list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, [chr(c) for c in cs]))
-
-
 _BYTE_OF_CHAR = {char: byte for byte, char in bytes_to_unicode().items()}
 _WHITESPACE = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"})
 

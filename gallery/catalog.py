@@ -8,7 +8,7 @@ tiny random-weight checkpoint in that folder instead (tests and load tests).
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gallery import settings
@@ -79,61 +79,103 @@ BUNDLED_FILES = {
 }
 
 
-HUB_MODELS: dict[str, list[Model]] = {
+@dataclass(frozen=True)
+class Role:
+    """One job a model does in the gallery, said in one place: what the frame needs to know.
+
+    - `hub`: the allow-list (first: the default), what visitors choose among;
+    - `tiny`: its stand-ins in tests (GALLERY_TINY_MODELS): each `model_id` is a folder name in that
+      folder ("local-dir:<name>" for open_clip), built by `tests/tiny_models.py` `BUILDERS[name]`;
+    - `loader`: the function of `gallery.models` that loads these models (and preloads the default);
+    - `text`: a text role: its list ends with the bundled models, so it works offline;
+    - `prefetch`: `python -m gallery.prefetch` downloads every Hub model of the role.
+    """
+
+    hub: tuple[Model, ...]
+    tiny: tuple[Model, ...]
+    loader: str
+    text: bool = False
+    prefetch: bool = True
+
+
+ROLES: dict[str, Role] = {
     # Base (pre-trained only) models of one family in three sizes, plus the classic GPT-2.
-    "next_word": [
-        Model("SmolLM2-135M (base)", "HuggingFaceTB/SmolLM2-135M", "causal_lm", params_m=135),
-        Model("SmolLM2-360M (base)", "HuggingFaceTB/SmolLM2-360M", "causal_lm", params_m=362),
-        Model("SmolLM2-1.7B (base)", "HuggingFaceTB/SmolLM2-1.7B", "causal_lm", params_m=1711),
-        Model("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "causal_lm", params_m=135),
-        Model("GPT-2 (124M, 2019)", "openai-community/gpt2", "causal_lm", params_m=124),
-    ],
-    # Instruction-tuned models for the prompting tab.
-    "instruct": [
-        Model("Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "causal_lm", params_m=494),
-        Model("Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "causal_lm", params_m=1544),
-        Model("SmolLM2-360M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "causal_lm", params_m=362),
-    ],
-    "mae": [Model("ViT-MAE base", "facebook/vit-mae-base", "mae")],
-    "clip": [
-        Model(
-            "CLIP ViT-B/32 (LAION-2B)",
-            "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K",
-            "clip",
-        )
-    ],
-    "text2image": [Model("SD-Turbo", "stabilityai/sd-turbo", "text2image")],
-    "inpaint": [Model("SD-Turbo (inpainting)", "stabilityai/sd-turbo", "inpaint")],
-    "safety": [
-        Model("Stable Diffusion safety checker", "CompVis/stable-diffusion-safety-checker", "safety")
-    ],
+    "next_word": Role(
+        hub=(
+            Model("SmolLM2-135M (base)", "HuggingFaceTB/SmolLM2-135M", "causal_lm", params_m=135),
+            Model("SmolLM2-360M (base)", "HuggingFaceTB/SmolLM2-360M", "causal_lm", params_m=362),
+            Model("SmolLM2-1.7B (base)", "HuggingFaceTB/SmolLM2-1.7B", "causal_lm", params_m=1711),
+            Model("SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M-Instruct", "causal_lm", params_m=135),
+            Model("GPT-2 (124M, 2019)", "openai-community/gpt2", "causal_lm", params_m=124),
+        ),
+        tiny=(
+            Model("Tiny Llama (test)", "llama", "causal_lm", params_m=1),
+            Model("Tiny GPT-2 (test)", "gpt2", "causal_lm", params_m=1),
+        ),
+        loader="load_causal_lm",
+        text=True,
+    ),
+    # Instruction-tuned models for the prompting tab (which also runs the bundled base Gemma).
+    "instruct": Role(
+        hub=(
+            Model("Qwen2.5-0.5B-Instruct", "Qwen/Qwen2.5-0.5B-Instruct", "causal_lm", params_m=494),
+            Model("Qwen2.5-1.5B-Instruct", "Qwen/Qwen2.5-1.5B-Instruct", "causal_lm", params_m=1544),
+            Model("SmolLM2-360M-Instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", "causal_lm", params_m=362),
+        ),
+        tiny=(
+            Model("Tiny Llama chat (test)", "llama", "causal_lm", params_m=1),
+            # stands in for the bundled Gemma: read with plain "Q: … A:" prompts
+            Model("Tiny GPT-2 base (test)", "gpt2", "causal_lm", params_m=1, pretrained_only=True),
+        ),
+        loader="load_causal_lm",
+        text=True,
+    ),
+    "mae": Role(
+        hub=(Model("ViT-MAE base", "facebook/vit-mae-base", "mae"),),
+        tiny=(Model("Tiny ViT-MAE (test)", "mae", "mae"),),
+        loader="load_mae",
+    ),
+    "clip": Role(
+        hub=(Model("CLIP ViT-B/32 (LAION-2B)", "hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "clip"),),
+        tiny=(Model("Tiny CLIP (test)", "local-dir:clip", "clip"),),
+        loader="load_clip",
+    ),
+    "text2image": Role(
+        hub=(Model("SD-Turbo", "stabilityai/sd-turbo", "text2image"),),
+        tiny=(Model("Tiny Stable Diffusion (test)", "sd", "text2image"),),
+        loader="load_text2image",
+    ),
+    "inpaint": Role(
+        hub=(Model("SD-Turbo (inpainting)", "stabilityai/sd-turbo", "inpaint"),),
+        tiny=(Model("Tiny SD inpainting (test)", "sd", "inpaint"),),
+        loader="load_inpaint",
+    ),
+    "safety": Role(
+        hub=(Model("Stable Diffusion safety checker", "CompVis/stable-diffusion-safety-checker", "safety"),),
+        tiny=(Model("Tiny safety checker (test)", "safety", "safety"),),
+        loader="load_safety_checker",
+    ),
 }
 
 
-def _tiny_models(root: Path) -> dict[str, list[Model]]:
-    return {
-        "next_word": [
-            Model("Tiny Llama (test)", str(root / "llama"), "causal_lm", params_m=1),
-            Model("Tiny GPT-2 (test)", str(root / "gpt2"), "causal_lm", params_m=1),
-        ],
-        "instruct": [
-            Model("Tiny Llama chat (test)", str(root / "llama"), "causal_lm", params_m=1),
-            # stands in for the bundled Gemma: read with plain "Q: … A:" prompts
-            Model("Tiny GPT-2 base (test)", str(root / "gpt2"), "causal_lm", params_m=1, pretrained_only=True),
-        ],
-        "mae": [Model("Tiny ViT-MAE (test)", str(root / "mae"), "mae")],
-        "clip": [Model("Tiny CLIP (test)", "local-dir:" + str(root / "clip"), "clip")],
-        "text2image": [Model("Tiny Stable Diffusion (test)", str(root / "sd"), "text2image")],
-        "inpaint": [Model("Tiny SD inpainting (test)", str(root / "sd"), "inpaint")],
-        "safety": [Model("Tiny safety checker (test)", str(root / "safety"), "safety")],
-    }
+def tiny_folder(model: Model) -> str:
+    """The folder name a tiny stand-in lives in (under GALLERY_TINY_MODELS)."""
+    return model.model_id.removeprefix("local-dir:")
+
+
+def _in_tiny_dir(model: Model, root: Path) -> Model:
+    prefix = "local-dir:" if model.model_id.startswith("local-dir:") else ""
+    return replace(model, model_id=prefix + str(root / tiny_folder(model)))
 
 
 def all_models(role: str) -> list[Model]:
-    """Every allowed model for a role, available or not; text roles end with the bundled LM."""
-    table = _tiny_models(Path(settings.TINY_MODELS_DIR)) if settings.TINY_MODELS_DIR else HUB_MODELS
-    models = list(table[role])
-    if role in ("next_word", "instruct"):  # the prompting tab ("instruct") also runs the base Gemma
+    """Every allowed model for a role, available or not; text roles end with the bundled LMs."""
+    entry = ROLES[role]
+    if settings.TINY_MODELS_DIR:
+        models = [_in_tiny_dir(m, Path(settings.TINY_MODELS_DIR)) for m in entry.tiny]
+    else:
+        models = list(entry.hub)
+    if entry.text:
         models.extend(EMBEDDED_MODELS)
     return models
 
@@ -152,7 +194,7 @@ def cpu_stand_in(role: str) -> Model | None:
 
 def all_models_of_family(family: str) -> list[Model]:
     """Every allowed model that a loader of this family may load (the loaders' allow-list)."""
-    return [m for role in HUB_MODELS for m in all_models(role) if m.family == family]
+    return [m for role in ROLES for m in all_models(role) if m.family == family]
 
 
 def bundled_file(model: Model) -> BundledGGUF:

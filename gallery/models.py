@@ -334,20 +334,19 @@ def load_safety_checker(model: Model):
     return _cached("safety", model, build)
 
 
-LOADERS = {
-    "next_word": load_causal_lm,
-    "instruct": load_causal_lm,
-    "mae": load_mae,
-    "clip": load_clip,
-    "text2image": load_text2image,
-    "inpaint": load_inpaint,
-    "safety": load_safety_checker,
-}
+def loader_for(role: str) -> Callable[[Model], Any]:
+    """The loader a role names in the catalogue (`catalog.ROLES[role].loader`)."""
+    name = catalog.ROLES[role].loader
+    loader = globals().get(name)
+    if not callable(loader):  # a catalogue mistake: say so, never skip the role silently
+        raise LookupError(f"The role {role!r} names the loader {name!r}, which gallery/models.py does not define.")
+    return loader
 
 
 def preload() -> None:
     """Load each role's default model now (ZeroGPU, or GALLERY_PRELOAD=1); missing ones are skipped."""
-    for role, loader in LOADERS.items():
+    for role in catalog.ROLES:
+        loader = loader_for(role)
         ready = catalog.available(role)
         if not ready:
             log.warning("not preloading %s: %s", role, catalog.missing_reason(catalog.all_models(role)[0]))

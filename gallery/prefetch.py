@@ -17,13 +17,14 @@ os.environ.pop("TRANSFORMERS_OFFLINE", None)
 from gallery import catalog, settings  # noqa: E402
 
 SKIP = ["*.h5", "*.msgpack", "*.onnx", "*.ckpt", "*.ot", "*.tflite", "coreml*", "sd_turbo*.safetensors"]
-ROLES = ["next_word", "instruct", "mae", "clip", "text2image", "inpaint", "safety"]
 
 
 def hub_repos() -> list[str]:
     repos: list[str] = []
-    for role in ROLES:
-        for model in catalog.HUB_MODELS[role]:
+    for role in catalog.ROLES.values():
+        if not role.prefetch:
+            continue
+        for model in role.hub:
             repo = model.model_id.removeprefix("hf-hub:")
             if repo not in repos:
                 repos.append(repo)

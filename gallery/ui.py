@@ -34,7 +34,9 @@ def lesson(name: str, summary: str = "", title: str = "The idea in full", open: 
     """The tab's lesson: a two- or three-line `summary` above the demo (by default the first
     paragraph of `assets/text/<name>.md`), and the whole text one click away, folded."""
     path = TEXT_DIR / f"{name}.md"
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    if not text:  # a tab without its lesson is a packaging mistake: fail the build, not show a blank box
+        raise FileNotFoundError(f"The lesson text assets/text/{name}.md is missing or empty.")
     summary = summary or text.strip().split("\n\n")[0]
     gr.Markdown(summary, elem_id=f"{name}-lesson-summary", elem_classes=["lesson-summary"])
     with gr.Accordion(title, open=open, elem_id=f"{name}-lesson", elem_classes=["lesson-box"]) as box:
@@ -141,7 +143,7 @@ def model_banner(*roles: str) -> gr.Markdown:
         models = catalog.all_models(role)
         if not catalog.available(role):
             lines.append(catalog.missing_reason(models[0]) or "")
-        elif catalog.missing_reason(models[0]) and role in ("next_word", "instruct"):
+        elif catalog.missing_reason(models[0]) and catalog.ROLES[role].text:
             lines.append(
                 f"The Hugging Face Hub is not reachable, so only the bundled models ("
                 + ", ".join(f"**{m.label}**" for m in catalog.EMBEDDED_MODELS)

@@ -31,6 +31,25 @@ BAD_NUMBERS = {
     "minus-huge": -1e9,
     "wrong-type": "abc",
 }
+# Every kind of input component the app's API takes, and the kind of bad value the suite sends it
+# (tests/test_bad_inputs.py `_kind`; tests/test_contract.py checks that both agree and that no
+# component of the API is missing here). "other": no bad values are sent, for the reason given.
+COMPONENT_KINDS = {
+    "textbox": "string",
+    "api": "string",  # a `gr.api` function's text parameter
+    "slider": "number",
+    "number": "number",
+    "dropdown": "choice",
+    "radio": "choice",
+    "image": "image",
+    "imageeditor": "imageeditor",
+    "file": "files",
+    "checkbox": "other",  # true / false; not driven yet
+    "checkboxgroup": "other",  # a list of listed choices; not driven yet
+    "dataframe": "other",  # a table a handler sent earlier (the candidates, the score table); not driven yet
+    "json": "other",  # the page's own state between events; not driven yet
+    "barplot": "other",  # a chart's data read back by a later event; not driven yet
+}
 BAD_CHOICES = {
     "unknown": "definitely not an option",
     "path": "../../../etc/passwd",

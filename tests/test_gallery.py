@@ -62,7 +62,7 @@ def test_prefetch_ends_with_a_clear_message_when_offline():
 
 
 def test_missing_hub_weights_name_the_model_and_the_fetch_command():
-    mae = catalog.HUB_MODELS["mae"][0]
+    mae = catalog.ROLES["mae"].hub[0]
     reason = catalog.missing_reason(mae)
     assert mae.model_id in reason and settings.PREFETCH_COMMAND in reason
 

@@ -247,7 +247,7 @@ def test_a_flagged_picture_becomes_a_notice_not_a_black_square(tiny_dir, monkeyp
 
 
 def test_missing_safety_weights_refuse_pictures_unless_switched_off(pipe, monkeypatch):
-    hub_safety = catalog.HUB_MODELS["safety"]
+    hub_safety = catalog.ROLES["safety"].hub
     real_all_models = catalog.all_models
     monkeypatch.setattr(
         catalog, "all_models", lambda role: list(hub_safety) if role == "safety" else real_all_models(role)

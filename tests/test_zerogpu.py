@@ -29,7 +29,7 @@ CPU_ON_ZERO_GPU = {
 
 
 def _every_hub_model() -> list[catalog.Model]:
-    return [m for models in catalog.HUB_MODELS.values() for m in models] + [catalog.EMBEDDED_LM]
+    return [m for role in catalog.ROLES.values() for m in role.hub] + [catalog.EMBEDDED_LM]
 
 
 def test_on_zero_gpu_the_small_text_models_are_placed_on_the_cpu(monkeypatch):

@@ -3,8 +3,9 @@
 The app loads them through its production loaders when GALLERY_TINY_MODELS points at the folder:
     python -m tests.tiny_models /tmp/tiny-models
     GALLERY_TINY_MODELS=/tmp/tiny-models python app.py
-Layout: llama/ gpt2/ (causal LMs + tokenizer), mae/, clip/ (open_clip local-dir), sd/ (Stable
-Diffusion, SD-Turbo-like scheduler), safety/ (diffusers' safety checker).
+Which folders exist is read from the catalogue (`catalog.ROLES[...].tiny`); `BUILDERS` says how
+each is built: llama/ gpt2/ (causal LMs + tokenizer), mae/, clip/ (open_clip local-dir), sd/
+(Stable Diffusion, SD-Turbo-like scheduler), safety/ (diffusers' safety checker).
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ def tiny_tokenizer(model_max_length: int = 256):
     return tok
 
 
-def build_causal_lms(root: Path, seed: int = 0) -> None:
+def build_llama(root: Path, seed: int = 0) -> None:
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
@@ -75,7 +76,14 @@ def build_causal_lms(root: Path, seed: int = 0) -> None:
     )
     llama.save_pretrained(root / "llama")
     tok.save_pretrained(root / "llama")
-    torch.manual_seed(seed + 1)
+
+
+def build_gpt2(root: Path, seed: int = 1) -> None:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(seed)
     gpt2 = GPT2LMHeadModel(
         GPT2Config(
             vocab_size=len(tok),
@@ -137,8 +145,6 @@ def build_clip(root: Path, seed: int = 0) -> None:
     )
 
 
-
-
 def clip_tokenizer(model_max_length: int = 77):
     """The exact OpenAI CLIP BPE (49408 tokens) from the file that ships inside open_clip."""
     import open_clip.tokenizer as oct
@@ -146,7 +152,7 @@ def clip_tokenizer(model_max_length: int = 77):
 
     lines = gzip.open(oct.default_bpe()).read().decode("utf-8").split("\n")
     merges = lines[1 : 49152 - 256 - 2 + 1]
-    from demos.next_word import bytes_to_unicode
+    from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte table, as CLIP's BPE
 
     vocab = list(bytes_to_unicode().values())
     vocab += [v + "</w>" for v in vocab]
@@ -253,14 +259,33 @@ def build_safety_checker(root: Path, seed: int = 0) -> None:
     )
 
 
+# folder -> how it is built (the folders themselves are the catalogue's: `catalog.ROLES[...].tiny`)
+BUILDERS = {
+    "llama": build_llama,
+    "gpt2": build_gpt2,
+    "mae": build_mae,
+    "clip": build_clip,
+    "sd": build_sd,
+    "safety": build_safety_checker,
+}
+
+
+def tiny_folders() -> list[str]:
+    """Every folder some role's tiny stand-in lives in, in catalogue order."""
+    from gallery import catalog
+
+    folders = [catalog.tiny_folder(m) for role in catalog.ROLES.values() for m in role.tiny]
+    return list(dict.fromkeys(folders))
+
+
 def build_all(root: Path | str) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    build_causal_lms(root)
-    build_mae(root)
-    build_clip(root)
-    build_sd(root)
-    build_safety_checker(root)
+    missing = [folder for folder in tiny_folders() if folder not in BUILDERS]
+    if missing:
+        raise LookupError(f"No builder for the tiny checkpoint(s) {missing}: add one to tests/tiny_models.py BUILDERS.")
+    for folder in tiny_folders():
+        BUILDERS[folder](root)
     return root
 
 
