@@ -82,6 +82,10 @@ MIXED_FAMILIES_NOTE = (
     "one family in several sizes (SmolLM2 135M / 360M / 1.7B, with the Hub)."
 )
 
+MASK_ROLE = "masked_lm"  # the "causal vs masked" panel's model
+BLANK = "[MASK]"  # how a visitor marks the blank (replaced by the masked model's own mask token)
+DEFAULT_BLANK_TEXT = "The cat sat on the [MASK]."
+
 MODEL_SIDE = "The model's own prediction (temperature 1, nothing cut)"
 SAMPLING_SIDE = "What sampling draws from (after your settings)"
 
@@ -417,6 +421,53 @@ def word_probability(lm, tokenizer, text: str, word: str, s: Settings = Settings
     return WordGuess(continuation, pieces, p_model, p_sampling, pieces[0][3], prompt)
 
 
+# --- causal vs masked: one blank, read one way or both ways ---------------------------------------
+@dataclass
+class BlankFill:
+    """A masked LM's guesses for one blank, from the words on both sides of it."""
+
+    before: str  # the text before the blank: all a causal model reads
+    after: str  # the text after it: what only the masked model also reads
+    tokens: list[str]  # readable, most likely first
+    probs: list[float]
+    note: str = ""
+
+
+def split_blank(text) -> tuple[str, str, str]:
+    """'The cat sat on the [MASK].' -> ('The cat sat on the', '.', note). No blank: it goes at the
+    end (the causal model's only place); more than one is refused."""
+    if text is None or not isinstance(text, str) or not text.strip():
+        raise InputError(f"Type a sentence with one {BLANK} where the missing word goes.")
+    text = text[:MAX_PROMPT_CHARS]
+    count = text.count(BLANK)
+    if count > 1:
+        raise InputError(f"Put one {BLANK} in the sentence (there are {count}): both models fill one blank.")
+    if count == 0:
+        return text.rstrip(), "", f"There was no {BLANK} in the text, so the blank is at its end."
+    before, after = text.split(BLANK)
+    if not before.strip():
+        raise InputError(f"Put a few words before the {BLANK}: the causal model reads only what comes before it.")
+    return before.rstrip(), after, ""
+
+
+def fill_blank(mlm, tokenizer, text: str, top: int = TOP_BARS) -> BlankFill:
+    """The masked model's probabilities for the blank: softmax over the logits at its mask token
+    (what transformers' fill-mask pipeline computes), reading the words on both sides."""
+    before, after, note = split_blank(text)
+    sentence = f"{before} {tokenizer.mask_token}{after}"
+    encoded = tokenizer(sentence, truncation=True, max_length=min(MAX_PROMPT_TOKENS, tokenizer.model_max_length),
+                        return_tensors="pt")
+    where = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero()
+    if len(where) != 1:  # cut off by the length limit
+        raise InputError("The sentence is too long for the masked model to see its blank; shorten it.")
+    with torch.inference_mode():
+        logits = mlm(**{k: v.to(mlm.device) for k, v in encoded.items()}).logits  # (1, T, V)
+    probs = logits[0, int(where[0, 0])].float().softmax(-1).cpu()  # (V,)
+    values, ids = probs.topk(min(top, probs.shape[-1]))
+    tokens = [visible_whitespace(tokenizer.decode([int(i)]).strip() or tokenizer.convert_ids_to_tokens(int(i))) for i in ids]
+    return BlankFill(before, after, tokens, [float(v) for v in values], note)
+
+
 # --- extending the text --------------------------------------------------------------------------
 @dataclass
 class Step:
@@ -594,6 +645,13 @@ def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[floa
         except InputError:  # e.g. more tokens than a guess may have
             scores.append((0.0, None))
     return top, scores, entry.label
+
+
+@gpu(duration=gpu_seconds(GPU_FORWARD_S), role=MASK_ROLE)
+def _blank_for(label, text: str) -> tuple[BlankFill, Model]:
+    entry = catalog.by_label(MASK_ROLE, label)
+    mlm, tokenizer = models.load_masked_lm(entry)
+    return fill_blank(mlm, tokenizer, text), entry
 
 
 # --- what the components show --------------------------------------------------------------------
@@ -928,6 +986,30 @@ def base_vs_instruct_handler(prompt):
     return (*plots, "\n\n".join(notes))
 
 
+@ui.user_errors
+def causal_vs_masked_handler(text, causal_label, masked_label):
+    """One blank, two readers: the causal model's next-token odds from the words before it, the
+    masked model's odds for it from the words on both sides."""
+    before, after, _ = split_blank(text)
+    blank, masked = _blank_for(masked_label, text)
+    [d], causal = _distributions_for(causal_label, [before], [Settings()])
+    notes = [
+        f"**Causal** ({causal.label}) reads only “{visible_whitespace(before[-40:])}” and bets on "
+        f"{d.tokens[0]} ({d.model_probs[0]:.0%}).",
+        f"**Masked** ({masked.label}) also reads what follows the blank"
+        + (f" (“{visible_whitespace(after[:40])}”)" if after.strip() else " (here: nothing but the end)")
+        + f" and bets on {blank.tokens[0]} ({blank.probs[0]:.0%}).",
+        "The two vocabularies differ, so compare the words, not the token ids.",
+    ]
+    if blank.note:
+        notes.append(f"⚠️ {blank.note}")
+    return (
+        _bars(d.tokens, d.model_probs, f"Causal ({causal.label}): the words before the blank"),
+        _bars(blank.tokens, blank.probs, f"Masked ({masked.label}): both sides of the blank"),
+        "\n\n".join(notes),
+    )
+
+
 # --- the tab -------------------------------------------------------------------------------------
 def _bar_plot(label: str, **kw) -> gr.BarPlot:
     return ui.bar_plot(x="token", y="probability", y_lim=[0, 1], label=label, x_label_angle=-45, height=300, **kw)
@@ -1043,6 +1125,25 @@ def create_demo(batch: bool = True) -> None:
             ]
         bi_note = gr.Markdown()
 
+    with gr.Accordion("Causal vs masked: one blank, read one way or both ways", open=False):
+        gr.Markdown(
+            "A *causal* model (like the ones above) learned to predict the next token from the words "
+            f"before it. A *masked* model (BERT's kind) learned to fill a hidden word, {BLANK}, from the "
+            "words on **both** sides. Move the blank, or add words after it, and watch only one of them change."
+        )
+        ui.model_banner(MASK_ROLE)
+        blank_text = gr.Textbox(label=f"A sentence with one {BLANK}", value=DEFAULT_BLANK_TEXT, elem_id="next-word-blank-text")
+        with gr.Row():
+            blank_causal = gr.Dropdown(ready, value=ready[0] if ready else None, label="Causal model")
+            blank_masked = ui.model_dropdown(MASK_ROLE, label="Masked model")
+        blank_run = ui.model_button("Fill the blank both ways", MASK_ROLE, elem_id="next-word-blank-run")
+        with gr.Row():
+            blank_bars = [
+                _bar_plot("Causal model: the words before the blank", elem_id="next-word-causal-blank-bars"),
+                _bar_plot("Masked model: both sides of the blank", elem_id="next-word-masked-blank-bars"),
+            ]
+        blank_note = gr.Markdown()
+
     for component, key in ((guess, "guess"), (temperature, "temperature"), (top_k, "top_k"), (top_p, "top_p")):
         ui.linked(component, "next_word", key)
 
@@ -1092,6 +1193,10 @@ def create_demo(batch: bool = True) -> None:
     bi_run.click(
         base_vs_instruct_handler, [bi_prompt], [*bi_bars, bi_note], api_name="next_word_base_vs_instruct",
         preprocess=False, **ui.heavy(),
+    )
+    blank_run.click(
+        causal_vs_masked_handler, [blank_text, blank_causal, blank_masked], [*blank_bars, blank_note],
+        api_name="next_word_causal_vs_masked", preprocess=False, **ui.short(),
     )
 
 

@@ -23,7 +23,7 @@ EMBEDDED_GEMMA_ID = EMBEDDED_PREFIX + "gemma-3-270m"
 class Model:
     label: str  # what the dropdown shows
     model_id: str  # Hub id, "embedded:<name>", a local folder, or "local-dir:<folder>" (open_clip)
-    family: str  # causal_lm | mae | clip | text2image | inpaint | safety
+    family: str  # causal_lm | masked_lm | mae | clip | text2image | inpaint | safety
     note: str = ""
     params_m: int = 0  # parameters, in millions (0: not listed); decides CPU or GPU on ZeroGPU
     # Pre-trained only (no instruction tuning, no chat format): the prompting tab gives such a
@@ -130,6 +130,12 @@ ROLES: dict[str, Role] = {
         loader="load_causal_lm",
         text=True,
     ),
+    # A masked language model: fills a blank from the words on both sides (next word tab).
+    "masked_lm": Role(
+        hub=(Model("DistilBERT base (uncased)", "distilbert/distilbert-base-uncased", "masked_lm", params_m=66),),
+        tiny=(Model("Tiny BERT (test)", "bert", "masked_lm", params_m=1),),
+        loader="load_masked_lm",
+    ),
     "mae": Role(
         hub=(Model("ViT-MAE base", "facebook/vit-mae-base", "mae"),),
         tiny=(Model("Tiny ViT-MAE (test)", "mae", "mae"),),
@@ -180,11 +186,14 @@ def all_models(role: str) -> list[Model]:
     return models
 
 
+TEXT_FAMILIES = ("causal_lm", "masked_lm")
+
+
 def runs_on_cpu(model: Model) -> bool:
     """Whether this model stays on the CPU on ZeroGPU: a text model small enough to answer in
     about a tenth of a second there (SmolLM2-135M: ~90 ms per next-token step on 2 cores), so it
     never spends the room's shared GPU quota. Image models and larger LMs use the GPU."""
-    return model.family == "causal_lm" and 0 < model.params_m <= settings.CPU_MAX_PARAMS_M
+    return model.family in TEXT_FAMILIES and 0 < model.params_m <= settings.CPU_MAX_PARAMS_M
 
 
 def cpu_stand_in(role: str) -> Model | None:

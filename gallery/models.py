@@ -91,6 +91,19 @@ def load_causal_lm(model: Model):
     return _cached("causal_lm", model, build)
 
 
+def load_masked_lm(model: Model):
+    """-> (masked LM, tokenizer), e.g. DistilBERT: in eval mode, half precision on CUDA."""
+
+    def build():
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model.model_id)
+        mlm = AutoModelForMaskedLM.from_pretrained(model.model_id, dtype=dtype_for(model))
+        return mlm.to(placement(model)).eval(), tokenizer
+
+    return _cached("masked_lm", model, build)
+
+
 _convert_lock = threading.Lock()
 
 

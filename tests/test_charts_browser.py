@@ -26,6 +26,7 @@ CHARTS = {
     "next-word-model-bars", "next-word-sampling-bars", "next-word-step-bars",
     "next-word-size-bars-1", "next-word-size-bars-2", "next-word-size-bars-3",
     "next-word-base-bars", "next-word-instruct-plain-bars", "next-word-instruct-chat-bars",
+    "next-word-causal-blank-bars", "next-word-masked-blank-bars",
     "clip-cosine-bars", "clip-zero-shot-bars", "clip-few-shot-bars", "clip-bias-a-bars", "clip-bias-b-bars",
     "prompting-accuracy-bars",
 }
@@ -167,6 +168,30 @@ def test_next_word_base_vs_instruct_bars_follow_each_request(page, client):
                 continue
             expect_bars(page, elem_id, plot_frame(value, **NW), **NW, what=f"after request {i + 1}")
     screenshot(page, "charts-next-word-base-vs-instruct")
+
+
+def test_next_word_causal_vs_masked_bars_follow_each_request_and_model_choice(page, client):
+    open_tab(page, "1 · Next word")
+    page.get_by_text("Causal vs masked: one blank, read one way or both ways").click()
+    box = page.get_by_label("A sentence with one [MASK]", exact=True)
+    run = page.get_by_role("button", name="Fill the blank both ways", exact=True)
+    causal, masked = (page.get_by_label(label, exact=True).input_value() for label in ("Causal model", "Masked model"))
+
+    def check(text, what):
+        out = client.predict(text, causal, masked, api_name="/next_word_causal_vs_masked")
+        for j, elem_id in enumerate(["next-word-causal-blank-bars", "next-word-masked-blank-bars"]):
+            expect_bars(page, elem_id, plot_frame(out[j], **NW), **NW, what=what)
+
+    for i, text in enumerate(["The capital of France is [MASK] and the sea is blue."]):
+        box.fill(text)
+        run.click()
+        check(text, f"after request {i + 1}")
+    others = [m.label for m in next_word.catalog.available(next_word.ROLE) if m.label != causal]
+    _choose(page, "Causal model", others[0])  # a settings change: another causal model
+    causal = others[0]
+    run.click()
+    check(text, "after choosing another causal model")
+    screenshot(page, "charts-next-word-causal-vs-masked")
 
 
 # --- 3 · CLIP ------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def test_every_event_is_an_api_endpoint(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
     assert {"/next_word_bars", "/next_word_guess", "/next_word_append_candidate_1", "/next_word_sample",
             "/next_word_generate", "/next_word_inspect_step", "/next_word_clear_history",
-            "/next_word_compare_models", "/next_word_base_vs_instruct"} <= names
+            "/next_word_compare_models", "/next_word_base_vs_instruct", "/next_word_causal_vs_masked"} <= names
 
 
 def test_api_distribution_equals_the_pure_function(client):
@@ -360,3 +360,68 @@ def test_real_model_batched_pass_equals_one_pass_per_prompt():
         alone = nw.next_token_distribution(lm, tokenizer, text)
         assert d.token_ids[:3] == alone.token_ids[:3]
         assert torch.allclose(torch.tensor(d.model_probs), torch.tensor(alone.model_probs), atol=1e-5)
+
+
+# --- causal vs masked ------------------------------------------------------------------------------
+TINY_BERT = "Tiny BERT (test)"
+
+
+def _load_mlm():
+    return models.load_masked_lm(catalog.by_label(nw.MASK_ROLE, TINY_BERT))
+
+
+@pytest.mark.parametrize("text", ["The cat sat on the [MASK].", "A bird [MASK] in the tree.", "The capital of France is [MASK]"])
+def test_blank_equals_the_fill_mask_pipeline(text):
+    from transformers import pipeline
+
+    mlm, tokenizer = _load_mlm()
+    blank = nw.fill_blank(mlm, tokenizer, text)
+    reference = pipeline("fill-mask", model=mlm, tokenizer=tokenizer, top_k=nw.TOP_BARS)(text)
+    assert blank.tokens == [nw.visible_whitespace(r["token_str"].strip()) for r in reference]
+    assert blank.probs == pytest.approx([r["score"] for r in reference], abs=1e-6)
+    assert blank.probs == sorted(blank.probs, reverse=True) and 0 < sum(blank.probs) <= 1 + 1e-6
+
+
+def test_blank_reads_both_sides_and_the_causal_side_only_what_comes_before():
+    mlm, tokenizer = _load_mlm()
+    assert nw.split_blank("The cat sat on the [MASK] today.") == ("The cat sat on the", " today.", "")
+    one, two = (nw.fill_blank(mlm, tokenizer, t) for t in ("The cat sat on the [MASK].", "The cat sat on the [MASK] mat."))
+    assert one.probs != two.probs  # the words after the blank change the masked model's odds
+    no_blank = nw.fill_blank(mlm, tokenizer, "The cat sat on the")
+    assert no_blank.before == "The cat sat on the" and "at its end" in no_blank.note
+    for bad, message in (("[MASK] sat on the mat", "before the"), ("a [MASK] b [MASK]", "one [MASK]"), ("  ", "Type a sentence")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            nw.split_blank(bad)
+
+
+def test_api_causal_vs_masked_matches_both_models_own_paths(client):
+    text = "The cat sat on the [MASK]."
+    causal_plot, masked_plot, note = client.predict(text, LLAMA, TINY_BERT, api_name="/next_word_causal_vs_masked")
+    bars = client.predict("The cat sat on the", LLAMA, 1.0, 0, 1.0, api_name="/next_word_bars")[0]
+    assert causal_plot["value"]["data"] == bars["value"]["data"]  # the causal side = the tab's own bars
+    mlm, tokenizer = _load_mlm()
+    blank = nw.fill_blank(mlm, tokenizer, text)
+    assert [row[0] for row in masked_plot["value"]["data"]] == nw._unique(blank.tokens)
+    assert "Causal" in note and "Masked" in note
+    with pytest.raises(AppError, match=re.escape("one [MASK]")):
+        client.predict("a [MASK] b [MASK]", LLAMA, TINY_BERT, api_name="/next_word_causal_vs_masked")
+
+
+def test_without_its_weights_the_masked_panel_says_so_and_names_the_fetch_command(monkeypatch):
+    import gradio as gr
+
+    from gallery import settings
+
+    monkeypatch.setattr(settings, "TINY_MODELS_DIR", "")  # the real catalogue: DistilBERT from the Hub
+    monkeypatch.setattr(settings, "OFFLINE", True)
+    monkeypatch.setattr(catalog, "_in_hub_cache", lambda repo: False)  # its weights are not on this machine
+    reason = catalog.missing_reason(catalog.all_models(nw.MASK_ROLE)[0])
+    assert "distilbert/distilbert-base-uncased" in reason and settings.PREFETCH_COMMAND in reason
+    with gr.Blocks() as blocks:
+        nw.create_demo()
+    button = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "next-word-blank-run")
+    assert button.interactive is False
+    texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and isinstance(b.value, str)]
+    assert any("distilbert/distilbert-base-uncased" in t and settings.PREFETCH_COMMAND in t for t in texts)
+    with pytest.raises(gr.Error, match=re.escape(settings.PREFETCH_COMMAND)):
+        nw.causal_vs_masked_handler("The cat sat on the [MASK].", None, None)

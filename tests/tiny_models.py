@@ -4,7 +4,7 @@ The app loads them through its production loaders when GALLERY_TINY_MODELS point
     python -m tests.tiny_models /tmp/tiny-models
     GALLERY_TINY_MODELS=/tmp/tiny-models python app.py
 Which folders exist is read from the catalogue (`catalog.ROLES[...].tiny`); `BUILDERS` says how
-each is built: llama/ gpt2/ (causal LMs + tokenizer), mae/, clip/ (open_clip local-dir), sd/
+each is built: llama/ gpt2/ (causal LMs + tokenizer), bert/ (a DistilBERT masked LM), mae/, clip/ (open_clip local-dir), sd/
 (Stable Diffusion, SD-Turbo-like scheduler), safety/ (diffusers' safety checker).
 """
 
@@ -97,6 +97,42 @@ def build_gpt2(root: Path, seed: int = 1) -> None:
     )
     gpt2.save_pretrained(root / "gpt2")
     tok.save_pretrained(root / "gpt2")
+
+
+def bert_tokenizer(model_max_length: int = 128):
+    """A lower-casing WordPiece vocabulary trained on CORPUS, with BERT's special tokens and its
+    "[CLS] text [SEP]" framing, as DistilBERT's tokenizer has them."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tk.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tk.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=300, special_tokens=special, show_progress=False))
+    cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
+    tk.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    tk.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=model_max_length,
+    )
+
+
+def build_bert(root: Path, seed: int = 0) -> None:
+    import torch
+    from transformers import DistilBertConfig, DistilBertForMaskedLM
+
+    tok = bert_tokenizer()
+    torch.manual_seed(seed)
+    config = DistilBertConfig(
+        vocab_size=len(tok), dim=32, hidden_dim=64, n_layers=2, n_heads=2, max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id,
+    )
+    DistilBertForMaskedLM(config).save_pretrained(root / "bert")
+    tok.save_pretrained(root / "bert")
 
 
 def build_mae(root: Path, seed: int = 0) -> None:
@@ -263,6 +299,7 @@ def build_safety_checker(root: Path, seed: int = 0) -> None:
 BUILDERS = {
     "llama": build_llama,
     "gpt2": build_gpt2,
+    "bert": build_bert,
     "mae": build_mae,
     "clip": build_clip,
     "sd": build_sd,
