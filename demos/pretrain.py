@@ -54,7 +54,7 @@ STREAM_EVERY_S = 0.5  # page updates while training (the browser redraws the who
 PALETTE = ["#6366f1", "#ec4899", "#10b981", "#f59e0b"]
 CURVE_COLORS = {"training loss": PALETTE[0], "held-out loss": PALETTE[1]}
 SIZE_COLORS = {show.size_label(l, w): c for (l, w), c in zip(SCALE_SIZES, PALETTE)}
-FLOPS_TITLE = "log₁₀ compute, FLOPs (estimate: 6 · N · bytes)"
+FLOPS_TITLE = "log₁₀ compute in FLOPs (estimated as 6 · N · tokens)"
 FIRST_SCREEN = {"inputs": ["pretrain-prompt", "pretrain-text-steps"], "button": "pretrain-text-train", "result": "pretrain-curve"}
 STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=8, disk_runs=16)  # worst case ~0.4 GB RAM, ~0.7 GB disk
 
@@ -342,17 +342,16 @@ def _train_controls(steps_range, panel: str):
     steps = gr.Slider(
         10, steps_range[1], value=steps_range[0], step=10, label="Training steps (budget)", elem_id=f"pretrain-{panel}-steps"
     )
-    seed = gr.Number(value=0, precision=0, label="Seed (same seed → same run)", minimum=0, maximum=MAX_SEED)
-    with gr.Row():
+    with gr.Row():  # the buttons before the seed: Train stays on a laptop's first screen
         train = gr.Button("▶ Train", variant="primary", elem_id=f"pretrain-{panel}-train")
         stop = gr.Button("■ Stop (keep what it learnt)")
+    seed = gr.Number(value=0, precision=0, label="Seed (same seed → same run)", minimum=0, maximum=MAX_SEED, elem_id=f"pretrain-{panel}-seed")
     stop.click(on_stop(panel), None, None, queue=False, api_name=f"pretrain_stop_{panel}")
     return steps, seed, train, stop
 
 
 def create_demo() -> None:
-    gr.Markdown(f"## {TITLE}\n{SUMMARY}")
-    ui.lesson("pretrain", title="The lesson: self-supervision, checkpoints, scale", open=False)
+    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale")
     with gr.Tabs():
         with gr.Tab("Text: predict the next byte", id="pretrain-text"):
             with gr.Row():
@@ -365,8 +364,8 @@ def create_demo() -> None:
             with gr.Row():
                 samples = gr.Markdown(show.samples_markdown([], DEFAULT_PROMPT))
                 with gr.Column():
-                    step = gr.Radio([], label="Checkpoint (step)")
-                    bars = gr.BarPlot(x="next byte", y="probability", y_lim=[0, 1], sort="-y", height=240, label="Its top next bytes after your prompt")
+                    step = gr.Radio([], label="Checkpoint (step)", elem_id="pretrain-text-step")
+                    bars = ui.bar_plot(x="next byte", y="probability", y_lim=[0, 1], height=240, label="Its top next bytes after your prompt", elem_id="pretrain-byte-bars")
                     ask = gr.Button("Ask again with this prompt")
                     ask_note = gr.Markdown()
             text_key = gr.State("")
@@ -383,7 +382,7 @@ def create_demo() -> None:
                     hide = gr.Radio(list(show.HIDE_CHOICES), value="bottom half", label="Hide")
                     isteps, iseed, itrain, _ = _train_controls(IMAGE_STEPS, "image")
                     istatus = gr.Markdown()
-                icurve = _curve_plot("Loss on hidden pixels while it learns", scale=3)
+                icurve = _curve_plot("Loss on hidden pixels while it learns", scale=3, elem_id="pretrain-image-curve")
             strips = gr.Gallery(label="Held-out digits at each checkpoint: original / what the model sees / its completion", columns=2, height=260, format="png")
             with gr.Row():
                 drawing = gr.Sketchpad(
@@ -406,7 +405,7 @@ def create_demo() -> None:
                     sstatus = gr.Markdown()
                 compute_curves = gr.LinePlot(
                     x="log10_flops", y="log10_loss", color="model", color_map=SIZE_COLORS, height=300, scale=3,
-                    x_title=FLOPS_TITLE, y_title="log₁₀ training loss",
+                    x_title=FLOPS_TITLE, y_title="log₁₀ training loss", elem_id="pretrain-scale-curves",
                     label="Training loss against compute spent, per size (both axes log10)",
                 )
             gr.HTML(
@@ -415,15 +414,15 @@ def create_demo() -> None:
             with gr.Row():
                 by_params = gr.ScatterPlot(
                     x="log10_params", y="held_out_loss", color="model", color_map=SIZE_COLORS, height=260, x_title="log₁₀ parameters (outside the embedding)",
-                    y_title="held-out loss", label="Final held-out loss vs parameters",
+                    y_title="held-out loss", label="Final held-out loss vs parameters", elem_id="pretrain-scale-params",
                 )
                 by_compute = gr.ScatterPlot(
                     x="log10_flops", y="held_out_loss", color="model", color_map=SIZE_COLORS, height=260, x_title=FLOPS_TITLE,
-                    y_title="held-out loss", label="Final held-out loss vs compute",
+                    y_title="held-out loss", label="Final held-out loss vs compute", elem_id="pretrain-scale-compute",
                 )
             gr.Markdown(
-                "Compute is an **estimate**: 6 × (weights outside the embedding) × (bytes seen), the usual rule "
-                "of thumb for a forward and a backward pass. What does *not* carry over from this scale: the models "
+                "Compute is an **estimate**: 6 × N × tokens seen, the usual rule of thumb for a forward and a backward "
+                "pass, with N the weights outside the embedding (here each byte is one token). What does *not* carry over from this scale: the models "
                 "are 1 000–100 000× smaller than real ones, train for seconds on one text, see it more than once, "
                 "and are not tuned per size, so the slopes you see are not the published scaling laws."
             )

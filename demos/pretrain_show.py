@@ -45,7 +45,13 @@ def loss_curve(run: engine.Run, series: str = "training loss") -> pd.DataFrame:
     rows += [(c.step, c.held_out_loss, "held-out loss") for c in run.checkpoints]
     if not run.checkpoints:  # reserve the series' colour (see `scaling_tables`)
         rows.append((None, None, "held-out loss"))
-    return pd.DataFrame(rows, columns=["step", "loss", "series"])
+    return _numeric(pd.DataFrame(rows, columns=["step", "loss", "series"]), "loss").astype({"step": "Int64"})
+
+
+def _numeric(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """Float columns (None -> NaN). A column holding a None is of object dtype, which gradio
+    sends to vega as *nominal*: every value its own category, the axis a list of labels."""
+    return frame.astype({column: float for column in columns})
 
 
 def empty_curve() -> pd.DataFrame:
@@ -255,8 +261,9 @@ def scaling_tables(runs: list[engine.Run], names: list[str] = ()) -> tuple[pd.Da
     done = {row[3] for row in final_rows}
     final_rows += [(None, None, None, name) for name in names if name not in done]
     # plain column names: vega reads some punctuation in field names as paths
-    curves = pd.DataFrame(curve_rows, columns=["log10_flops", "log10_loss", "model"])
-    finals = pd.DataFrame(final_rows, columns=["log10_params", "log10_flops", "held_out_loss", "model"])
+    curves = _numeric(pd.DataFrame(curve_rows, columns=["log10_flops", "log10_loss", "model"]), "log10_flops", "log10_loss")
+    finals = _numeric(pd.DataFrame(final_rows, columns=["log10_params", "log10_flops", "held_out_loss", "model"]),
+                      "log10_params", "log10_flops", "held_out_loss")
     by_params = finals[["log10_params", "held_out_loss", "model"]]
     by_compute = finals[["log10_flops", "held_out_loss", "model"]]
     return curves, by_params, by_compute

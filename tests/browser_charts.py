@@ -160,3 +160,81 @@ def plot_frame(value, x: str, y: str):
         return value[[x, y]]
     frame = pd.DataFrame(value["data"], columns=value["columns"])
     return frame[[x, y]]
+
+
+# --- line and scatter charts: their points --------------------------------------------------------
+# vega gives every drawn point an aria-label "<x title>: <x>; <y title>: <y>; <colour field>: <name>"
+# (a LinePlot draws a point mark on each datum too). Rows with no values (a series' colour held in
+# reserve) draw nothing.
+READ_POINTS_JS = """
+(id) => {
+  const root = document.getElementById(id);
+  if (!root) return null;
+  return [...root.querySelectorAll('.vega-embed svg [aria-roledescription="point"]')]
+    .map((el) => el.getAttribute('aria-label') || '');
+}
+"""
+
+
+def _parse_point(label: str) -> dict[str, str]:
+    fields = {}
+    for part in label.split("; "):
+        key, _, value = part.rpartition(": ")
+        fields[key] = value
+    return fields
+
+
+def _number(text: str) -> float:
+    try:
+        return float(str(text).replace(",", "").replace("\u2212", "-"))
+    except ValueError:
+        return math.nan
+
+
+def read_points(page, elem_id: str) -> list[dict[str, str]] | None:
+    """The drawn points of chart `#elem_id`, each as {axis or legend title: shown value}."""
+    labels = page.evaluate(READ_POINTS_JS, elem_id)
+    return None if labels is None else [_parse_point(label) for label in labels]
+
+
+def _point_problems(drawn, expected, titles, tolerance) -> list[str]:
+    if drawn is None:
+        return ["the chart is not on the page"]
+    x_title, y_title, colour_title = titles
+    try:
+        got = sorted((p[colour_title], _number(p[x_title]), _number(p[y_title])) for p in drawn)
+    except KeyError as missing:
+        return [f"a drawn point has no {missing} field: {drawn[:2]}"]
+    want = sorted(expected)
+    if len(got) != len(want):
+        return [f"{len(got)} points drawn, {len(want)} expected"]
+    close = lambda a, b: math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)  # noqa: E731
+    wrong = [f"{g} != {w}" for g, w in zip(got, want) if g[0] != w[0] or not close(g[1], w[1]) or not close(g[2], w[2])]
+    return [f"{len(wrong)} of {len(want)} points differ, e.g. " + "; ".join(wrong[:3]) + f" (drawn: {drawn[:1]})"] if wrong else []
+
+
+def expect_points(
+    page, elem_id: str, value, *, x: str, y: str, colour: str, titles: tuple[str, str, str],
+    tolerance: float = 0.006, timeout_s: float = 20.0, what: str = "",
+) -> list[dict[str, str]]:
+    """Wait until the line or scatter chart `#elem_id` draws exactly the points of `value` (the
+    plot value the API returned for the same request, with columns x, y and colour; rows without
+    values are left out, as vega draws nothing for them). `titles` are the chart's (x title,
+    y title, colour field) as they appear in the points' aria-labels. Values match to `tolerance`
+    (vega rounds what it shows)."""
+    import pandas as pd
+
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        value = value.get("value")
+    frame = value if isinstance(value, pd.DataFrame) else pd.DataFrame(value["data"], columns=value["columns"])
+    frame = frame[[x, y, colour]].dropna()
+    expected = [(str(c), float(a), float(b)) for a, b, c in zip(frame[x], frame[y], frame[colour])]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        drawn = read_points(page, elem_id)
+        problems = _point_problems(drawn, expected, titles, tolerance)
+        if not problems:
+            return drawn
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chart #{elem_id} {what}: " + " | ".join(problems))
+        page.wait_for_timeout(150)

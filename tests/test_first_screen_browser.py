@@ -44,16 +44,7 @@ def _result_on_screen(box) -> bool:
     return shown >= min(150, box["height"] - 1)
 
 
-# Tabs that joined after this check and do not declare FIRST_SCREEN yet (known gap, not hidden).
-PENDING = {"demos.pretrain": "the pre-train tab (issue 16) does not declare FIRST_SCREEN yet"}
-
-
-@pytest.mark.parametrize(
-    "title, module_name",
-    [pytest.param(t, m, marks=pytest.mark.xfail(reason=PENDING[m], strict=False)) if m in PENDING else (t, m)
-     for t, m in gallery_app.DEMOS],
-    ids=[m for _, m in gallery_app.DEMOS],
-)
+@pytest.mark.parametrize("title, module_name", gallery_app.DEMOS, ids=[m for _, m in gallery_app.DEMOS])
 def test_first_screen(page, title, module_name):
     module = importlib.import_module(module_name)
     spec = getattr(module, "FIRST_SCREEN", None)

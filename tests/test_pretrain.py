@@ -256,3 +256,21 @@ def test_stop_button_through_the_api_keeps_the_model_and_says_so(client):
 def test_stop_at_once_keeps_one_checkpoint_per_step():
     run = engine.train_run(engine.TextConfig(layers=1, width=32, heads=1, steps=50, batch=4), should_stop=lambda: True)
     assert run.stopped == "stop" and [c.step for c in run.checkpoints] == [0]
+
+
+def test_every_plotted_number_reaches_vega_as_a_number(text_run):
+    """gradio tells vega a column's type from its dtype; a numeric column holding a reserved
+    None (a series' colour kept for later) must still be 'quantitative', or the axis becomes a
+    list of labels and the line draws nothing (seen on the scale panel)."""
+    import gradio as gr
+
+    untrained = engine.Run(text_run.config, text_run.device)  # no checkpoint yet: reserved rows
+    frames = {"curve, untrained": (show.loss_curve(untrained), "step", "loss"),
+              "curve": (show.loss_curve(text_run), "step", "loss")}
+    curves, by_params, by_compute = show.scaling_tables([text_run], ["a", "b", text_run and show.size_name(text_run)])
+    frames.update({"scale curves": (curves, "log10_flops", "log10_loss"),
+                   "by parameters": (by_params, "log10_params", "held_out_loss"),
+                   "by compute": (by_compute, "log10_flops", "held_out_loss")})
+    for name, (frame, x, y) in frames.items():
+        types = gr.LinePlot(x=x, y=y).postprocess(frame).datatypes
+        assert types[x] == types[y] == "quantitative", (name, types)

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demos import pretrain as tab
+from tests.browser_charts import expect_bars, expect_points, plot_frame
 from tests.conftest import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
@@ -98,3 +99,75 @@ def test_scale_plots_four_sizes(page):
     )
     assert any("4 values" in label for label in legend), legend
     screenshot(page, "pretrain-scale")
+
+
+# --- every chart of the tab follows every run (the check tests/test_charts_browser.py asks for) ----
+# Two runs with different seeds, then a settings change (more steps): after each, the points drawn
+# equal those the API returns for the same inputs (a replay from the cache: training is seeded).
+CURVE = dict(x="step", y="loss", colour="series", titles=("step", "loss (nats)", "series"))
+BYTES = dict(x="next byte", y="probability")
+RUN_TIMEOUT_S = 180
+
+
+def _set_number(page, elem_id: str, value) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]").first
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def _runs(steps: int) -> list[tuple[int, int]]:
+    return [(0, steps), (1, steps), (1, steps + 10)]  # (seed, steps): two requests, then a setting
+
+
+def test_text_charts_follow_each_run_and_checkpoint(page, client):
+    open_tab(page, TAB)
+    for i, (seed, steps) in enumerate(_runs(tab.TEXT_STEPS[0])):
+        _set_number(page, "pretrain-text-seed", seed)
+        _set_number(page, "pretrain-text-steps", steps)
+        page.locator("#pretrain-text-train").click()
+        out = client.predict(tab.DEFAULT_TEXT_SIZE, steps, seed, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
+        what = f"after run {i + 1} (seed {seed}, {steps} steps)"
+        expect_points(page, "pretrain-curve", out[0], **CURVE, timeout_s=RUN_TIMEOUT_S, what=what)
+        expect_bars(page, "pretrain-byte-bars", plot_frame(out[2], **BYTES), **BYTES, what=what)
+        if i == 1:
+            screenshot(page, "charts-pretrain-text-2nd-run")
+    # Another checkpoint, then another prompt: the bars are that checkpoint's, for that prompt.
+    page.locator("#pretrain-text-step").get_by_label("0", exact=True).check()
+    out = client.predict(tab.DEFAULT_PROMPT, 0, api_name="/pretrain_ask_text")
+    expect_bars(page, "pretrain-byte-bars", plot_frame(out[1], **BYTES), **BYTES, what="at checkpoint 0")
+    page.get_by_label("Prompt (samples and next-byte bars)").fill("def f(x):")
+    page.get_by_role("button", name="Ask again with this prompt").click()
+    out = client.predict("def f(x):", 0, api_name="/pretrain_ask_text")
+    expect_bars(page, "pretrain-byte-bars", plot_frame(out[1], **BYTES), **BYTES, what="for another prompt")
+
+
+def test_digit_curve_follows_each_run(page, client):
+    open_tab(page, TAB)
+    page.get_by_role("tab", name="Pictures: fill the hidden half").click()
+    for i, (seed, steps) in enumerate(_runs(tab.IMAGE_STEPS[0])):
+        _set_number(page, "pretrain-image-seed", seed)
+        _set_number(page, "pretrain-image-steps", steps)
+        page.locator("#pretrain-image-train").click()
+        out = client.predict(steps, seed, "bottom half", api_name="/pretrain_image")
+        expect_points(page, "pretrain-image-curve", out[0], **CURVE, timeout_s=RUN_TIMEOUT_S,
+                      what=f"after run {i + 1} (seed {seed}, {steps} steps)")
+
+
+def test_scale_charts_follow_each_run(page, client):
+    open_tab(page, TAB)
+    page.get_by_role("tab", name="Scale: four sizes, same steps").click()
+    charts = {  # elem_id -> (x, y, colour, titles), as built in demos/pretrain.py
+        "pretrain-scale-curves": ("log10_flops", "log10_loss", "model", (tab.FLOPS_TITLE, "log₁₀ training loss", "model")),
+        "pretrain-scale-params": ("log10_params", "held_out_loss", "model", ("log₁₀ parameters (outside the embedding)", "held-out loss", "model")),
+        "pretrain-scale-compute": ("log10_flops", "held_out_loss", "model", (tab.FLOPS_TITLE, "held-out loss", "model")),
+    }
+    for i, (seed, steps) in enumerate(_runs(tab.SCALE_STEPS[0])):
+        _set_number(page, "pretrain-scale-seed", seed)
+        _set_number(page, "pretrain-scale-steps", steps)
+        page.locator("#pretrain-scale-train").click()
+        out = client.predict(steps, seed, api_name="/pretrain_scale")
+        for index, (elem_id, (x, y, colour, titles)) in enumerate(charts.items()):
+            expect_points(page, elem_id, out[index], x=x, y=y, colour=colour, titles=titles,
+                          timeout_s=RUN_TIMEOUT_S, what=f"after run {i + 1} (seed {seed}, {steps} steps)")
+        if i == 1:
+            screenshot(page, "charts-pretrain-scale-2nd-run")
