@@ -654,13 +654,6 @@ def zero_shot_handler(model_label, image, labels_text, template):
 
 
 @ui.user_errors
-def example_handler(image, labels_text, template):
-    """An example's softmax and note with the default model (gradio caches them)."""
-    softmax, _, note = zero_shot_handler(None, image, labels_text, template)
-    return softmax, note
-
-
-@ui.user_errors
 def zero_shot_batch_handler(model_labels, images, labels_texts, templates):
     """gradio's batched event: lists in, one list per output back. A lone bad request gets a plain
     error; inside a shared batch a bad request gets its message in the note, so the other
@@ -778,16 +771,11 @@ def create_demo(batch: bool = True) -> None:
                 label="Cosine similarity: each label on its own", elem_id="clip-cosine-bars",
             )
             note = gr.Markdown(elem_id="clip-note", render=False)
-            # Where CLIP's weights are here, an example shows its answer at once: computed on its
-            # first click, then served from gradio's example cache. (The softmax and the note
-            # only: gradio 6.31 hands a cached BarPlot value back in a form the chart cannot read.)
-            cached = bool(catalog.available(ROLE))
-            gr.Examples(
+            zero_examples = gr.Examples(
                 EXAMPLES, inputs=[image, labels, template], label="Examples",
                 example_labels=[f"{Path(path).stem.replace('-', ' ')}: {text.replace(chr(10), ', ')}"
                                 for path, text, _ in EXAMPLES],
-                fn=example_handler if cached else None, outputs=[probabilities, note] if cached else None,
-                cache_examples=cached, cache_mode="lazy",
+                cache_examples=False,
             )
             with gr.Row():
                 probabilities.render()
@@ -855,6 +843,8 @@ def create_demo(batch: bool = True) -> None:
     ui.linked(labels, "clip_classify", "labels")
     ui.linked(template, "clip_classify", "template")
     zero_inputs = [model, image, labels, template]
+    if catalog.available(ROLE):  # an example shows its answer: computed on its first click, then kept
+        ui.answer_examples(zero_examples, zero_shot_handler, zero_inputs, [probabilities, cosine, note], lane=ui.short())
     if batch:
         run.click(
             zero_shot_batch_handler, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot",

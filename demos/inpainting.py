@@ -302,8 +302,14 @@ def _mae_on_device(entry: catalog.Model, image: Image.Image, patch_mask: np.ndar
 
 
 @gpu(duration=sized(lambda entry, image, hidden, **kw: 0.5 + GPU_STEP_S * kw["steps"] * (kw["side"] / 512) ** 2))
-def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndarray, **settings) -> Image.Image:
-    return diffusion_inpaint(models.load_inpaint(entry), image, hidden, **settings)
+def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndarray, *, side: int, **settings) -> tuple[Image.Image, int]:
+    """-> (the repainted picture, the side it was painted at). The denoiser's work grows with the
+    latent picture, side / the VAE's scale; a VAE that shrinks less than Stable Diffusion's 8 (the
+    tiny test model's 2) paints at the side that gives it the same latent size."""
+    pipe = models.load_inpaint(entry)
+    scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
+    side = max(8 * scale, side * scale // 8 // 8 * 8)
+    return diffusion_inpaint(pipe, image, hidden, side=side, **settings), side
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -530,7 +536,7 @@ def run(
     inpaint_entry = _inpaint_entry(inpaint_label, notes)
     if inpaint_entry is not None:
         progress(0.6, desc=f"diffusion: {steps} step(s) at {diffusion_side} px")
-        painted = _inpaint_on_device(
+        painted, diffusion_side = _inpaint_on_device(
             inpaint_entry, square, hidden, prompt=prompt, seed=seed, steps=steps, side=diffusion_side
         )
         panels[5] = painted.resize(square.size, Image.Resampling.BICUBIC)
@@ -601,7 +607,7 @@ def create_demo() -> None:
             with gr.Accordion("Models", open=False):
                 mae_model = ui.model_dropdown("mae", label="Masked autoencoder")
                 inpaint_model = ui.model_dropdown("inpaint", label="Diffusion inpainter")
-            gr.Examples(
+            examples = gr.Examples(
                 EXAMPLES, inputs=[photo, kind], cache_examples=False, label="Example photos",
                 example_labels=[f"{Path(path).stem.replace('-', ' ')} · {kind}" for path, kind in EXAMPLES],
             )
@@ -631,13 +637,11 @@ def create_demo() -> None:
     )
     ui.bring_into_view(button.click, "inpaint-mae")
     ui.linked(kind, "inpainting", "hide")
-    button.click(
-        run,
-        [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side],
-        [original, masked, telea, mae_raw, mae_pasted, diffusion, notes],
-        api_name="inpaint",
-        **ui.heavy(),
-    )
+    inputs = [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side]
+    outputs = [original, masked, telea, mae_raw, mae_pasted, diffusion, notes]
+    button.click(run, inputs, outputs, api_name="inpaint", **ui.heavy())
+    if catalog.available("mae"):  # an example shows its answer: computed on its first click, then kept
+        ui.answer_examples(examples, run, inputs, outputs)
 
 
 if __name__ == "__main__":

@@ -527,6 +527,12 @@ def compare_handler(
     return pictures[0], pictures[1], s_a.seed, "\n\n".join(summaries)
 
 
+def example_handler(model_label, prompt, steps, guidance, width, height):
+    """An example prompt's picture, from seed 0 and no negative prompt, so it can be kept and
+    shown again to everyone who clicks it (see `ui.answer_examples`)."""
+    yield from generate_handler(model_label, prompt, "", 0, False, steps, guidance, width, height)
+
+
 def _negative_box(guidance):
     active = isinstance(guidance, (int, float)) and guidance > 1
     return gr.update(
@@ -549,7 +555,7 @@ def create_demo() -> None:
             with gr.Column(scale=2):
                 prompt = gr.Textbox(label="Prompt", lines=2, value=EXAMPLES[0][0], elem_id="t2i-prompt")
                 run = ui.model_button("Generate", "text2image", elem_id="t2i-run")
-                gr.Examples(EXAMPLES, inputs=[prompt], cache_examples=False, label="Try a prompt")
+                examples = gr.Examples(EXAMPLES, inputs=[prompt], cache_examples=False, label="Try a prompt")
                 with gr.Accordion("Settings", open=True):
                     model = ui.model_dropdown(
                         "text2image",
@@ -625,6 +631,8 @@ def create_demo() -> None:
         preprocess=False,
         **ui.heavy(),
     )
+    if catalog.available("text2image"):  # an example shows its answer: computed on its first click, then kept
+        ui.answer_examples(examples, example_handler, [model, prompt, steps, guidance, width, height], [image, strip, seed, status])
     randomize.change(lambda on: gr.update(interactive=not on), randomize, seed, queue=False, api_visibility="private")
     guidance.change(
         _negative_box, guidance, negative, api_name="text_to_image_negative_box",

@@ -7,6 +7,8 @@ import functools
 import inspect
 import logging
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -91,6 +93,52 @@ def bring_into_view(trigger, elem_id: str) -> None:
         "if (el) el.scrollIntoView({behavior: 'smooth', block: 'nearest'}); }" % elem_id
     )
     trigger(None, None, None, js=js, queue=False, api_visibility="private")
+
+
+# --- examples that show their answer ------------------------------------------------------------
+EXAMPLE_ANSWERS_KEPT = 64  # per tab: a few examples × the models and settings a room tries
+
+
+def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane=None) -> None:
+    """Clicking an example loads it and shows its answer: computed by the tab's own handler `fn`
+    (the same one the main button runs, with the page's current `inputs`) on its first click, then
+    served from memory, so a room clicking the same example shares one computation, and a
+    visitor without GPU quota still sees the example's answer.
+
+    Why not gradio's example cache (`cache_examples="lazy"`): in gradio 6.31 a cached example
+    whose outputs include a chart never finishes drawing, and its event runs outside the lanes.
+    The answer is kept by the example's index and the page's plain settings (model, numbers,
+    texts); pictures and files come from the example itself. At most EXAMPLE_ANSWERS_KEPT."""
+    kept: OrderedDict[tuple, list] = OrderedDict()
+    lock = threading.Lock()
+    single = len(outputs) == 1
+
+    def key_of(example, values) -> tuple:
+        index = example[0] if isinstance(example, (tuple, list)) else example
+        plain = tuple(v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__ for v in values)
+        return (index, plain)
+
+    def on_example(example, *values):
+        key = key_of(example, values)
+        with lock:
+            if key in kept:
+                kept.move_to_end(key)
+                yield kept[key]
+                return
+        answer = fn(*values)
+        last = None
+        for last in answer if inspect.isgenerator(answer) else [answer]:
+            yield last
+        if last is not None:
+            with lock:
+                kept[key] = last if single else list(last)
+                while len(kept) > EXAMPLE_ANSWERS_KEPT:
+                    kept.popitem(last=False)
+
+    on_example.__name__ = f"on_example_{getattr(fn, '__name__', 'answer')}"
+    examples.load_input_event.then(
+        on_example, [examples.dataset, *inputs], outputs, api_visibility="private", **(lane or heavy())
+    )
 
 
 def missing_models(*roles: str) -> str:

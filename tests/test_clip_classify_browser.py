@@ -5,6 +5,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from gradio_client import handle_file
+
+from demos import clip_classify as cc
+from tests.browser_charts import expect_bars, plot_frame
 from tests.conftest import open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
@@ -60,3 +64,18 @@ def test_bias_probe_from_an_example(page):
     page.get_by_role("button", name="Compare wordings", exact=True).click()
     expect(page.get_by_text("shift (points)")).to_be_visible(timeout=30_000)
     screenshot(page, "clip-bias-probe")
+
+
+def test_an_example_shows_its_answer_bars_included_without_a_click_on_classify(page, client):
+    """An example's click shows its softmax and its cosine bars (kept after the first click), and
+    the bars drawn are the ones the API gives for the example's picture, labels and template."""
+    _open(page, "Zero-shot")
+    model = cc.catalog.available(cc.ROLE)[0].label
+    for path, labels, template in (cc.EXAMPLES[1], cc.EXAMPLES[0], cc.EXAMPLES[1]):
+        page.get_by_text(labels.replace("\n", ", ")).first.click()
+        expect(page.get_by_label("Labels")).to_have_value(labels)
+        out = client.predict(model, handle_file(path), labels, template, api_name="/clip_zero_shot")
+        expect_bars(page, "clip-cosine-bars", plot_frame(out[1], "label", "cosine"), x="label", y="cosine",
+                    timeout_s=30, what=f"after the example {labels!r}")
+        top = max(out[0]["confidences"], key=lambda c: c["confidence"])["label"]
+        expect(page.locator("#clip-softmax")).to_contain_text(top)

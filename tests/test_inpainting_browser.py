@@ -78,3 +78,13 @@ def test_preset_random_and_drawn_masks_on_an_example_photo(page):
     _run_and_expect_panels(page, "snapped to the patch grid")
     expect(page.locator("#inpaint-notes")).to_contain_text("4 of 16 patches")  # the central 2×2
     screenshot(page, "inpainting-drawn")
+
+
+def test_an_example_shows_its_answer_without_a_click_on_the_button(page):
+    open_tab(page, "Fill the gap")
+    page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="Centre").first.click()
+    expect(page.get_by_label(inp.CENTRE, exact=True)).to_be_checked()
+    expect(page.locator("#inpaint-notes")).to_contain_text("Diffusion: seed", timeout=60_000)
+    for panel in PANELS:
+        expect(page.locator(f"#inpaint-{panel} img")).to_be_visible(timeout=10_000)
+    screenshot(page, "inpainting-example")

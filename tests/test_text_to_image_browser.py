@@ -94,3 +94,31 @@ def test_compare_shows_two_pictures_from_one_seed(page):
         picture = tab(page).get_by_test_id("block-label").filter(has_text=side).locator("xpath=..").locator("img")
         expect(picture.first).to_be_visible()
     screenshot(page, "text_to_image-compare")
+
+
+def test_an_example_shows_its_picture_and_a_second_click_is_served_from_memory(page, monkeypatch):
+    calls: list[str] = []
+    plain = t2i.generate_handler
+
+    def counting(model_label, prompt, *args, **kwargs):
+        calls.append(prompt)
+        yield from plain(model_label, prompt, *args, **kwargs)
+
+    monkeypatch.setattr(t2i, "generate_handler", counting)
+    open_tab(page, TAB)
+    status = tab(page).get_by_text(re.compile(r"Seed 0 · \d+ step"))
+    first, second = t2i.EXAMPLES[0][0], t2i.EXAMPLES[1][0]
+    for prompt in (first, second):  # one click on an example: no Generate needed
+        tab(page).get_by_text(prompt, exact=True).first.click()
+        expect(tab(page).get_by_label("Prompt", exact=True)).to_have_value(prompt)
+        expect(tab(page).locator("#t2i-image img")).to_be_visible(timeout=60_000)
+        expect(status.first).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(500)
+    made = len(calls)
+    assert set(calls) <= {first, second}
+    tab(page).get_by_text(first, exact=True).first.click()  # again: kept, nothing is generated
+    expect(tab(page).get_by_label("Prompt", exact=True)).to_have_value(first)
+    expect(status.first).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(1500)
+    assert len(calls) == made, f"the repeated example was generated again: {calls}"
+    screenshot(page, "text_to_image-example")
