@@ -1135,6 +1135,32 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
         first = False
 
 
+_opening: dict[str, list] = {}  # model label -> the default question's outputs, computed once
+_opening_lock = threading.Lock()
+
+
+@ui.user_errors
+def on_load(request: gr.Request = None):
+    """The page opens alive: every strategy's answer to the default question, from the default
+    model, computed by the first visitor's page after it is drawn and served from memory to
+    everyone after. (A shared link fills in its own question; it gets no opening answers.)"""
+    ready = catalog.available("instruct")
+    first = next(iter(problem_sets().values()))
+    if not ready or ui.link_values(request, "prompting"):
+        return [gr.skip()] * (3 + 4 * len(STRATEGIES))
+    label = ready[0].label  # the model dropdown's first choice
+    with _opening_lock:
+        if label not in _opening:
+            for outputs in on_compare(
+                label, first.items[0].question, first.items[0].answer, list(STRATEGIES), NO_GUESS, DEFAULT_K,
+                DEFAULT_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE, DEFAULT_SEED,
+                default_new_tokens(first), first.name,
+            ):
+                pass
+            _opening[label] = outputs
+        return _opening[label]
+
+
 @ui.user_errors
 def on_score(model_label, set_name, count, strategies, guess, k, samples, temperature, sc_temperature,
              seed, max_new_tokens, progress=gr.Progress()):
@@ -1321,6 +1347,7 @@ def create_demo() -> None:
         api_name="prompting_score",
         **ui.heavy(),
     )
+    gr.on(None, on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening", **ui.heavy())
     for button in (stop, stop_run):  # cancelling closes the handler's generator, which stops `generate`
         button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
     set_name.change(on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],

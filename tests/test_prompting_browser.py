@@ -76,3 +76,28 @@ def test_two_strategies_on_one_builtin_question_then_score_and_stop(page):
                                                                            timeout=60_000)
     expect(page.locator("#prompting-header-zero-shot")).to_contain_text("Answer:", timeout=60_000)
     expect(page.locator("#prompting-score-status")).not_to_contain_text("✅")
+
+
+def test_the_tab_opens_with_every_strategy_s_answer_to_the_default_question(page, client):
+    """No click: the default question's answers are there on open, and they are the answers the
+    tab gives when the default inputs are run (the same request through the API)."""
+    open_tab(page, TAB)
+    question = page.get_by_label("Question", exact=True).input_value()
+    expected = page.get_by_label("Expected answer (optional)").input_value()
+    for slug in ("zero-shot", "few-shot", "chain-of-thought", "few-shot-chain-of-thought", "self-consistency"):
+        expect(page.locator(f"#prompting-header-{slug}")).to_contain_text("Answer:", timeout=60_000)
+    from demos import prompting
+
+    first = next(iter(prompting.problem_sets().values()))
+    model = page.locator("#prompting-model input").input_value()
+    out = client.predict(model, question, expected, list(prompting.STRATEGIES), prompting.NO_GUESS, prompting.DEFAULT_K,
+                         prompting.DEFAULT_SAMPLES, prompting.DEFAULT_TEMPERATURE, prompting.DEFAULT_SC_TEMPERATURE,
+                         prompting.DEFAULT_SEED, prompting.default_new_tokens(first), first.name, api_name="/prompting_compare")
+    # Each column's output box holds what the API gave (outputs: summary, then header, text and
+    # prompt per strategy). Compared on letters and digits: the tiny random model writes control
+    # characters and broken bytes, which the page and the JSON reply render differently.
+    words = lambda text: re.sub(r"[\W_]+", "", text)  # noqa: E731
+    for i, strategy in enumerate(prompting.STRATEGIES):
+        shown = page.get_by_label(f"{strategy} output", exact=True).input_value()
+        assert words(shown) == words(out[2 + 3 * i]) and words(shown), strategy
+    screenshot(page, "prompting-on-open")
