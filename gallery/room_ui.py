@@ -9,7 +9,6 @@ The presenter's views redraw on a `gr.Timer` while that page holds the room's ke
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 import weakref
@@ -205,29 +204,12 @@ def count_strategy_votes(guess: gr.Radio, strategies: Sequence[str]) -> None:
 
 
 # --- the presenter's views ---------------------------------------------------------------------------
-def _bars(column: str, pairs: Sequence[tuple[str, float]], order: Sequence[str] | None = None) -> dict:
-    names = [name for name, _ in pairs]
-    frame = pd.DataFrame({"word" if order is None else "strategy": names, column: [float(v) for _, v in pairs]})
-    return gr.update(value=frame, sort=list(order) if order is not None else names)
-
-
-def _redrawn(handler):
-    """A chart that gets its new value as a plain return value in gradio 6.31 draws the *previous*
-    one (its data effect reads the reformatted data before recomputing it), so the presenter's
-    view would stay one change behind (tests/test_rooms_browser.py fails that way). Sent from a
-    generator, first with a provisional bar order and then its own (a change of order redraws
-    from the current data), the chart shows the current value. Drop this once gradio's BarPlot
-    updates are fixed (the gallery's chart fix in main)."""
-
-    @functools.wraps(handler)
-    def redraw(*args):
-        outputs = handler(*args)
-        charts = [isinstance(o, dict) and isinstance(o.get("value"), pd.DataFrame) for o in outputs]
-        if any(charts):
-            yield tuple({**o, "sort": "x"} if chart else o for o, chart in zip(outputs, charts))
-        yield outputs
-
-    return redraw
+def _bars(column: str, pairs: Sequence[tuple[str, float]], x: str = "word") -> pd.DataFrame:
+    """The chart's data only: its bar order is fixed where it is built (see `ui.bar_plot`). The
+    words are typed as text even when there are none yet: an empty column would be numeric, and
+    the chart keeps the axis type it was first drawn with."""
+    return pd.DataFrame({x: pd.Series([name for name, _ in pairs], dtype=object),
+                         column: pd.Series([float(v) for _, v in pairs], dtype=float)})
 
 
 def _tally_or_none(code, key, read):
@@ -293,10 +275,10 @@ def word_view() -> WordView | None:
     with gr.Accordion("🏫 The room's guesses (presenter)", open=False, elem_id="room-word-view"):
         note = gr.Markdown(WORD_VIEW_HELP)
         with gr.Row():
-            room_bars = gr.BarPlot(x="word", y=ROOM_SHARE, y_lim=[0, 1], label="The room's guesses",
-                                   x_label_angle=-30, height=260, elem_id="room-word-bars")
-            model_bars = gr.BarPlot(x="word", y=MODEL_P, y_lim=[0, 1], label="The model's probability for the same words",
-                                    x_label_angle=-30, height=260, elem_id="room-model-bars")
+            room_bars = ui.bar_plot(x="word", y=ROOM_SHARE, y_lim=[0, 1], label="The room's guesses, most common first",
+                                    x_label_angle=-30, height=260, elem_id="room-word-bars")
+            model_bars = ui.bar_plot(x="word", y=MODEL_P, y_lim=[0, 1], label="The model's probability for the same words, highest first",
+                                     x_label_angle=-30, height=260, elem_id="room-model-bars")
         model_note = gr.Markdown()
     return WordView(room_bars, model_bars, note, model_note, gr.Timer(REFRESH_S, active=False), gr.State(None))
 
@@ -314,13 +296,13 @@ def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropd
     panel_ = _panel()
     _timer_on_for_presenter(view.timer)
     look = dict(inputs=[panel_.code, panel_.key, prompt, view.seen], outputs=[view.room_bars, view.note, view.seen])
-    view.timer.tick(_redrawn(on_word_view), **look, api_visibility="private", **ROOM_LANE)
-    panel_.key.change(_redrawn(on_word_view), **look, api_name="room_word_view", **ROOM_LANE)
+    view.timer.tick(on_word_view, **look, api_visibility="private", **ROOM_LANE)
+    panel_.key.change(on_word_view, **look, api_name="room_word_view", **ROOM_LANE)
 
     def on_model_side(code, key, text, model_label):
         return on_word_model(code, key, text, model_label, model_view)
 
-    gr.on([view.seen.change, model.change], _redrawn(on_model_side), [panel_.code, panel_.key, prompt, model],
+    gr.on([view.seen.change, model.change], on_model_side, [panel_.code, panel_.key, prompt, model],
           [view.model_bars, view.model_note], api_name="room_word_model", **ui.short())  # a few forward passes: short lane
 
 
@@ -377,8 +359,8 @@ def connect_strategy_view(view, scored: gr.BarPlot, compared: gr.JSON) -> None:
         else:
             lines.append("Run the strategies or score the set to see the measured winner beside the votes.")
         shares = [(s, counts.get(s, 0) / max(tally.voters, 1)) for s in strategies]
-        return _bars(ROOM_SHARE, shares, order=strategies), " ".join(lines), signature
+        return _bars(ROOM_SHARE, shares, x="strategy"), " ".join(lines), signature
 
     look = dict(inputs=[panel_.code, panel_.key, seen, scored, compared], outputs=[bars, note, seen])
-    timer.tick(_redrawn(on_vote_view), **look, api_visibility="private", **ROOM_LANE)
-    panel_.key.change(_redrawn(on_vote_view), **look, api_name="room_vote_view", **ROOM_LANE)
+    timer.tick(on_vote_view, **look, api_visibility="private", **ROOM_LANE)
+    panel_.key.change(on_vote_view, **look, api_name="room_vote_view", **ROOM_LANE)

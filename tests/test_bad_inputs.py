@@ -78,6 +78,10 @@ def _problem(status: str, payload) -> str | None:
     return None
 
 
+# (client, endpoint) -> the kind of answer a good request got before any bad one was sent
+_GOOD_ANSWER: dict[tuple, str] = {}
+
+
 def _drive(client, endpoints, kind: str, values: dict) -> list[str]:
     """Per endpoint and bad value: every parameter of this kind gets the bad value at once."""
     failures: list[str] = []
@@ -87,7 +91,9 @@ def _drive(client, endpoints, kind: str, values: dict) -> list[str]:
         if not targets:
             continue
         base = [good_value(p, i) for i, p in enumerate(params)]
-        before, _ = _call(client, name, base)
+        if (client, name) not in _GOOD_ANSWER:  # once per endpoint (a model call each), not per kind
+            _GOOD_ANSWER[(client, name)] = _call(client, name, base)[0]
+        before = _GOOD_ANSWER[(client, name)]
         for label, value in values.items():
             args = list(base)
             for index in targets:
@@ -158,7 +164,7 @@ def test_room_endpoints_from_a_page_in_a_room(app_url, endpoints):
         page.predict(key, api_name="/room_reset")
         assert "counted" in page.predict("The cat sat on the", "mat", api_name="/room_word_guess")
         bars, _ = page.predict("The cat sat on the", api_name="/room_word_view")
-        assert bars["value"]["data"] == [["mat", 1.0]]
+        assert bars["data"] == [["mat", 1.0]]
     finally:
         page.close()
 

@@ -152,9 +152,9 @@ def _open(c) -> tuple[str, str]:
 def _room_bars(c, prompt: str) -> dict[str, float] | None:
     """The presenter's room chart as {word: share}; None when nothing changed since their last look."""
     bars, _ = c.predict(prompt, api_name="/room_word_view")
-    if "value" not in bars:
+    if not isinstance(bars, dict) or "data" not in bars:  # gr.skip(): an update without data
         return None
-    return {word: share for word, share in bars["value"]["data"]}
+    return {word: share for word, share in bars["data"]}
 
 
 @pytest.fixture
@@ -189,7 +189,7 @@ def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):
     bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
     lm, tokenizer, _ = next_word.load(label)
     guess = next_word.word_probability(lm, tokenizer, PROMPT, "Paris")
-    [[word, p]] = bars["value"]["data"]
+    [[word, p]] = bars["data"]
     assert word == "Paris" and p == pytest.approx(guess.probability, rel=1e-5)
     top = next_word.next_token_distribution(lm, tokenizer, PROMPT).tokens[0]
     assert f"top token: **{shown(top)}**" in note and (f"rank **{guess.rank:,}**" in note or "🎯" in note)
@@ -222,7 +222,7 @@ def test_strategy_votes_through_the_api(clients):
     bob.predict("zero-shot", api_name="/room_strategy_vote")
     bob.predict("few-shot", api_name="/room_strategy_vote")  # changed their mind
     bars, note = presenter.predict(None, None, api_name="/room_vote_view")
-    shares = {s: v for s, v in bars["value"]["data"]}
+    shares = {s: v for s, v in bars["data"]}
     assert shares["few-shot"] == 1.0 and shares["zero-shot"] == 0.0
     assert "**2** votes" in note and "favourite: **few-shot**" in note and "Run the strategies" in note
     # Beside the measured winner (the last run's results: only few-shot was right).
