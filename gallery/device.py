@@ -107,8 +107,9 @@ def refusal_sentence(error: BaseException, stand_in: str | None = None) -> str:
     text_tabs = "the text tabs keep working on the CPU"
     if stand_in:
         text_tabs += f" (this answer comes from {stand_in} there)"
-    return (f"{what}: {text_tabs}, and signing in to Hugging Face, or the organiser running the "
-            "gallery on their own GPU, gives more GPU time.")
+    return (f"{what}: {text_tabs}, an image tab's examples still show the answers already made for "
+            "them, and signing in to Hugging Face, or the organiser running the gallery on their "
+            "own GPU, gives more GPU time.")
 
 
 # --- the decorator -------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def bring_into_view(trigger, elem_id: str) -> None:
 EXAMPLE_ANSWERS_KEPT = 64  # per tab: a few examples × the models and settings a room tries
 
 
-def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane=None) -> None:
+def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane=None):
     """Clicking an example loads it and shows its answer: computed by the tab's own handler `fn`
     (the same one the main button runs, with the page's current `inputs`) on its first click, then
     served from memory, so a room clicking the same example shares one computation, and a
@@ -108,7 +108,8 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
     Why not gradio's example cache (`cache_examples="lazy"`): in gradio 6.31 a cached example
     whose outputs include a chart never finishes drawing, and its event runs outside the lanes.
     The answer is kept by the example's index and the page's plain settings (model, numbers,
-    texts); pictures and files come from the example itself. At most EXAMPLE_ANSWERS_KEPT."""
+    texts); pictures and files come from the example itself. At most EXAMPLE_ANSWERS_KEPT.
+    Returns the event's handler."""
     kept: OrderedDict[tuple, list] = OrderedDict()
     lock = threading.Lock()
     single = len(outputs) == 1
@@ -139,6 +140,7 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
     examples.load_input_event.then(
         on_example, [examples.dataset, *inputs], outputs, api_visibility="private", **(lane or heavy())
     )
+    return on_example
 
 
 def missing_models(*roles: str) -> str:

@@ -181,3 +181,32 @@ def test_under_the_real_spaces_package_in_zero_gpu_mode(tiny_dir):
     assert len(clip["schedules"]) == 1 and int(clip["schedules"][0]["durationSeconds"]) <= 10
     assert clip["result"]["title"] == "No GPU time left"
     assert "run out" in clip["result"]["error"] and "signing in" in clip["result"]["error"]
+
+
+def test_with_the_quota_used_up_an_example_still_shows_its_kept_answer():
+    """An example's answer, once made, is served without calling the handler again: after the
+    quota runs out it still shows, while a new request gets the plain sentence, which says so."""
+    import gradio as gr
+
+    from gallery import ui
+
+    quota_left = {"s": 60}
+
+    @ui.user_errors
+    def paint(prompt):  # an image tab's handler, its GPU call refused once the quota is gone
+        if quota_left["s"] <= 0:
+            raise _real_quota_error(left_s=0, wait_s=600, requested_s=20)
+        return f"a picture of {prompt}"
+
+    with gr.Blocks():
+        prompt, picture = gr.Textbox(), gr.Textbox()
+        examples = gr.Examples([["a lighthouse"], ["a corgi"]], [prompt])
+        on_example = ui.answer_examples(examples, paint, [prompt], [picture])
+    assert list(on_example((0, ["a lighthouse"]), "a lighthouse")) == ["a picture of a lighthouse"]
+
+    quota_left["s"] = 0
+    assert list(on_example((0, ["a lighthouse"]), "a lighthouse")) == ["a picture of a lighthouse"]
+    with pytest.raises(gr.Error) as refused:
+        list(on_example((1, ["a corgi"]), "a corgi"))  # never made before: it needs the GPU
+    assert "examples still show the answers already made" in refused.value.message
+    assert "run out" in refused.value.message and "in about 10 minutes" in refused.value.message
