@@ -40,13 +40,16 @@ handlers = {{
     "scale": lambda: tab.on_train_scale(tab.SCALE_STEPS[0], 0),
 }}
 base_mb = peak_rss_mb()
+last = None
 def click():
+    global last
     started = time.perf_counter()
     frames = 0
-    for _ in handlers[panel]():
+    for last in handlers[panel]():
         frames += 1
     return time.perf_counter() - started, frames
 first_s, frames = click()
+shown = last[1] if panel == "text" else ""  # the samples as the page shows them, one line per checkpoint
 replay_s, _ = click()
 runs = [r for r in tab.STORE._runs.values()]
 steps = sum(r.last_step for r in runs)
@@ -56,7 +59,8 @@ out = dict(
     start_loss=runs[0].points[0].loss, end_loss=runs[-1].points[-1].loss,
     held_start=runs[-1].checkpoints[0].held_out_loss, held_end=runs[-1].checkpoints[-1].held_out_loss,
     params=[r.parameters for r in runs], peak_mb=peak_rss_mb(), base_mb=base_mb, device=runs[0].device,
-    cut=[r.stopped for r in runs if r.stopped],  # "time": the run hit the wall-clock ceiling (a loaded machine)
+    cut=[r.stopped for r in runs if r.stopped],
+    samples=[line for line in str(shown).splitlines() if line.startswith("- **step")],  # "time": the run hit the wall-clock ceiling (a loaded machine)
 )
 print("@@RESULT@@" + json.dumps(out))
 """
@@ -99,6 +103,8 @@ def run(repeats: int = 1, panels: list[str] = PANELS) -> list[Row]:
             )
         )
         print_rows(rows[-1:])
+        for line in r.get("samples", []):  # what the attendee reads at each checkpoint
+            print(f"    {line[:160]}")
     return rows
 
 

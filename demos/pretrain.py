@@ -44,7 +44,7 @@ TEXT_SIZES = {  # label -> (layers, width); heads = width / 32
 DEFAULT_TEXT_SIZE = "2 layers × 64 wide" if TINY else "4 layers × 128 wide"
 SCALE_SIZES = [(1, 32), (2, 48), (2, 64), (4, 128)]  # (layers, width), smallest first
 # (default, largest) steps per panel: the defaults finish in about a minute on a 2-core laptop CPU
-TEXT_STEPS = (40, 80) if TINY else (400, 1500)
+TEXT_STEPS = (40, 80) if TINY else (350, 1500)
 IMAGE_STEPS = (60, 120) if TINY else (1200, 4000)
 SCALE_STEPS = (20, 40) if TINY else (120, 400)
 TIME_CEILING_S = min(settings.TIME_LIMIT_S, 180.0)  # hard wall-clock ceiling per run: it stops, keeps the weights
@@ -332,6 +332,15 @@ def on_stop(panel: str):
 
 
 # --- the tab ---------------------------------------------------------------------------------------------
+def _legend(title: str, colors: dict[str, str]) -> gr.HTML:
+    """The colours' key in one line (gradio's own legend leaves only its title at this height)."""
+    return gr.HTML(f"{title}: " + " · ".join(f'<span style="color:{c}">■</span> {name}' for name, c in colors.items()))
+
+
+CURVE_KEY = {"training loss (each batch)": CURVE_COLORS["training loss"],
+             "held-out loss (at each checkpoint, on data it never trains on)": CURVE_COLORS["held-out loss"]}
+
+
 def _curve_plot(label: str, **kw) -> gr.LinePlot:
     return gr.LinePlot(
         x="step", y="loss", color="series", color_map=CURVE_COLORS, label=label, height=300, y_title="loss (nats)", **kw
@@ -360,7 +369,9 @@ def create_demo() -> None:
                     size = gr.Dropdown(list(TEXT_SIZES), value=DEFAULT_TEXT_SIZE, label="Model size")
                     steps, seed, train, stop = _train_controls(TEXT_STEPS, "text")
                     status = gr.Markdown()
-                curve = _curve_plot("Loss while it learns (lower = better predictions)", scale=3, elem_id="pretrain-curve")
+                with gr.Column(scale=3):
+                    curve = _curve_plot("Loss while it learns (lower = better predictions)", elem_id="pretrain-curve")
+                    _legend("Lines", CURVE_KEY)
             with gr.Row():
                 samples = gr.Markdown(show.samples_markdown([], DEFAULT_PROMPT))
                 with gr.Column():
@@ -382,7 +393,9 @@ def create_demo() -> None:
                     hide = gr.Radio(list(show.HIDE_CHOICES), value="bottom half", label="Hide")
                     isteps, iseed, itrain, _ = _train_controls(IMAGE_STEPS, "image")
                     istatus = gr.Markdown()
-                icurve = _curve_plot("Loss on hidden pixels while it learns", scale=3, elem_id="pretrain-image-curve")
+                with gr.Column(scale=3):
+                    icurve = _curve_plot("Loss on hidden pixels while it learns", elem_id="pretrain-image-curve")
+                    _legend("Lines", CURVE_KEY)
             strips = gr.Gallery(label="Held-out digits at each checkpoint: original / what the model sees / its completion", columns=2, height=260, format="png")
             with gr.Row():
                 drawing = gr.Sketchpad(
@@ -408,9 +421,7 @@ def create_demo() -> None:
                     x_title=FLOPS_TITLE, y_title="log₁₀ training loss", elem_id="pretrain-scale-curves",
                     label="Training loss against compute spent, per size (both axes log10)",
                 )
-            gr.HTML(
-                "Sizes: " + " · ".join(f'<span style="color:{c}">■</span> {name}' for name, c in SIZE_COLORS.items())
-            )
+            _legend("Sizes", SIZE_COLORS)
             with gr.Row():
                 by_params = gr.ScatterPlot(
                     x="log10_params", y="held_out_loss", color="model", color_map=SIZE_COLORS, height=260, x_title="log₁₀ parameters (outside the embedding)",
