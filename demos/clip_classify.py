@@ -864,6 +864,4 @@ def create_demo(batch: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    with gr.Blocks(title=TITLE) as demo:
-        create_demo()
-    demo.queue().launch(ssr_mode=False, theme=ui.THEME, css=ui.CSS, allowed_paths=[str(ASSETS)])
+    ui.standalone(create_demo, TITLE)

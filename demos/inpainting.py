@@ -645,6 +645,4 @@ def create_demo() -> None:
 
 
 if __name__ == "__main__":
-    with gr.Blocks(title=TITLE) as standalone:
-        create_demo()
-    standalone.launch(theme=ui.THEME, css=ui.CSS, ssr_mode=False)
+    ui.standalone(create_demo, TITLE)

@@ -1201,8 +1201,4 @@ def create_demo(batch: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    import app as gallery_app
-
-    with gr.Blocks(title=TITLE) as demo:
-        create_demo()
-    gallery_app.launch(demo)
+    ui.standalone(create_demo, TITLE)

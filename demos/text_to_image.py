@@ -649,6 +649,4 @@ def create_demo() -> None:
 
 
 if __name__ == "__main__":
-    with gr.Blocks(title=TITLE) as demo:
-        create_demo()
-    demo.queue().launch(theme=ui.THEME, css=ui.CSS, ssr_mode=False)
+    ui.standalone(create_demo, TITLE)

@@ -360,3 +360,14 @@ def build_tab(module_name: str) -> None:
             "missing, run the README's start command again, which installs what is needed.",
             elem_classes=["banner-error"],
         )
+
+
+def standalone(create_demo, title: str):
+    """`python -m demos.<tab>`: that one tab on its own page, hardened and launched (queue, lanes,
+    limits) exactly as the gallery is."""
+    import app as gallery_app  # here, not at the top: app imports this module
+
+    with gr.Blocks(title=title) as page:
+        create_demo()
+    harden(page)
+    return gallery_app.launch(page)
