@@ -65,19 +65,21 @@ def _run(repeats: int) -> list[Row]:
     import torch
 
     from demos import prompting as P
+
+    from demos import prompting_prompts as PP, prompting_run as PR
     from gallery import catalog
     from gallery.device import device
 
     label = catalog.EMBEDDED_LM.label
-    lm, tok = P.load_model(label)
+    lm, tok = PR.load_model(label)
     problem_set = P.get_problem_set(SET)
     problem = problem_set.items[0]
-    strategies = list(P.BASIC_STRATEGIES)
-    settings = P.Settings(max_new_tokens=NEW_TOKENS)
-    plan = P.plan_rows(tok, problem.question, strategies, problem_set, settings)
+    strategies = list(PP.BASIC_STRATEGIES)
+    settings = P.Sampling(max_new_tokens=NEW_TOKENS)
+    plan = PP.plan_rows(tok, problem.question, strategies, problem_set, settings)
     prompts = [p.prompt for p in plan]
     lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
-    eos = P.eos_token_ids(lm, tok)
+    eos = PR.eos_token_ids(lm, tok)
     # Greedy, each row ending at its end token or after NEW_TOKENS: the way the tab runs.
     options = dict(max_new_tokens=NEW_TOKENS, do_sample=False, pad_token_id=tok.pad_token_id,
                    eos_token_id=sorted(eos))
@@ -109,7 +111,7 @@ def _run(repeats: int) -> list[Row]:
 
     # Self-consistency: n rows of one prompt. Fixed length (no early end) so both sides do the
     # same work whatever the samples say.
-    sc_prompt = P.render_prompt(tok, P.build_messages(P.SELF_CONSISTENCY, problem.question, problem_set.exemplars,
+    sc_prompt = PP.render_prompt(tok, PP.build_messages(P.SELF_CONSISTENCY, problem.question, problem_set.exemplars,
                                                       settings.k))
     fixed = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False,
                  pad_token_id=tok.pad_token_id)
@@ -130,7 +132,7 @@ def _run(repeats: int) -> list[Row]:
 
     @in_worker_thread
     def ours():  # the tab's own function on the same prompts: the same greedy tokens
-        return list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind, strategies,
+        return list(PR.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind, strategies,
                                           problem_set, settings, stop_at_answer=False))[-1]
 
     ours_same = [r.tokens for r in ours()] == [len(r) for r in batched()]
@@ -179,24 +181,26 @@ def score_speed(questions: int = 12, threads: int = 2, baseline: bool = True, on
     import torch
 
     from demos import prompting as P
+
+    from demos import prompting_prompts as PP, prompting_run as PR
     from gallery import catalog
 
     torch.set_num_threads(threads)
     problem_set = next(iter(P.problem_sets().values()))
-    strategies = list(P.BASIC_STRATEGIES)
-    settings = P.Settings(max_new_tokens=problem_set.max_new_tokens)
+    strategies = list(PP.BASIC_STRATEGIES)
+    settings = P.Sampling(max_new_tokens=problem_set.max_new_tokens)
     rows = []
     for model in catalog.EMBEDDED_MODELS:
         if only and only.lower() not in model.label.lower():
             continue
-        lm, tok, plain = P.load_model(model.label)
+        lm, tok, plain = PR.load_model(model.label)
 
         def score(stop_at_answer: bool, count: int = questions):
             @in_worker_thread
             def run():
                 made, right = 0, 0
                 for problem in problem_set.items[:count]:
-                    final = list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
+                    final = list(PR.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
                                                       strategies, problem_set, settings, plain=plain,
                                                       stop_at_answer=stop_at_answer))[-1]
                     made += sum(r.tokens for r in final)
@@ -231,13 +235,15 @@ def accuracy(set_name: str = SET, questions: int = 20, samples: int = 5, max_new
     import torch
 
     from demos import prompting as P
+
+    from demos import prompting_prompts as PP, prompting_run as PR
     from gallery import catalog
 
     # Results do not depend on the thread count; on a CPU shared with other jobs 1 thread can be
     # faster than 2 (no threads spinning while they wait for each other).
     torch.set_num_threads(threads)
     problem_set = P.get_problem_set(set_name)
-    settings = P.Settings(samples=samples, max_new_tokens=max_new_tokens)
+    settings = P.Sampling(samples=samples, max_new_tokens=max_new_tokens)
     strategies = list(P.STRATEGIES)
     started = time.perf_counter()
     records: list[dict] = []

@@ -55,6 +55,7 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
 
     from demos import next_word as nw
     from demos import prompting as P
+    from demos import prompting_prompts as PP, prompting_run as PR
     from gallery import catalog, models, text_engine
 
     torch.set_num_threads(2)
@@ -100,13 +101,13 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
         kls.append(float((p * (log_p - log_q)).sum()))
 
     problem_set = P.problem_sets()[SET_NAME] if SET_NAME in P.problem_sets() else next(iter(P.problem_sets().values()))
-    settings = P.Settings(temperature=0.0, max_new_tokens=SET_NEW_TOKENS)
+    settings = P.Sampling(temperature=0.0, max_new_tokens=SET_NEW_TOKENS)
 
     def score(use_engine) -> float:
         started = time.perf_counter()
         for problem in problem_set.items[:questions]:
-            for _ in P.compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind,
-                                          list(P.BASIC_STRATEGIES), problem_set, settings, engine=use_engine):
+            for _ in PR.compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind,
+                                          list(PP.BASIC_STRATEGIES), problem_set, settings, engine=use_engine):
                 pass
         return time.perf_counter() - started
 

@@ -287,6 +287,7 @@ def test_clip_bias_bars_follow_each_request_and_template(page, client):
 # --- 5 · Prompting ---------------------------------------------------------------------------------
 def test_prompting_accuracy_bars_follow_each_run_and_setting(page, client):
     from demos import prompting
+    from demos import prompting_prompts as PP
 
     open_tab(page, "5 · Prompting strategies")
     model = page.locator("#prompting-model input").input_value()
@@ -294,9 +295,9 @@ def test_prompting_accuracy_bars_follow_each_run_and_setting(page, client):
     strategies = page.locator("#prompting-strategies")
     count = page.locator("#prompting-count input[type=number]")
     runs = [  # (strategies, questions, k)
-        ([prompting.ZERO_SHOT, prompting.COT], 1, prompting.DEFAULT_K),
-        ([prompting.ZERO_SHOT, prompting.FEW_SHOT, prompting.COT], 2, prompting.DEFAULT_K),
-        ([prompting.ZERO_SHOT, prompting.FEW_SHOT, prompting.COT], 2, 1),  # a settings change: k
+        ([PP.ZERO_SHOT, PP.COT], 1, prompting.DEFAULT_K),
+        ([PP.ZERO_SHOT, prompting.FEW_SHOT, PP.COT], 2, prompting.DEFAULT_K),
+        ([PP.ZERO_SHOT, prompting.FEW_SHOT, PP.COT], 2, 1),  # a settings change: k
     ]
     for i, (chosen, n, k) in enumerate(runs):
         for s in prompting.STRATEGIES:

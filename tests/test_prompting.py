@@ -14,6 +14,8 @@ import torch
 from gradio_client.exceptions import AppError
 
 from demos import prompting as P
+
+from demos import prompting_answers as PA, prompting_prompts as PP, prompting_run as PR
 from gallery import catalog, models
 from gallery.errors import InputError
 from tests.tiny_models import CHAT_TEMPLATE
@@ -101,7 +103,7 @@ def test_extract_answer(text, kind, expected):
     ],
 )
 def test_is_correct(predicted, expected, kind, verdict):
-    assert P.is_correct(predicted, expected, kind) is verdict
+    assert PA.is_correct(predicted, expected, kind) is verdict
 
 
 @pytest.mark.parametrize(
@@ -134,7 +136,7 @@ def test_every_answer_reads_back_as_itself():
     for problem_set in P.problem_sets().values():
         for problem in problem_set.items:
             reply = f"Let me see. The answer is {problem.answer}."
-            assert P.is_correct(P.extract_answer(reply, problem.kind), problem.answer, problem.kind), problem
+            assert PA.is_correct(P.extract_answer(reply, problem.kind), problem.answer, problem.kind), problem
         for example in problem_set.exemplars:
             assert P.extract_answer(f"{example.reasoning} The answer is {example.answer}.", "number" if
                                     re.fullmatch(r"-?\d+", example.answer) else "word") is not None
@@ -169,11 +171,11 @@ def test_letter_and_date_answers_match_an_independent_computation():
 
 # --- votes, tables, guesses ----------------------------------------------------------------------
 def test_majority_vote():
-    assert P.majority_vote(["7", None, "18", "18"]) == ("18", {"7": 1, "18": 2})
-    assert P.majority_vote(["18", "7", "7", "18"])[0] == "18"  # a tie goes to the first seen
-    assert P.majority_vote(["3", "5", "5", "5", "3"]) == ("5", {"3": 2, "5": 3})
-    assert P.majority_vote([None, None]) == (None, {})
-    assert P.majority_vote([]) == (None, {})
+    assert PA.majority_vote(["7", None, "18", "18"]) == ("18", {"7": 1, "18": 2})
+    assert PA.majority_vote(["18", "7", "7", "18"])[0] == "18"  # a tie goes to the first seen
+    assert PA.majority_vote(["3", "5", "5", "5", "3"]) == ("5", {"3": 2, "5": 3})
+    assert PA.majority_vote([None, None]) == (None, {})
+    assert PA.majority_vote([]) == (None, {})
 
 
 def _records():
@@ -216,7 +218,7 @@ def test_guess_verdicts():
 def test_settings_are_clamped_with_a_note():
     settings, notes = P.clean_settings(k=99, samples=0, temperature=-1, sc_temperature=float("nan"),
                                        seed="abc", max_new_tokens=10**9, max_k=5)
-    assert settings == P.Settings(k=5, samples=1, temperature=0.0, sc_temperature=P.DEFAULT_SC_TEMPERATURE,
+    assert settings == P.Sampling(k=5, samples=1, temperature=0.0, sc_temperature=P.DEFAULT_SC_TEMPERATURE,
                                   seed=P.DEFAULT_SEED, max_new_tokens=P.MAX_NEW_TOKENS)
     assert len(notes) == 6, notes
     assert P.clean_settings(samples=1000)[0].samples == P.MAX_SAMPLES
@@ -224,7 +226,7 @@ def test_settings_are_clamped_with_a_note():
     assert P.clean_settings(k=0, max_k=5)[0].k == 1
     assert P.clean_settings(temperature=float("inf"))[0].temperature == P.MAX_TEMPERATURE
     assert P.clean_settings(sc_temperature=0)[1]  # a note: the vote is trivial at temperature 0
-    assert P.clean_settings() == (P.Settings(), [])
+    assert P.clean_settings() == (P.Sampling(), [])
 
 
 @pytest.mark.parametrize("question", ["", "   \n", None, "x" * 20_000])
@@ -257,12 +259,12 @@ def test_strategy_choice():
 
 # --- prompts -------------------------------------------------------------------------------------
 def test_prompts_match_their_templates_exactly():
-    examples = (P.Example("Q1?", "Step 1.", "1"), P.Example("Q2?", "Step 2.", "2"), P.Example("Q3?", "S3.", "3"))
+    examples = (PP.Example("Q1?", "Step 1.", "1"), PP.Example("Q2?", "Step 2.", "2"), PP.Example("Q3?", "S3.", "3"))
     q = "What is 2 + 2?"
-    A, C = P.ANSWER_ONLY, P.STEP_BY_STEP
+    A, C = PP.ANSWER_ONLY, PP.STEP_BY_STEP
     expected = {
-        P.ZERO_SHOT: [("user", f"{q}\n{A}")],
-        P.COT: [("user", f"{q}\n{C}")],
+        PP.ZERO_SHOT: [("user", f"{q}\n{A}")],
+        PP.COT: [("user", f"{q}\n{C}")],
         P.FEW_SHOT: [("user", f"Q1?\n{A}"), ("assistant", "The answer is 1."),
                      ("user", f"Q2?\n{A}"), ("assistant", "The answer is 2."), ("user", f"{q}\n{A}")],
         P.FEW_SHOT_COT: [("user", f"Q1?\n{C}"), ("assistant", "Step 1. The answer is 1."),
@@ -270,7 +272,7 @@ def test_prompts_match_their_templates_exactly():
     }
     expected[P.SELF_CONSISTENCY] = expected[P.FEW_SHOT_COT]
     for strategy, turns in expected.items():
-        messages = P.build_messages(strategy, q, examples, k=2)
+        messages = PP.build_messages(strategy, q, examples, k=2)
         assert [(m["role"], m["content"]) for m in messages] == turns, strategy
 
 
@@ -278,11 +280,11 @@ def test_rendered_prompt_is_the_chat_template_and_tokenizes_like_apply_chat_temp
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_dir / "llama")
-    messages = P.build_messages(P.FEW_SHOT, "Why?", (P.Example("Q?", "R.", "7"),), k=1)
-    text = P.render_prompt(tok, messages)
+    messages = PP.build_messages(P.FEW_SHOT, "Why?", (PP.Example("Q?", "R.", "7"),), k=1)
+    text = PP.render_prompt(tok, messages)
     assert tok.chat_template == CHAT_TEMPLATE
-    assert text == (f"<|im_start|>user\nQ?\n{P.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\nThe answer is 7."
-                    f"<|im_end|>\n<|im_start|>user\nWhy?\n{P.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\n")
+    assert text == (f"<|im_start|>user\nQ?\n{PP.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\nThe answer is 7."
+                    f"<|im_end|>\n<|im_start|>user\nWhy?\n{PP.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\n")
     # What stream_generate feeds the model == what apply_chat_template(tokenize=True) gives.
     reference = tok.apply_chat_template(messages, add_generation_prompt=True)["input_ids"]
     assert tok(text, add_special_tokens=False)["input_ids"] == reference
@@ -308,14 +310,14 @@ def test_batched_greedy_equals_one_prompt_at_a_time(tiny_lm):
     each greedy row gives exactly what `generate` gives for its prompt alone, unpadded."""
     lm, tok = tiny_lm
     problem_set = P.get_problem_set("arithmetic")
-    plan = P.plan_rows(tok, problem_set.items[0].question, list(P.STRATEGIES), problem_set,
-                       P.Settings(k=2, samples=2, sc_temperature=1.0))
+    plan = PP.plan_rows(tok, problem_set.items[0].question, list(P.STRATEGIES), problem_set,
+                       P.Sampling(k=2, samples=2, sc_temperature=1.0))
     assert [p.temperature for p in plan] == [0.0] * 4 + [1.0] * 2
     lengths = [len(tok(p.prompt, add_special_tokens=False)["input_ids"]) for p in plan[:4]]
     assert len(set(lengths)) == 4  # really different lengths: the batch is left-padded
-    final = list(P.stream_generate(lm, tok, [p.prompt for p in plan], [p.temperature for p in plan], seed=0,
+    final = list(PR.stream_generate(lm, tok, [p.prompt for p in plan], [p.temperature for p in plan], seed=0,
                                    max_new_tokens=24))[-1]
-    eos = P.eos_token_ids(lm, tok)
+    eos = PR.eos_token_ids(lm, tok)
     for row, item in enumerate(plan[:4]):
         alone = tok(item.prompt, return_tensors="pt", add_special_tokens=False)  # no padding at all
         with torch.inference_mode():
@@ -327,7 +329,7 @@ def test_batched_greedy_equals_one_prompt_at_a_time(tiny_lm):
 def test_row_sampler_draws_like_torch_multinomial_with_our_generator():
     torch.manual_seed(123)
     scores = torch.randn(3, 50)
-    sampler = P._make_row_sampler([0.0, 0.7, 1.5], seed=42)
+    sampler = PR._make_row_sampler([0.0, 0.7, 1.5], seed=42)
     out = sampler(None, scores)
     assert torch.equal(out[0], scores[0])  # greedy row untouched
     generator = torch.Generator().manual_seed(42)
@@ -342,7 +344,7 @@ def test_self_consistency_samples_are_seeded_and_batched(tiny_lm):
     prompts, temps = ["<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"] * 4, [1.0] * 4
 
     def run(seed):
-        return list(P.stream_generate(lm, tok, prompts, temps, seed=seed, max_new_tokens=12))[-1].tokens
+        return list(PR.stream_generate(lm, tok, prompts, temps, seed=seed, max_new_tokens=12))[-1].tokens
 
     first = run(7)
     assert run(7) == first  # same seed, same samples
@@ -353,12 +355,12 @@ def test_self_consistency_samples_are_seeded_and_batched(tiny_lm):
 def test_streaming_yields_growing_rows_and_stops_when_asked(tiny_lm):
     lm, tok = tiny_lm
     prompts = ["<|im_start|>user\nThe cat<|im_end|>\n<|im_start|>assistant\n", "The dog sat"]
-    states = list(P.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=20, every_s=0))
+    states = list(PR.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=20, every_s=0))
     assert len(states) > 5 and states[-1].done and not states[0].done
     for before, after in zip(states, states[1:]):
         assert all(len(a) >= len(b) for a, b in zip(after.tokens, before.tokens))
     stop = threading.Event()
-    stream = P.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=200, stop=stop, every_s=0)
+    stream = PR.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=200, stop=stop, every_s=0)
     next(stream)
     stop.set()
     last = list(stream)[-1]
@@ -369,22 +371,22 @@ def test_compare_strategies_end_to_end_on_the_tiny_model(tiny_lm):
     lm, tok = tiny_lm
     problem_set = P.get_problem_set("dates")
     problem = problem_set.items[0]
-    settings = P.Settings(k=2, samples=3, max_new_tokens=16, seed=3)
-    updates = list(P.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
+    settings = P.Sampling(k=2, samples=3, max_new_tokens=16, seed=3)
+    updates = list(PR.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
                                         list(P.STRATEGIES), problem_set, settings))
     first, final = updates[0], updates[-1]
     assert [r.strategy for r in final] == list(P.STRATEGIES)
     assert all(not r.texts for r in first) and all(r.prompt for r in first)  # prompts shown before any token
     for result in final:
         assert result.finished and result.correct in (True, False)
-        expected_prompt = P.render_prompt(tok, P.build_messages(result.strategy, problem.question,
+        expected_prompt = PP.render_prompt(tok, PP.build_messages(result.strategy, problem.question,
                                                                 problem_set.exemplars, 2))
         assert result.prompt == expected_prompt
         assert result.answers == [P.extract_answer(t, problem.kind) for t in result.texts]
     sc = final[-1]
     assert len(sc.texts) == 3 and sc.temperature == settings.sc_temperature
-    assert (sc.answer, sc.votes) == P.majority_vote(sc.answers)
-    assert sc.correct == P.is_correct(sc.answer, problem.answer, problem.kind)
+    assert (sc.answer, sc.votes) == PA.majority_vote(sc.answers)
+    assert sc.correct == PA.is_correct(sc.answer, problem.answer, problem.kind)
 
 
 # --- the launched app's API ----------------------------------------------------------------------
@@ -404,7 +406,7 @@ def test_api_compare_returns_answers_marks_prompts_and_the_guess(client):
     assert "greedy (temperature 0)" in summary and "seed 0" in summary
     assert [d["strategy"] for d in data] == ["zero-shot", "chain-of-thought"]
     for d in data:
-        assert d["correct"] == P.is_correct(d["answer"], "4", "number")
+        assert d["correct"] == PA.is_correct(d["answer"], "4", "number")
         assert d["prompt"].endswith("<|im_start|>assistant\n") and "What is 2 + 2?" in d["prompt"]
     assert "You guessed **chain-of-thought**" in verdict
     # Per strategy: header, text, prompt (the columns are layout, not part of the API reply).
@@ -506,9 +508,9 @@ def test_no_nan_leaks_into_settings():
 def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_format():
     lm, tok = models.load_causal_lm(catalog.EMBEDDED_LM)
     problem_set = P.get_problem_set("arithmetic")
-    plan = P.plan_rows(tok, problem_set.items[0].question, [P.ZERO_SHOT, P.FEW_SHOT], problem_set, P.Settings(k=2))
-    final = list(P.stream_generate(lm, tok, [p.prompt for p in plan], [0.0, 0.0], seed=0, max_new_tokens=12))[-1]
-    eos = P.eos_token_ids(lm, tok)
+    plan = PP.plan_rows(tok, problem_set.items[0].question, [PP.ZERO_SHOT, P.FEW_SHOT], problem_set, P.Sampling(k=2))
+    final = list(PR.stream_generate(lm, tok, [p.prompt for p in plan], [0.0, 0.0], seed=0, max_new_tokens=12))[-1]
+    eos = PR.eos_token_ids(lm, tok)
     for row, item in enumerate(plan):
         alone = tok(item.prompt, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
@@ -520,32 +522,32 @@ def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_forma
 
 # --- plain "Q: … A:" prompts for a pre-trained-only model, and replies that stop at the answer ---
 def test_plain_prompts_are_gpt3_style_question_answer_blocks():
-    examples = (P.Example("Q1?", "Step 1.", "1"), P.Example("Q2?", "Step 2.", "2"), P.Example("Q3?", "S3.", "3"))
+    examples = (PP.Example("Q1?", "Step 1.", "1"), PP.Example("Q2?", "Step 2.", "2"), PP.Example("Q3?", "S3.", "3"))
     q = "What is 2 + 2?"
-    assert P.build_plain_prompt(P.ZERO_SHOT, q, examples, 2) == "Q: What is 2 + 2?\nA:"
-    assert P.build_plain_prompt(P.COT, q, examples, 2) == "Q: What is 2 + 2?\nA: Let's think step by step."
-    assert P.build_plain_prompt(P.FEW_SHOT, q, examples, 2) == "Q: Q1?\nA: 1\n\nQ: Q2?\nA: 2\n\nQ: What is 2 + 2?\nA:"
-    assert P.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1) == (
+    assert PP.build_plain_prompt(PP.ZERO_SHOT, q, examples, 2) == "Q: What is 2 + 2?\nA:"
+    assert PP.build_plain_prompt(PP.COT, q, examples, 2) == "Q: What is 2 + 2?\nA: Let's think step by step."
+    assert PP.build_plain_prompt(P.FEW_SHOT, q, examples, 2) == "Q: Q1?\nA: 1\n\nQ: Q2?\nA: 2\n\nQ: What is 2 + 2?\nA:"
+    assert PP.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1) == (
         "Q: Q1?\nA: Step 1. The answer is 1.\n\nQ: What is 2 + 2?\nA:")
-    assert P.build_plain_prompt(P.SELF_CONSISTENCY, q, examples, 1) == P.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1)
+    assert PP.build_plain_prompt(P.SELF_CONSISTENCY, q, examples, 1) == PP.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1)
 
 
 @pytest.mark.parametrize(
     "text, strategy, style, end",
     [
-        (" cold\nQ: next", P.ZERO_SHOT, "plain", 5),  # answer-only: the first line break after text
+        (" cold\nQ: next", PP.ZERO_SHOT, "plain", 5),  # answer-only: the first line break after text
         ("\n cold\n", P.FEW_SHOT, "chat", 6),  # a leading line break is not the end
         (" cold", P.FEW_SHOT, "plain", None),  # still going
-        ("\n\nQ: What is", P.COT, "plain", 2),  # a base model that starts the next block answered nothing
-        (" Hot is warm.\n\nQ:", P.COT, "plain", 13),  # a blank line ends a plain block
+        ("\n\nQ: What is", PP.COT, "plain", 2),  # a base model that starts the next block answered nothing
+        (" Hot is warm.\n\nQ:", PP.COT, "plain", 13),  # a blank line ends a plain block
         (" 3 × 100 = 300. The answer is 300. Next", P.FEW_SHOT_COT, "chat", 34),
-        (" The answer is 3.5", P.COT, "chat", None),  # "3." is not the end of "3.5"
-        ("Step one.\n\nStep two.", P.COT, "chat", None),  # chat reasoning may have blank lines
+        (" The answer is 3.5", PP.COT, "chat", None),  # "3." is not the end of "3.5"
+        ("Step one.\n\nStep two.", PP.COT, "chat", None),  # chat reasoning may have blank lines
         ("So the answer is Paris\nmore", P.SELF_CONSISTENCY, "chat", 23),
     ],
 )
 def test_reply_end(text, strategy, style, end):
-    assert P.reply_end(text, strategy, style) == end
+    assert PA.reply_end(text, strategy, style) == end
 
 
 def test_rows_stop_exactly_where_the_reply_rule_says(tiny_lm, monkeypatch):
@@ -553,12 +555,12 @@ def test_rows_stop_exactly_where_the_reply_rule_says(tiny_lm, monkeypatch):
     (here a rule that fires after a row-specific number of characters), and keeps exactly the
     tokens unstopped greedy generation made up to then; the padding after is ignored."""
     lm, tok = tiny_lm
-    limits = {P.ZERO_SHOT: 3, P.FEW_SHOT: 12}
-    monkeypatch.setattr(P, "reply_end", lambda text, strategy, style: limits[strategy] if len(text) >= limits[strategy] else None)
+    limits = {PP.ZERO_SHOT: 3, P.FEW_SHOT: 12}
+    monkeypatch.setattr(PR, "reply_end", lambda text, strategy, style: limits[strategy] if len(text) >= limits[strategy] else None)
     prompts = ["The cat sat on the", "Once upon a time there was"]
-    final = list(P.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=30,
-                                   stop_at_answer=[(P.ZERO_SHOT, "plain"), (P.FEW_SHOT, "plain")]))[-1]
-    eos = P.eos_token_ids(lm, tok)
+    final = list(PR.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=30,
+                                   stop_at_answer=[(PP.ZERO_SHOT, "plain"), (P.FEW_SHOT, "plain")]))[-1]
+    eos = PR.eos_token_ids(lm, tok)
     for row, (prompt, strategy) in enumerate(zip(prompts, limits)):
         alone = tok(prompt, return_tensors="pt", add_special_tokens=False)
         with torch.inference_mode():
@@ -610,10 +612,10 @@ def test_api_score_a_lookup_set_with_the_plain_model(client):
 def test_few_shot_beats_zero_shot_on_the_default_set_with_the_model_it_was_chosen_for():
     """The tab's own scoring loop, offline, on the default set's first questions."""
     problem_set = next(iter(P.problem_sets().values()))
-    settings = P.Settings(max_new_tokens=problem_set.max_new_tokens)
+    settings = P.Sampling(max_new_tokens=problem_set.max_new_tokens)
     records = []
-    for _, records, _, _ in P.run_score(P.DEFAULT_SET_MODEL.label, problem_set.name, 12, [P.ZERO_SHOT, P.FEW_SHOT],
+    for _, records, _, _ in P.run_score(P.DEFAULT_SET_MODEL.label, problem_set.name, 12, [PP.ZERO_SHOT, P.FEW_SHOT],
                                         settings):
         pass
-    right = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in (P.ZERO_SHOT, P.FEW_SHOT)}
-    assert len(records) == 24 and right[P.FEW_SHOT] > right[P.ZERO_SHOT], right
+    right = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in (PP.ZERO_SHOT, P.FEW_SHOT)}
+    assert len(records) == 24 and right[P.FEW_SHOT] > right[PP.ZERO_SHOT], right

@@ -130,6 +130,7 @@ def test_a_refused_gpu_call_of_a_text_model_is_answered_on_the_cpu(monkeypatch):
 
 def test_scoring_a_set_asks_for_one_short_gpu_call_per_question(monkeypatch):
     from demos import prompting
+    from demos import prompting_prompts as PP, prompting_run as PR
 
     chat = catalog.all_models("instruct")[0].label
     monkeypatch.setattr(settings, "ZERO_GPU", True)
@@ -143,12 +144,12 @@ def test_scoring_a_set_asks_for_one_short_gpu_call_per_question(monkeypatch):
 
     monkeypatch.setattr(prompting.run_compare, "gpu_call", on_gpu)
     max_new_tokens = 32
-    updates = list(prompting.on_score(chat, None, 3, [prompting.ZERO_SHOT, prompting.COT], None, 1, 3, 0.0,
+    updates = list(prompting.on_score(chat, None, 3, [PP.ZERO_SHOT, PP.COT], None, 1, 3, 0.0,
                                       0.7, 1, max_new_tokens, progress=lambda *a, **k: None))
     assert "3 of 3 questions scored" in updates[-1][0]
     assert len(durations) == 3  # one call per question, not one for the set
     # Sized to the call: the estimate for max_new_tokens steps, far below the old 240 s.
-    assert durations == [device.gpu_seconds(prompting.GPU_STEP_S * max_new_tokens)] * 3
+    assert durations == [device.gpu_seconds(PR.GPU_STEP_S * max_new_tokens)] * 3
     assert max(durations) <= 10
 
 

@@ -52,6 +52,7 @@ def main() -> None:
 
     out: dict = {"zero_gpu": settings.ZERO_GPU}
     from demos import clip_classify, next_word, prompting
+    from demos import prompting_prompts as PP
 
     def schedules_during(run) -> tuple[list[dict], object, list[str]]:
         before = len(SCHEDULES)
@@ -79,10 +80,10 @@ def main() -> None:
         lambda: next_word.generate_handler("The cat", llama, 1.0, 0, 1.0, 4, 1, False, []))
     out["generate"] = {"schedules": len(calls), "text": result[2] if isinstance(result, tuple) else result}
     calls, result, _ = schedules_during(lambda: list(prompting.on_compare(
-        chat, "What is 2 + 3?", "5", [prompting.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, None)))
+        chat, "What is 2 + 3?", "5", [PP.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, None)))
     out["prompting_compare"] = {"schedules": len(calls), "updates": len(result) if isinstance(result, list) else result}
     calls, result, _ = schedules_during(lambda: list(prompting.on_score(
-        chat, None, 2, [prompting.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, progress=lambda *a, **k: None)))
+        chat, None, 2, [PP.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, progress=lambda *a, **k: None)))
     out["prompting_score"] = {"schedules": len(calls), "last": result[-1][0] if isinstance(result, list) else result}
 
     # 2. A model that needs the GPU (the tiny GPT-2 stands in for SmolLM2-1.7B here): ZeroGPU

@@ -1,0 +1,380 @@
+"""Running the strategies on a model: every row of one request (each strategy, n samples for
+self-consistency) goes through ONE left-padded `generate` call, streamed per row; then the rows
+are grouped back into strategies and their answers read.
+
+How the streaming works (transformers' own streamers only take one sequence): `RowStreamer` is a
+`BaseStreamer` that receives the whole batch's new token ids at every decoding step, shape (B,),
+and keeps them per row; `generate` runs in a worker thread and the handler yields the decoded
+rows a few times a second."""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+import torch
+
+from demos.prompting_answers import extract_answer, is_correct, majority_vote, reply_end
+from demos.prompting_prompts import SELF_CONSISTENCY, ProblemSet, RowPlan, get_problem_set, plan_rows, uses_plain_prompts
+from gallery import catalog, models, settings as gallery_settings
+from gallery.device import gpu, sized
+
+if TYPE_CHECKING:
+    from demos.prompting import Sampling
+
+STREAM_EVERY_S = 0.25  # how often the page gets the partial texts
+# A batched generation step (all strategies' rows at once) takes ~50 ms on a GPU, so a call asks
+# for the GPU for about max_new_tokens steps; on ZeroGPU the small models skip the GPU (role=).
+GPU_STEP_S = 0.05
+
+
+# --- batched generation with per-row streaming ---------------------------------------------------
+def _make_row_sampler(temperatures: list[float], seed: int):
+    """A logits processor that samples the rows with temperature > 0 itself, with its own seeded
+    torch.Generator (never the global RNG), and turns their scores into a one-hot; `generate`
+    runs in greedy mode, so rows at temperature 0 stay exactly greedy and the others take the
+    drawn token. Pure temperature sampling: no top-k or top-p."""
+    from transformers import LogitsProcessor
+
+    class RowSampler(LogitsProcessor):
+        def __init__(self):
+            self.rows = [i for i, t in enumerate(temperatures) if t > 0]
+            self.generator = None
+
+        def __call__(self, input_ids, scores):  # scores: (B, vocab)
+            if not self.rows:
+                return scores
+            if self.generator is None:
+                self.generator = torch.Generator(device=scores.device).manual_seed(seed)
+            rows = torch.tensor(self.rows, device=scores.device)
+            temps = torch.tensor([temperatures[i] for i in self.rows], device=scores.device, dtype=scores.dtype)
+            probs = torch.softmax(scores[rows] / temps[:, None], dim=-1)  # (R, vocab)
+            picks = torch.multinomial(probs, 1, generator=self.generator)  # (R, 1)
+            out = scores.clone()
+            out[rows] = -math.inf
+            out[rows, picks[:, 0]] = 0.0
+            return out
+
+    return RowSampler()
+
+
+def _make_stop_criterion(stop: threading.Event):
+    from transformers import StoppingCriteria
+
+    class StopWhenAsked(StoppingCriteria):
+        """Ends every row at the next step once `stop` is set (Stop button, closed page)."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+    return StopWhenAsked()
+
+
+def _make_answer_criterion(plan_strategies: list[str], styles: list[str], tokenizer, prompt_length: int,
+                           streamer: "RowStreamer"):
+    from transformers import StoppingCriteria
+
+    class StopAtAnswer(StoppingCriteria):
+        """Ends each row once its reply has said the answer (`reply_end`); the streamer keeps the
+        row's tokens up to that step and ignores the padding that follows."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+            new = input_ids[:, prompt_length:].tolist()
+            for row, ids in enumerate(new):
+                if streamer.stop_length[row] is not None:
+                    done[row] = True
+                    continue
+                text = tokenizer.decode(ids, skip_special_tokens=True)
+                if reply_end(text, plan_strategies[row], styles[row]) is not None:
+                    streamer.stop_length[row] = len(ids)
+                    done[row] = True
+            return done
+
+    return StopAtAnswer()
+
+
+def eos_token_ids(lm, tokenizer) -> set[int]:
+    ids = lm.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+@dataclass
+class BatchState:
+    """What the batch has produced so far. tokens[i]: row i's new token ids, end token excluded."""
+
+    tokens: list[list[int]]
+    finished_s: list[float | None]  # seconds from the start until row i ended
+    done: bool = False
+
+
+class RowStreamer:
+    """A `generate` streamer for a whole batch (transformers' own streamers take one row).
+
+    `generate` calls put() first with the prompt ids (B, T), then once per step with the new
+    token of every row (B,); rows that have ended get the pad token, which is ignored here.
+    Each call pushes a snapshot onto a queue for the thread that serves the page."""
+
+    def __init__(self, batch_size: int, eos_ids: set[int], out: queue.Queue):
+        self.eos_ids, self.out = eos_ids, out
+        self.tokens: list[list[int]] = [[] for _ in range(batch_size)]
+        self.finished_s: list[float | None] = [None] * batch_size
+        self.stop_length: list[int | None] = [None] * batch_size  # set when a row has said its answer
+        self.started = time.perf_counter()
+        self.prompt_seen = False
+
+    def _snapshot(self, done: bool) -> BatchState:
+        return BatchState([list(t) for t in self.tokens], list(self.finished_s), done)
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # the first call carries the prompts, not new tokens
+            self.prompt_seen = True
+            return
+        now = time.perf_counter() - self.started
+        for row, token in enumerate(value.reshape(-1).tolist()):
+            if self.finished_s[row] is not None:
+                continue
+            if token in self.eos_ids:
+                self.finished_s[row] = now
+                continue
+            self.tokens[row].append(token)
+            limit = self.stop_length[row]
+            if limit is not None and len(self.tokens[row]) >= limit:
+                self.finished_s[row] = now
+        self.out.put(self._snapshot(False))
+
+    def end(self) -> None:
+        now = time.perf_counter() - self.started
+        self.finished_s = [now if s is None else s for s in self.finished_s]  # ran out of tokens
+        self.out.put(self._snapshot(True))
+
+
+class _Discard:
+    """A queue that keeps nothing (the engine path reads the streamer's snapshots directly)."""
+
+    def put(self, item) -> None:
+        pass
+
+
+def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
+                        max_new_tokens: int, stop: threading.Event, every_s: float) -> Iterator[BatchState]:
+    """stream_generate on a text engine (llama.cpp): every row decoded together, one engine batch
+    per step; rows at temperature 0 take the top token, the others sample softmax(logits / t)
+    with one seeded generator, as RowSampler does."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def pick(row: int, step: int, logits: torch.Tensor) -> int:
+        t = temperatures[row]
+        if t <= 0:
+            return int(logits.argmax())
+        return int(torch.multinomial(torch.softmax(logits.float() / t, dim=-1), 1, generator=generator))
+
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), _Discard())
+    streamer.prompt_seen = True  # the engine hands over new tokens only
+    last_sent = 0.0
+    try:
+        for tokens, _ in engine.generate_batch(ids, max_new_tokens, pick, streamer.eos_ids,
+                                               max_time=gallery_settings.TIME_LIMIT_S, stop=stop):
+            streamer.put(torch.tensor([-1 if t is None else t for t in tokens]))  # ended rows: ignored
+            state = streamer._snapshot(False)
+            if time.perf_counter() - last_sent >= every_s:
+                last_sent = time.perf_counter()
+                yield state
+        streamer.end()
+        yield streamer._snapshot(True)
+    finally:
+        stop.set()
+
+
+def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
+                    max_new_tokens: int, stop: threading.Event | None = None,
+                    every_s: float = STREAM_EVERY_S, engine=None,
+                    stop_at_answer: list[tuple[str, str]] | None = None) -> Iterator[BatchState]:
+    """Run every prompt in ONE left-padded `generate` call (or one engine batch per step, with
+    `engine`); yield the batch's progress at most every `every_s` seconds, and the finished
+    batch last. Closing the iterator stops generation.
+    stop_at_answer: per row (strategy, style); each row then ends once it has said its answer
+    (transformers path; the llama.cpp engine path runs rows to their end token)."""
+    from transformers import LogitsProcessorList, StoppingCriteriaList
+
+    if engine is not None:
+        yield from _stream_with_engine(engine, lm, tokenizer, prompts, temperatures, seed, max_new_tokens,
+                                       stop or threading.Event(), every_s)
+        return
+
+    # Left padding: every row's last prompt token sits in the last column, where the next token
+    # is predicted. padding_side is passed per call because the tokenizer is shared.
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    batch = {name: tensor.to(lm.device) for name, tensor in batch.items()}  # input_ids, attention_mask: (B, T)
+    stop = stop or threading.Event()
+    updates: queue.Queue = queue.Queue()
+    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), updates)
+    criteria = [_make_stop_criterion(stop)]
+    if stop_at_answer:
+        criteria.append(_make_answer_criterion([s for s, _ in stop_at_answer], [t for _, t in stop_at_answer],
+                                               tokenizer, batch["input_ids"].shape[1], streamer))
+
+    def work() -> None:
+        try:
+            with torch.inference_mode():
+                lm.generate(
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,  # greedy; RowSampler does the sampling for rows that want it
+                    temperature=1.0, top_p=1.0, top_k=50,  # neutral: a model's own sampling defaults stay off
+                    repetition_penalty=1.0,
+                    max_time=gallery_settings.TIME_LIMIT_S,  # a bound on one request's generation
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=sorted(streamer.eos_ids),
+                    logits_processor=LogitsProcessorList([_make_row_sampler(temperatures, seed)]),
+                    stopping_criteria=StoppingCriteriaList(criteria),
+                    streamer=streamer,
+                )
+        except BaseException as error:  # reaches the page through the queue
+            updates.put(error)
+
+    worker = threading.Thread(target=work, name="prompting-generate", daemon=True)
+    worker.start()
+    last_sent = 0.0
+    try:
+        while True:
+            try:
+                state = updates.get(timeout=1.0)
+            except queue.Empty:
+                if worker.is_alive():
+                    continue
+                raise RuntimeError("the generation thread ended without a result") from None
+            while not isinstance(state, BaseException) and not state.done and not updates.empty():
+                state = updates.get()  # the page only needs the latest snapshot
+            if isinstance(state, BaseException):
+                raise state
+            if state.done or time.perf_counter() - last_sent >= every_s:
+                last_sent = time.perf_counter()
+                yield state
+            if state.done:
+                return
+    finally:
+        stop.set()  # a closed iterator (Stop, page closed) ends the worker at its next step
+
+
+# --- one question, every chosen strategy ---------------------------------------------------------
+@dataclass
+class StrategyResult:
+    strategy: str
+    prompt: str
+    texts: list[str] = field(default_factory=list)  # one per sample (one for single-answer strategies)
+    answers: list[str | None] = field(default_factory=list)
+    answer: str | None = None  # the final answer (the majority for self-consistency)
+    votes: dict[str, int] = field(default_factory=dict)
+    correct: bool | None = None
+    tokens: int = 0  # new tokens, all samples together
+    seconds: float = 0.0  # from the batch's start until this strategy's last row ended
+    finished: bool = False
+    temperature: float = 0.0
+
+
+def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, expected: str | None,
+                    kind: str) -> list[StrategyResult]:
+    """Group the batch rows back into strategies, decode, read answers, vote, compare."""
+    results: dict[str, StrategyResult] = {}
+    for row, item in enumerate(plan):
+        result = results.setdefault(
+            item.strategy, StrategyResult(item.strategy, item.prompt, temperature=item.temperature)
+        )
+        if state is None:
+            continue
+        ids = state.tokens[row]
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        end = reply_end(text, item.strategy, item.style) if state.finished_s[row] is not None else None
+        text = text[:end].rstrip() if end is not None else text  # what followed the answer is not shown
+        result.texts.append(text)
+        result.tokens += len(ids)
+        ended = state.finished_s[row]
+        result.answers.append(extract_answer(text, kind) if ended is not None else None)
+        rows_of_strategy = [state.finished_s[i] for i, p in enumerate(plan) if p.strategy == item.strategy]
+        result.finished = all(s is not None for s in rows_of_strategy)
+        result.seconds = max((s for s in rows_of_strategy if s is not None), default=0.0)
+    for result in results.values():
+        if not result.finished:
+            continue
+        if result.strategy == SELF_CONSISTENCY:
+            result.answer, result.votes = majority_vote(result.answers)
+        else:
+            result.answer = result.answers[0] if result.answers else None
+        result.correct = is_correct(result.answer, expected, kind)
+    return list(results.values())
+
+
+def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind: str,
+                       strategies: list[str], problem_set: ProblemSet, settings: Sampling,
+                       stop: threading.Event | None = None, engine=None, plain: bool = False,
+                       stop_at_answer: bool = True) -> Iterator[list[StrategyResult]]:
+    """Yield the results of every strategy as they grow: first the prompts alone, then partial
+    texts, last the finished answers (the last yield has every `finished` True).
+    plain: "Q: … A:" text for a pre-trained-only model instead of the chat template.
+    stop_at_answer=False lets every row run to its end token (the benchmark's "before")."""
+    plan = plan_rows(tokenizer, question, strategies, problem_set, settings, plain=plain)
+    yield collect_results(plan, None, tokenizer, expected, kind)
+    for state in stream_generate(
+        lm, tokenizer, [p.prompt for p in plan], [p.temperature for p in plan], settings.seed,
+        settings.max_new_tokens, stop, engine=engine,
+        stop_at_answer=[(p.strategy, p.style) for p in plan] if stop_at_answer else None,
+    ):
+        yield collect_results(plan, state, tokenizer, expected, kind)
+
+
+# --- the model side (ZeroGPU runs these in its GPU worker) ---------------------------------------
+def load_model(model_label: str | None):
+    """-> (model, tokenizer, plain): plain is True for a model that reads "Q: … A:" text."""
+    entry = catalog.by_label("instruct", model_label)
+    lm, tokenizer = models.load_causal_lm(entry)
+    return lm, tokenizer, uses_plain_prompts(entry, tokenizer)
+
+
+def load_engine(model_label: str | None):
+    """llama.cpp for a bundled GGUF model on CPU, else None (transformers' generate)."""
+    return models.load_text_engine(catalog.by_label("instruct", model_label))
+
+
+
+@gpu(duration=sized(lambda model_label, question, expected, kind, strategies, set_name, settings:
+                    GPU_STEP_S * settings.max_new_tokens), role="instruct")
+def run_compare(model_label, question, expected, kind, strategies, set_name, settings):
+    """-> iterator of result lists (see compare_strategies); loads the model on first use."""
+    lm, tokenizer, plain = load_model(model_label)
+    yield from compare_strategies(lm, tokenizer, question, expected, kind, strategies,
+                                  get_problem_set(set_name), settings, engine=load_engine(model_label),
+                                  plain=plain)
+
+
+def run_score(model_label, set_name, count, strategies, settings):
+    """-> iterator of (questions done, records so far, status, a question just finished?).
+    One short GPU call per question (`run_compare`), never one long call for the whole set: a
+    visitor with little GPU quota left can still score, and the queue moves between questions.
+    Stops early, saying so, once the run has taken longer than the gallery's time limit per request."""
+    problem_set = get_problem_set(set_name)
+    records: list[dict] = []
+    started = time.perf_counter()
+    for index, problem in enumerate(problem_set.items[:count]):
+        if time.perf_counter() - started > gallery_settings.TIME_LIMIT_S:
+            yield index, records, f"Stopped after {index} questions: the time limit was reached.", True
+            return
+        results = None
+        for results in run_compare(model_label, problem.question, problem.answer, problem.kind,
+                                   strategies, problem_set.name, settings):
+            made = sum(r.tokens for r in results)
+            yield index, records, f"Question {index + 1} of {count}: {made} tokens so far…", False
+        for result in results or []:
+            records.append({"id": problem.id, "question": problem.question, "expected": problem.answer,
+                            "strategy": result.strategy, "answer": result.answer,
+                            "correct": bool(result.correct)})
+        yield index + 1, records, f"{index + 1} of {count} questions scored.", True
+
