@@ -49,6 +49,8 @@ def _run(repeats: int) -> list[Row]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from demos import next_word as nw
+
+    from demos import next_word_distribution as NWD, next_word_extend as NWE
     from gallery import catalog, models
     from gallery.device import device, dtype
 
@@ -65,16 +67,16 @@ def _run(repeats: int) -> list[Row]:
         ids = tokenizer(PROMPT, return_tensors="pt").to(device())
         with torch.inference_mode():
             probs = lm(**ids).logits[0, -1].float().softmax(-1)
-        return probs.topk(nw.TOP_BARS)
+        return probs.topk(NWD.TOP_BARS)
 
     def raw_distribution_lean():  # the same with only the last position through the LM head
         ids = tokenizer(PROMPT, return_tensors="pt").to(device())
         with torch.inference_mode():
             probs = lm(**ids, logits_to_keep=1, use_cache=False).logits[0, -1].float().softmax(-1)
-        return probs.topk(nw.TOP_BARS)
+        return probs.topk(NWD.TOP_BARS)
 
     def pure_distribution():
-        return nw.next_token_distribution(app_lm, app_tokenizer, PROMPT)
+        return NWD.next_token_distribution(app_lm, app_tokenizer, PROMPT)
 
     s = nw.check_settings(0.8, 50, 0.95, nw.vocab_size(app_lm))
 
@@ -87,7 +89,7 @@ def _run(repeats: int) -> list[Row]:
                                pad_token_id=tokenizer.pad_token_id)
 
     def pure_generate():
-        return nw.generate_tokens(app_lm, app_tokenizer, PROMPT, s, NEW_TOKENS, SEED)
+        return NWE.generate_tokens(app_lm, app_tokenizer, PROMPT, s, NEW_TOKENS, SEED)
 
     where = f"bundled SmolLM2-135M (real weights), {device()}"
     raw_d, pure_d = paired(raw_distribution, pure_distribution, repeats)
@@ -158,6 +160,8 @@ def _throughput(url: str, label: str) -> tuple[float, list[int]]:
 
     from demos import next_word as nw
 
+    from demos import next_word_distribution as NWD, next_word_extend as NWE
+
     clients = [Client(url, verbose=False, download_files=False) for _ in range(CLIENTS)]
     clients[0].predict(PROMPT, label, 1.0, 0, 1.0, api_name="/next_word_bars")  # warm
 
@@ -166,20 +170,20 @@ def _throughput(url: str, label: str) -> tuple[float, list[int]]:
         for _ in range(REQUESTS_PER_CLIENT):
             client.predict(text, label, 1.0, 0, 1.0, api_name="/next_word_bars")
 
-    sizes, real = [], nw._last_logits
+    sizes, real = [], NWD._last_logits
 
     def spy(lm, id_lists, pad_id):  # every forward pass of the tab goes through here
         sizes.append(len(id_lists))
         return real(lm, id_lists, pad_id)
 
-    nw._last_logits = spy
+    NWD._last_logits = spy
     try:
         started = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(visitor, zip(clients, _prompts())))
         return (time.perf_counter() - started) / (CLIENTS * REQUESTS_PER_CLIENT), sorted(set(sizes))
     finally:
-        nw._last_logits = real
+        NWD._last_logits = real
         for client in clients:
             client.close()
 
@@ -190,6 +194,7 @@ def _launch_unbatched():
 
     import app as gallery_app
     from demos import next_word as nw
+    from demos import next_word_distribution as NWD, next_word_extend as NWE
 
     with gr.Blocks() as blocks:
         nw.create_demo(batch=False)

@@ -54,6 +54,8 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     from llama_cpp import Llama
 
     from demos import next_word as nw
+
+    from demos import next_word_distribution as NWD, next_word_extend as NWE
     from demos import prompting as P
     from demos import prompting_prompts as PP, prompting_run as PR
     from gallery import catalog, models, text_engine
@@ -67,7 +69,7 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     raw = Llama(model_path=str(path), n_ctx=2048, n_threads=text_engine.threads(),
                 n_threads_batch=text_engine.threads(), verbose=False)
     ids = tokenizer(PROMPT)["input_ids"]
-    greedy = nw.Settings(temperature=0.0)
+    greedy = NWD.Sampling(temperature=0.0)
 
     def raw_llama() -> int:
         n = 0
@@ -78,10 +80,10 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
         return n
 
     def ours() -> int:
-        return len(nw.generate_tokens(lm, tokenizer, PROMPT, greedy, NEW_TOKENS, 0, engine=engine).steps)
+        return len(NWE.generate_tokens(lm, tokenizer, PROMPT, greedy, NEW_TOKENS, 0, engine=engine).steps)
 
     def transformers_fp32() -> int:
-        return len(nw.generate_tokens(lm, tokenizer, PROMPT, greedy, NEW_TOKENS, 0).steps)
+        return len(NWE.generate_tokens(lm, tokenizer, PROMPT, greedy, NEW_TOKENS, 0).steps)
 
     raw_llama(), ours(), transformers_fp32()  # warm-up
     speeds: dict[str, list[float]] = {"llama.cpp (raw)": [], "ours (llama.cpp engine)": [], "transformers fp32": []}

@@ -13,6 +13,8 @@ import torch
 from gradio_client.exceptions import AppError
 
 from demos import next_word as nw
+
+from demos import next_word_distribution as NWD, next_word_extend as NWE, next_word_panels as NWP
 from gallery import catalog, models
 from gallery.errors import InputError
 
@@ -54,11 +56,11 @@ def _reference_sampling(logits: torch.Tensor, t: float, k: int, p: float) -> tor
 def test_bars_equal_softmax_of_tempered_logits_after_top_k_and_top_p(label, t, k, p):
     lm, tokenizer = _load(label)
     text = "The cat sat on the"
-    d = nw.next_token_distribution(lm, tokenizer, text, nw.check_settings(t, k, p, nw.vocab_size(lm)))
+    d = NWD.next_token_distribution(lm, tokenizer, text, nw.check_settings(t, k, p, nw.vocab_size(lm)))
     logits = _reference_last_logits(lm, tokenizer, text)
     model = logits.softmax(-1)
     sampling = _reference_sampling(logits, t, k, p)
-    assert d.token_ids == model.topk(nw.TOP_BARS).indices.tolist()
+    assert d.token_ids == model.topk(NWD.TOP_BARS).indices.tolist()
     assert torch.allclose(torch.tensor(d.model_probs, dtype=torch.float64), model[d.token_ids], atol=1e-6)
     assert torch.allclose(torch.tensor(d.sampling_probs, dtype=torch.float64), sampling[d.token_ids], atol=1e-6)
     assert d.kept == int((sampling > 0).sum())
@@ -68,7 +70,7 @@ def test_bars_equal_softmax_of_tempered_logits_after_top_k_and_top_p(label, t, k
 
 def test_temperature_zero_puts_everything_on_the_top_token():
     lm, tokenizer = _load(LLAMA)
-    d = nw.next_token_distribution(lm, tokenizer, "Once upon a time", nw.check_settings(0, 0, 1, 400))
+    d = NWD.next_token_distribution(lm, tokenizer, "Once upon a time", nw.check_settings(0, 0, 1, 400))
     assert d.sampling_probs[0] == 1.0 and sum(d.sampling_probs) == 1.0 and d.kept == 1
     assert d.token_ids[0] == int(_reference_last_logits(lm, tokenizer, "Once upon a time").argmax())
 
@@ -78,13 +80,13 @@ def test_one_batched_pass_equals_one_pass_per_prompt(label):
     lm, tokenizer = _load(label)
     texts = ["The cat", "The capital of France is Paris. The capital of Italy is", "🙂 日本語 mañana", "2 + 3 ="]
     ids = [tokenizer(t).input_ids for t in texts]
-    batched = nw._last_logits(lm, ids, nw._pad_id(tokenizer))
+    batched = NWD._last_logits(lm, ids, NWD.pad_id(tokenizer))
     for row, text in enumerate(texts):
         assert torch.allclose(batched[row].double(), _reference_last_logits(lm, tokenizer, text), atol=1e-5)
-    settings = [nw.Settings(), nw.check_settings(0.7, 10, 0.9, 400), nw.Settings(0.0), nw.Settings(1.3)]
-    together = nw.next_token_distributions(lm, tokenizer, texts, settings)
+    settings = [NWD.Sampling(), nw.check_settings(0.7, 10, 0.9, 400), NWD.Sampling(0.0), NWD.Sampling(1.3)]
+    together = NWD.next_token_distributions(lm, tokenizer, texts, settings)
     for text, s, d in zip(texts, settings, together):
-        alone = nw.next_token_distribution(lm, tokenizer, text, s)
+        alone = NWD.next_token_distribution(lm, tokenizer, text, s)
         assert torch.allclose(torch.tensor(d.model_probs), torch.tensor(alone.model_probs), atol=1e-6)
         assert d.kept == alone.kept and d.pieces == alone.pieces
 
@@ -96,7 +98,7 @@ def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_other
     notes = columns[4]
     assert "Tiny Llama" in notes[0] and "Tiny GPT-2" in notes[2]
     assert "Type a few words" in notes[1] and "Unknown model" in notes[3]
-    assert columns[2][1] is None and list(columns[2][0]["id"]) == nw.next_token_distribution(*_load(LLAMA), "The cat sat").token_ids
+    assert columns[2][1] is None and list(columns[2][0]["id"]) == NWD.next_token_distribution(*_load(LLAMA), "The cat sat").token_ids
     with pytest.raises(Exception, match="Type a few words"):  # alone, a bad request is a plain error
         nw.next_token_batch_handler([""], [LLAMA], [1], [0], [1])
 
@@ -104,7 +106,7 @@ def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_other
 # --- readable tokens and the tokenization view ---------------------------------------------------
 def test_tokens_are_shown_readably():
     _, tokenizer = _load(LLAMA)
-    pieces = nw.tokenization(tokenizer, tokenizer("The cat\nsat  🙂").input_ids)
+    pieces = NWD.tokenization(tokenizer, tokenizer("The cat\nsat  🙂").input_ids)
     shown = "".join(piece for piece, _ in pieces)
     outside_bytes = re.sub(r"⟨[0-9A-F ]+⟩", "", shown)
     assert "␣cat" in shown and "↵" in shown and " " not in outside_bytes and "\n" not in shown
@@ -116,17 +118,17 @@ def test_tokens_are_shown_readably():
 
 # --- your guess ----------------------------------------------------------------------------------
 def test_guess_gets_a_space_like_a_written_word():
-    assert nw.guess_continuation("The capital of France is", "Paris") == " Paris"
-    assert nw.guess_continuation("The capital of France is ", "Paris") == "Paris"
-    assert nw.guess_continuation("Hello", ",") == ","
-    assert nw.guess_continuation("東京は日本の", "首都") == "首都"
+    assert NWD.guess_continuation("The capital of France is", "Paris") == " Paris"
+    assert NWD.guess_continuation("The capital of France is ", "Paris") == "Paris"
+    assert NWD.guess_continuation("Hello", ",") == ","
+    assert NWD.guess_continuation("東京は日本の", "首都") == "首都"
 
 
 @pytest.mark.parametrize("label", [LLAMA, GPT2])
 def test_word_probability_chains_the_pieces(label):
     lm, tokenizer = _load(label)
     text, word = "Once upon a time there was a", "zebracorn"
-    g = nw.word_probability(lm, tokenizer, text, word, nw.check_settings(0.7, 0, 1, 400))
+    g = NWD.word_probability(lm, tokenizer, text, word, nw.check_settings(0.7, 0, 1, 400))
     pieces = tokenizer(" " + word).input_ids
     assert len(pieces) > 1 and [p[1] for p in g.pieces] == pieces
     expected, context = 1.0, text
@@ -141,9 +143,9 @@ def test_word_probability_chains_the_pieces(label):
 
 def test_a_one_token_word_has_the_probability_and_rank_of_its_bar():
     lm, tokenizer = _load(LLAMA)
-    d = nw.next_token_distribution(lm, tokenizer, "The cat sat on the")
+    d = NWD.next_token_distribution(lm, tokenizer, "The cat sat on the")
     top_text = tokenizer.decode([d.token_ids[0]])
-    g = nw.word_probability(lm, tokenizer, "The cat sat on the", top_text)
+    g = NWD.word_probability(lm, tokenizer, "The cat sat on the", top_text)
     assert [p[1] for p in g.pieces] == [d.token_ids[0]]
     assert g.probability == pytest.approx(d.model_probs[0], rel=1e-5) and g.rank == 1
 
@@ -155,7 +157,7 @@ def test_seeded_generation_equals_seeded_model_generate(t, k, p):
     text, seed, n = "The cat sat on the", 1234, 8
     s = nw.check_settings(t, k, p, nw.vocab_size(lm))
     rng_before = torch.get_rng_state()
-    g = nw.generate_tokens(lm, tokenizer, text, s, n, seed)
+    g = NWE.generate_tokens(lm, tokenizer, text, s, n, seed)
     assert torch.equal(torch.get_rng_state(), rng_before)  # the global RNG is left as it was
     ids = tokenizer(text, return_tensors="pt").input_ids
     torch.manual_seed(seed)
@@ -165,9 +167,9 @@ def test_seeded_generation_equals_seeded_model_generate(t, k, p):
             max_new_tokens=n, pad_token_id=tokenizer.pad_token_id,
         )
     assert [step.token_id for step in g.steps] == reference[0, ids.shape[1] :].tolist()
-    assert g.seed == seed and nw.generate_tokens(lm, tokenizer, text, s, n, seed).text == g.text
+    assert g.seed == seed and NWE.generate_tokens(lm, tokenizer, text, s, n, seed).text == g.text
     # What the first step sampled from is what the bars showed for the same text and settings.
-    d = nw.next_token_distribution(lm, tokenizer, text, s)
+    d = NWD.next_token_distribution(lm, tokenizer, text, s)
     assert [tok for tok, _, _ in g.steps[0].top] == d.tokens
     assert torch.allclose(torch.tensor([q for _, _, q in g.steps[0].top]), torch.tensor(d.sampling_probs), atol=1e-5)
 
@@ -175,7 +177,7 @@ def test_seeded_generation_equals_seeded_model_generate(t, k, p):
 def test_temperature_zero_generation_is_greedy():
     lm, tokenizer = _load(GPT2)
     text = "Question: what is 2 + 3? Answer:"
-    g = nw.generate_tokens(lm, tokenizer, text, nw.Settings(0.0), 6, seed=1)
+    g = NWE.generate_tokens(lm, tokenizer, text, NWD.Sampling(0.0), 6, seed=1)
     ids = tokenizer(text, return_tensors="pt").input_ids
     with torch.no_grad():
         reference = lm.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=6,
@@ -194,7 +196,7 @@ def test_settings_are_checked_and_clamped_with_a_note():
     with pytest.raises(InputError, match="Top-p must be a finite"):
         nw.check_settings(1, 0, float("nan"), 400)
     s = nw.check_settings(99, 10**6, 7, 400)
-    assert (s.temperature, s.top_k, s.top_p) == (nw.MAX_TEMPERATURE, 0, 1.0) and len(s.notes) == 3
+    assert (s.temperature, s.top_k, s.top_p) == (NWD.MAX_TEMPERATURE, 0, 1.0) and len(s.notes) == 3
     s = nw.check_settings(1, -3, -1, 400)
     assert (s.top_k, s.top_p) == (0, 0.0) and len(s.notes) == 2
     assert nw.check_settings(1, 0, 1, 400).notes == ()  # 0 and 1 simply mean "off"
@@ -203,9 +205,9 @@ def test_settings_are_checked_and_clamped_with_a_note():
 def test_a_huge_prompt_keeps_its_end_and_says_so():
     lm, tokenizer = _load(LLAMA)
     text = "The cat sat on the mat. " * 900 + "The dog sat on the"  # ~21,600 characters
-    d = nw.next_token_distribution(lm, tokenizer, text)
-    assert len(d.prompt.ids) == min(nw.MAX_PROMPT_TOKENS, nw.context_length(lm))
-    assert d.prompt.ids == tokenizer(text[-nw.MAX_PROMPT_CHARS :]).input_ids[-len(d.prompt.ids) :]
+    d = NWD.next_token_distribution(lm, tokenizer, text)
+    assert len(d.prompt.ids) == min(NWD.MAX_PROMPT_TOKENS, NWD.context_length(lm))
+    assert d.prompt.ids == tokenizer(text[-NWD.MAX_PROMPT_CHARS :]).input_ids[-len(d.prompt.ids) :]
     assert "characters long" in d.prompt.note and "last" in d.prompt.note
     for empty in ["", "   ", None]:
         with pytest.raises(InputError, match="Type a few words"):
@@ -224,7 +226,7 @@ def test_api_distribution_equals_the_pure_function(client):
     text = "Once upon a time there was a little"
     result = client.predict(text, GPT2, 0.6, 30, 0.8, api_name="/next_word_bars")
     table, pieces, note = result[2], result[3], result[4]
-    d = nw.next_token_distribution(*_load(GPT2), text, nw.check_settings(0.6, 30, 0.8, 400))
+    d = NWD.next_token_distribution(*_load(GPT2), text, nw.check_settings(0.6, 30, 0.8, 400))
     assert [row[2] for row in table["data"]] == d.token_ids
     assert [row[4] for row in table["data"]] == [round(p, 4) for p in d.sampling_probs]
     assert [x["token"] for x in pieces] == [p for p, _ in d.pieces]
@@ -266,7 +268,7 @@ def test_api_refuses_nan_sent_as_raw_json(app_url):
 def test_api_guess(client):
     text = "The capital of France is Paris. The capital of Italy is"
     _, prob, rank, pieces = client.predict(text, LLAMA, "Rome", 1, 0, 1, api_name="/next_word_guess")
-    g = nw.word_probability(*_load(LLAMA), text, "Rome")
+    g = NWD.word_probability(*_load(LLAMA), text, "Rome")
     assert prob == pytest.approx(g.probability, abs=1e-6) and rank == g.rank  # shown to 6 decimals
     assert [row[1] for row in pieces["data"]] == [p[1] for p in g.pieces]
     assert client.predict(text, LLAMA, "", 1, 0, 1, api_name="/next_word_guess")[1] is None  # no guess, no number
@@ -276,38 +278,38 @@ def test_api_generation_is_reproducible_with_the_seed_shown(client):
     text = "Once upon a time"
     first = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/next_word_generate")
     again = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/next_word_generate")
-    g = nw.generate_tokens(*_load(LLAMA), text, nw.check_settings(0.9, 40, 0.95, 400), 6, 77)
+    g = NWE.generate_tokens(*_load(LLAMA), text, nw.check_settings(0.9, 40, 0.95, 400), 6, 77)
     assert first[0] == again[0] == g.text and first[1] == 77 and "seed 77" in first[2]
     drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/next_word_generate")[1]
-    assert isinstance(drawn, int) and 0 <= drawn <= nw.MAX_SEED  # "new seed": the drawn one is returned
+    assert isinstance(drawn, int) and 0 <= drawn <= NWE.MAX_SEED  # "new seed": the drawn one is returned
     clamped = client.predict(text, LLAMA, 1, 0, 1, 500, -5, False, api_name="/next_word_generate")
     assert "From 1 to 50 tokens" in clamped[2] and clamped[1] == 0 and "Seeds are whole numbers" in clamped[2]
 
 
 def test_api_compare_models_side_by_side(client):
-    plot_a, plot_b, plot_c, note = client.predict("The cat sat on the", LLAMA, GPT2, nw.NONE, api_name="/next_word_compare_models")
+    plot_a, plot_b, plot_c, note = client.predict("The cat sat on the", LLAMA, GPT2, NWP.NONE, api_name="/next_word_compare_models")
     assert "Tiny Llama" in note and "Tiny GPT-2" in note
     assert plot_a["value"]["data"] != plot_b["value"]["data"] and plot_c["visible"] is False
     with pytest.raises(AppError, match="at least one model"):
-        client.predict("The cat", nw.NONE, nw.NONE, nw.NONE, api_name="/next_word_compare_models")
+        client.predict("The cat", NWP.NONE, NWP.NONE, NWP.NONE, api_name="/next_word_compare_models")
 
 
 def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monkeypatch):
     sizes: list[int] = []
-    real = nw._last_logits
+    real = NWD._last_logits
 
     def recording(lm, id_lists, pad_id):
         sizes.append(len(id_lists))
         return real(lm, id_lists, pad_id)
 
-    real_generate = nw._generate_for
+    real_generate = nw.generate_for
 
     def slow_generate(*args):
         time.sleep(1.5)
         return real_generate(*args)
 
-    monkeypatch.setattr(nw, "_last_logits", recording)  # the app runs in this process
-    monkeypatch.setattr(nw, "_generate_for", slow_generate)
+    monkeypatch.setattr(NWD, "_last_logits", recording)  # the app runs in this process
+    monkeypatch.setattr(nw, "generate_for", slow_generate)
     texts = ["The cat", "The dog sat", "A bird sang in the", "Once upon", "The capital of", "2 + 3 =", "mañana 🙂"]
     # A (slowed-down) generation holds the shared model slot while the next-token requests queue up.
     busy = client.submit("Once upon a time", LLAMA, 1, 0, 1, 2, 1, False, api_name="/next_word_generate")
@@ -318,7 +320,7 @@ def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monke
     assert max(sizes) > 1, sizes  # at least two visitors shared a forward pass
     lm, tokenizer = _load(LLAMA)
     for text, result in zip(texts, results):
-        alone = nw.next_token_distribution(lm, tokenizer, text)
+        alone = NWD.next_token_distribution(lm, tokenizer, text)
         assert [row[2] for row in result[2]["data"]] == alone.token_ids
 
 
@@ -345,19 +347,19 @@ def test_real_instruct_model_with_and_without_its_chat_template(client):
 
 
 def test_size_comparison_of_two_families_says_it_is_loose():
-    assert "different families (SmolLM2, Gemma)" in nw.families_note([catalog.EMBEDDED_LM.label,
+    assert "different families (SmolLM2, Gemma)" in NWP.families_note([catalog.EMBEDDED_LM.label,
                                                                         catalog.EMBEDDED_GEMMA.label])
-    assert nw.families_note(["SmolLM2-135M (base)", "SmolLM2-360M (base)", "SmolLM2-1.7B (base)"]) == ""
-    assert nw.families_note([catalog.EMBEDDED_LM.label]) == ""
+    assert NWP.families_note(["SmolLM2-135M (base)", "SmolLM2-360M (base)", "SmolLM2-1.7B (base)"]) == ""
+    assert NWP.families_note([catalog.EMBEDDED_LM.label]) == ""
 
 
 @pytest.mark.real_weights
 def test_real_model_batched_pass_equals_one_pass_per_prompt():
     lm, tokenizer = _load(BUNDLED)
     texts = ["The capital of France is", "Once upon a time, in a land far away, there lived a", "🙂 日本語"]
-    together = nw.next_token_distributions(lm, tokenizer, texts, [nw.Settings()] * 3)
+    together = NWD.next_token_distributions(lm, tokenizer, texts, [NWD.Sampling()] * 3)
     for text, d in zip(texts, together):
-        alone = nw.next_token_distribution(lm, tokenizer, text)
+        alone = NWD.next_token_distribution(lm, tokenizer, text)
         assert d.token_ids[:3] == alone.token_ids[:3]
         assert torch.allclose(torch.tensor(d.model_probs), torch.tensor(alone.model_probs), atol=1e-5)
 
@@ -367,7 +369,7 @@ TINY_BERT = "Tiny BERT (test)"
 
 
 def _load_mlm():
-    return models.load_masked_lm(catalog.by_label(nw.MASK_ROLE, TINY_BERT))
+    return models.load_masked_lm(catalog.by_label(NWP.MASK_ROLE, TINY_BERT))
 
 
 @pytest.mark.parametrize("text", ["The cat sat on the [MASK].", "A bird [MASK] in the tree.", "The capital of France is [MASK]"])
@@ -375,8 +377,8 @@ def test_blank_equals_the_fill_mask_pipeline(text):
     from transformers import pipeline
 
     mlm, tokenizer = _load_mlm()
-    blank = nw.fill_blank(mlm, tokenizer, text)
-    reference = pipeline("fill-mask", model=mlm, tokenizer=tokenizer, top_k=nw.TOP_BARS)(text)
+    blank = NWP.fill_blank(mlm, tokenizer, text)
+    reference = pipeline("fill-mask", model=mlm, tokenizer=tokenizer, top_k=NWD.TOP_BARS)(text)
     assert blank.tokens == [nw.visible_whitespace(r["token_str"].strip()) for r in reference]
     assert blank.probs == pytest.approx([r["score"] for r in reference], abs=1e-6)
     assert blank.probs == sorted(blank.probs, reverse=True) and 0 < sum(blank.probs) <= 1 + 1e-6
@@ -384,14 +386,14 @@ def test_blank_equals_the_fill_mask_pipeline(text):
 
 def test_blank_reads_both_sides_and_the_causal_side_only_what_comes_before():
     mlm, tokenizer = _load_mlm()
-    assert nw.split_blank("The cat sat on the [MASK] today.") == ("The cat sat on the", " today.", "")
-    one, two = (nw.fill_blank(mlm, tokenizer, t) for t in ("The cat sat on the [MASK].", "The cat sat on the [MASK] mat."))
+    assert NWP.split_blank("The cat sat on the [MASK] today.") == ("The cat sat on the", " today.", "")
+    one, two = (NWP.fill_blank(mlm, tokenizer, t) for t in ("The cat sat on the [MASK].", "The cat sat on the [MASK] mat."))
     assert one.probs != two.probs  # the words after the blank change the masked model's odds
-    no_blank = nw.fill_blank(mlm, tokenizer, "The cat sat on the")
+    no_blank = NWP.fill_blank(mlm, tokenizer, "The cat sat on the")
     assert no_blank.before == "The cat sat on the" and "at its end" in no_blank.note
     for bad, message in (("[MASK] sat on the mat", "before the"), ("a [MASK] b [MASK]", "one [MASK]"), ("  ", "Type a sentence")):
         with pytest.raises(InputError, match=re.escape(message)):
-            nw.split_blank(bad)
+            NWP.split_blank(bad)
 
 
 def test_api_causal_vs_masked_matches_both_models_own_paths(client):
@@ -400,8 +402,8 @@ def test_api_causal_vs_masked_matches_both_models_own_paths(client):
     bars = client.predict("The cat sat on the", LLAMA, 1.0, 0, 1.0, api_name="/next_word_bars")[0]
     assert causal_plot["value"]["data"] == bars["value"]["data"]  # the causal side = the tab's own bars
     mlm, tokenizer = _load_mlm()
-    blank = nw.fill_blank(mlm, tokenizer, text)
-    assert [row[0] for row in masked_plot["value"]["data"]] == nw._unique(blank.tokens)
+    blank = NWP.fill_blank(mlm, tokenizer, text)
+    assert [row[0] for row in masked_plot["value"]["data"]] == NWD._unique(blank.tokens)
     assert "Causal" in note and "Masked" in note
     with pytest.raises(AppError, match=re.escape("one [MASK]")):
         client.predict("a [MASK] b [MASK]", LLAMA, TINY_BERT, api_name="/next_word_causal_vs_masked")
@@ -415,7 +417,7 @@ def test_without_its_weights_the_masked_panel_says_so_and_names_the_fetch_comman
     monkeypatch.setattr(settings, "TINY_MODELS_DIR", "")  # the real catalogue: DistilBERT from the Hub
     monkeypatch.setattr(settings, "OFFLINE", True)
     monkeypatch.setattr(catalog, "_in_hub_cache", lambda repo: False)  # its weights are not on this machine
-    reason = catalog.missing_reason(catalog.all_models(nw.MASK_ROLE)[0])
+    reason = catalog.missing_reason(catalog.all_models(NWP.MASK_ROLE)[0])
     assert "distilbert/distilbert-base-uncased" in reason and settings.PREFETCH_COMMAND in reason
     with gr.Blocks() as blocks:
         nw.create_demo()
@@ -424,4 +426,4 @@ def test_without_its_weights_the_masked_panel_says_so_and_names_the_fetch_comman
     texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and isinstance(b.value, str)]
     assert any("distilbert/distilbert-base-uncased" in t and settings.PREFETCH_COMMAND in t for t in texts)
     with pytest.raises(gr.Error, match=re.escape(settings.PREFETCH_COMMAND)):
-        nw.causal_vs_masked_handler("The cat sat on the [MASK].", None, None)
+        NWP.causal_vs_masked_handler("The cat sat on the [MASK].", None, None)

@@ -184,14 +184,15 @@ def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):
     assert _room_bars(other_presenter, PROMPT) == {"Lyon": 1.0}
     # The model's side for the same word, as the model itself scores it.
     from demos import next_word
+    from demos import next_word_distribution as NWD
 
     label = next_word.catalog.available("next_word")[0].label
     bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
     lm, tokenizer, _ = next_word.load(label)
-    guess = next_word.word_probability(lm, tokenizer, PROMPT, "Paris")
+    guess = NWD.word_probability(lm, tokenizer, PROMPT, "Paris")
     [[word, p]] = bars["data"]
     assert word == "Paris" and p == pytest.approx(guess.probability, rel=1e-5)
-    top = next_word.next_token_distribution(lm, tokenizer, PROMPT).tokens[0]
+    top = NWD.next_token_distribution(lm, tokenizer, PROMPT).tokens[0]
     assert f"top token: **{shown(top)}**" in note and (f"rank **{guess.rank:,}**" in note or "🎯" in note)
     # A visitor without the key sees no tally.
     bars, note = alice.predict(PROMPT, api_name="/room_word_view")
