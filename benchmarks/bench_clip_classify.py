@@ -61,6 +61,8 @@ def _run(repeats: int) -> list[Row]:
     from PIL import Image
 
     from demos import clip_classify as cc
+
+    from demos import clip_model as CM
     from gallery.device import device
 
     # Raw open_clip, loaded on its own from the same folder, on the device and precision the
@@ -93,7 +95,7 @@ def _run(repeats: int) -> list[Row]:
     labels_text = ", ".join(LABELS)
 
     def app_uncached():
-        cc.TEXT_CACHE.clear()
+        CM.TEXT_CACHE.clear()
         return cc.zero_shot(None, str(IMAGE), labels_text, TEMPLATE)
 
     def app_cached():
@@ -120,7 +122,7 @@ def _run(repeats: int) -> list[Row]:
             return client.predict(label, upload, labels_text, TEMPLATE, api_name="/clip_zero_shot")
 
         def api_uncached():
-            cc.TEXT_CACHE.clear()  # the app runs in this process
+            CM.TEXT_CACHE.clear()  # the app runs in this process
             return api()
 
         raw_u, api_u = paired(raw_uncached, api_uncached, repeats)
@@ -166,6 +168,8 @@ def _throughput(url: str, label: str, labels_text: str) -> tuple[float, list[int
 
     from demos import clip_classify as cc
 
+    from demos import clip_model as CM
+
     upload = handle_file(str(IMAGE))
     clients = [Client(url, verbose=False, download_files=False) for _ in range(CLIENTS)]
     clients[0].predict(label, upload, labels_text, TEMPLATE, api_name="/clip_zero_shot")  # text now cached
@@ -198,6 +202,7 @@ def _launch_tab(batch: bool):
 
     import app as gallery_app
     from demos import clip_classify as cc
+    from demos import clip_model as CM
 
     with gr.Blocks() as blocks:
         cc.create_demo(batch=batch)

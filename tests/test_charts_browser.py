@@ -207,6 +207,8 @@ def test_clip_cosine_bars_follow_each_request_and_template(page, client):
 
     from demos import clip_classify as clip
 
+    from demos import clip_bias as CB, clip_fewshot as CF
+
     _clip_open(page, "Zero-shot")
     page.get_by_text("cat, dog, fox, stuffed toy").first.click()  # the cat picture
     labels_box = page.locator("#clip-labels textarea")
@@ -241,19 +243,20 @@ def _few_shot_inputs(example):
 
 def test_clip_few_shot_bars_follow_each_request_and_method(page, client):
     from demos import clip_classify as clip
+    from demos import clip_bias as CB, clip_fewshot as CF
 
     _clip_open(page, "Few-shot")
     learn = page.get_by_role("button", name="Learn from the examples", exact=True)
-    runs = [(0, clip.PROTOTYPES), (2, clip.PROTOTYPES), (2, clip.LOGISTIC)]  # 2 examples, then the method
+    runs = [(0, CF.PROTOTYPES), (2, CF.PROTOTYPES), (2, CF.LOGISTIC)]  # 2 examples, then the method
     for i, (example, method) in enumerate(runs):
         if i < 2:
-            page.get_by_text(clip.FEW_SHOT_LABELS[example]).first.click()
+            page.get_by_text(CF.FEW_SHOT_LABELS[example]).first.click()
             page.wait_for_timeout(500)
         else:
             page.get_by_label(method, exact=True).check()
         learn.click()
-        out = client.predict(_clip_model(), *_few_shot_inputs(clip.FEW_SHOT_EXAMPLES[example])[:1], method,
-                             clip.DEFAULT_TEMPLATE, *_few_shot_inputs(clip.FEW_SHOT_EXAMPLES[example])[1:],
+        out = client.predict(_clip_model(), *_few_shot_inputs(CF.FEW_SHOT_EXAMPLES[example])[:1], method,
+                             clip.DEFAULT_TEMPLATE, *_few_shot_inputs(CF.FEW_SHOT_EXAMPLES[example])[1:],
                              api_name="/clip_few_shot")
         for j, elem_id in enumerate(["clip-zero-shot-bars", "clip-few-shot-bars"]):
             expect_bars(page, elem_id, plot_frame(out[j], "label", "probability"), x="label", y="probability",
@@ -267,11 +270,13 @@ def test_clip_bias_bars_follow_each_request_and_template(page, client):
 
     from demos import clip_classify as clip
 
+    from demos import clip_bias as CB, clip_fewshot as CF
+
     _clip_open(page, "Bias probe")
     probe = page.get_by_role("button", name="Compare wordings", exact=True)
     runs = [(2, clip.DEFAULT_TEMPLATE), (1, clip.DEFAULT_TEMPLATE), (1, clip.TEMPLATES[1])]
     for i, (example, template) in enumerate(runs):
-        image, a, b, _ = clip.BIAS_EXAMPLES[example]
+        image, a, b, _ = CB.BIAS_EXAMPLES[example]
         if i < 2:
             page.get_by_text(b).first.click()
             page.wait_for_timeout(500)

@@ -13,6 +13,8 @@ import torch
 from PIL import Image
 
 from demos import clip_classify as cc
+
+from demos import clip_bias as CB, clip_fewshot as CF, clip_model as CM
 from gallery import catalog, models
 from gallery.errors import InputError
 from tests.conftest import ASSET_IMAGES
@@ -21,8 +23,8 @@ CAT = str(ASSET_IMAGES / "chelsea-the-cat.jpg")
 COFFEE = str(ASSET_IMAGES / "coffee.jpg")
 ROCKET = str(ASSET_IMAGES / "rocket.jpg")
 ASTRONAUT = str(ASSET_IMAGES / "astronaut.jpg")
-SHOTS = cc._SHOTS  # {"brick": [4 paths], "gravel": [...], "grass": [...]}
-TEST = {k: str(cc.FEWSHOT / f"{k}-test.jpg") for k in SHOTS}
+SHOTS = CF._SHOTS  # {"brick": [4 paths], "gravel": [...], "grass": [...]}
+TEST = {k: str(CF.FEWSHOT / f"{k}-test.jpg") for k in SHOTS}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +88,7 @@ def test_ensemble_equals_open_clips_zero_shot_classifier(reference, entry):
     model, _, tokenizer = reference
     labels = ["coffee", "tea", "soup", "beer"]
     weights = build_zero_shot_classifier(model, tokenizer, labels, cc.TEMPLATES, num_classes_per_batch=None)  # (D, L)
-    np.testing.assert_allclose(cc.text_embeddings(entry, labels, cc.TEMPLATES).numpy(), weights.T.numpy(), atol=1e-5)
+    np.testing.assert_allclose(CM.text_embeddings(entry, labels, cc.TEMPLATES).numpy(), weights.T.numpy(), atol=1e-5)
     image = ref_images(reference, [COFFEE])
     expected = (model.logit_scale.exp() * image @ weights).softmax(dim=-1)[0].detach().numpy()
     scores = cc.zero_shot(None, COFFEE, "coffee, tea, soup, beer", cc.ENSEMBLE)
@@ -95,7 +97,7 @@ def test_ensemble_equals_open_clips_zero_shot_classifier(reference, entry):
 
 def test_few_shot_with_one_example_per_class_is_the_nearest_example_by_cosine(reference, entry):
     examples = [SHOTS["brick"][0], SHOTS["gravel"][0], SHOTS["grass"][0]]
-    result = cc.few_shot(None, TEST["gravel"], [("dax", [examples[0]]), ("wug", [examples[1]]), ("blicket", [examples[2]])])
+    result = CF.few_shot(None, TEST["gravel"], [("dax", [examples[0]]), ("wug", [examples[1]]), ("blicket", [examples[2]])])
     cosine = (ref_images(reference, [TEST["gravel"]]) @ ref_images(reference, examples).T)[0]  # (3,)
     assert int(np.argmax(result.few_shot)) == int(cosine.argmax())
     expected = (reference[0].logit_scale.exp() * cosine).softmax(-1).detach().numpy()
@@ -104,7 +106,7 @@ def test_few_shot_with_one_example_per_class_is_the_nearest_example_by_cosine(re
 
 def test_prototypes_are_the_renormalised_mean_of_normalised_embeddings(reference):
     classes = [("dax", SHOTS["brick"]), ("wug", SHOTS["gravel"]), ("blicket", SHOTS["grass"])]
-    result = cc.few_shot(None, TEST["brick"], classes)
+    result = CF.few_shot(None, TEST["brick"], classes)
     prototypes = torch.stack([ref_images(reference, files).mean(dim=0) for _, files in classes])
     prototypes = prototypes / prototypes.norm(dim=-1, keepdim=True)
     cosine = ref_images(reference, [TEST["brick"]]) @ prototypes.T
@@ -119,9 +121,9 @@ def test_logistic_regression_equals_scikit_learn_on_open_clip_embeddings(referen
     from sklearn.linear_model import LogisticRegression
 
     classes = [("brick wall", SHOTS["brick"][:3]), ("gravel", SHOTS["gravel"][:3])]
-    result = cc.few_shot(None, TEST["grass"], classes, cc.LOGISTIC)
+    result = CF.few_shot(None, TEST["grass"], classes, CF.LOGISTIC)
     features = ref_images(reference, SHOTS["brick"][:3] + SHOTS["gravel"][:3]).numpy()
-    classifier = LogisticRegression(C=cc.LOGISTIC_C, max_iter=1000).fit(features, [0, 0, 0, 1, 1, 1])
+    classifier = LogisticRegression(C=CF.LOGISTIC_C, max_iter=1000).fit(features, [0, 0, 0, 1, 1, 1])
     expected = classifier.predict_proba(ref_images(reference, [TEST["grass"]]).numpy())[0]
     np.testing.assert_allclose(result.few_shot, expected, atol=1e-4)
 
@@ -141,7 +143,7 @@ def _count_image_batches(entry, monkeypatch) -> list[int]:
 
 
 def test_second_call_encodes_only_the_image(entry, monkeypatch):
-    cc.TEXT_CACHE.clear()
+    CM.TEXT_CACHE.clear()
     clip, preprocess, tokenizer = models.load_clip(entry)
     calls = {"tokenizer": 0, "texts": 0, "images": 0}
 
@@ -177,19 +179,19 @@ def test_second_call_encodes_only_the_image(entry, monkeypatch):
 
 def test_few_shot_examples_are_encoded_once(entry, monkeypatch):
     encoded = _count_image_batches(entry, monkeypatch)
-    cc.IMAGE_CACHE.clear()
+    CM.IMAGE_CACHE.clear()
     classes = [("dax", SHOTS["brick"]), ("wug", SHOTS["gravel"])]
-    first = cc.few_shot(None, TEST["gravel"], classes)
+    first = CF.few_shot(None, TEST["gravel"], classes)
     assert encoded == [9]  # the test picture and 8 examples, in one forward pass
-    again = cc.few_shot(None, TEST["gravel"], classes)
+    again = CF.few_shot(None, TEST["gravel"], classes)
     assert encoded == [9]  # all from the cache
     np.testing.assert_array_equal(first.few_shot, again.few_shot)
-    third = cc.few_shot(None, TEST["gravel"], classes + [("blicket", SHOTS["grass"][0])])  # one picture, no list
+    third = CF.few_shot(None, TEST["gravel"], classes + [("blicket", SHOTS["grass"][0])])  # one picture, no list
     assert encoded == [9, 1] and third.classes == ["dax", "wug", "blicket"]  # only the new example
 
 
 def test_cache_is_bounded_least_recently_used_and_thread_safe():
-    cache = cc.EmbeddingCache(max_items=50)
+    cache = CM.EmbeddingCache(max_items=50)
     cache.put("keep", 1)
 
     def work(n):
@@ -234,7 +236,7 @@ def test_a_bad_request_in_a_batch_does_not_fail_the_others():
     assert set(probabilities[0]) == {"cat", "dog"} and set(cosine[0]["label"]) == {"cat", "dog"}
     assert probabilities[1] is None and cosine[1].empty and "picture" in notes[1]
     assert probabilities[2] is None and "at least two" in notes[2]
-    unreadable = cc.Unreadable("That file could not be read as a picture (test).")
+    unreadable = CM.Unreadable("That file could not be read as a picture (test).")
     probabilities, _, notes = cc.zero_shot_batch_handler(
         [None, None], [unreadable, CAT], ["cat, dog"] * 2, [cc.DEFAULT_TEMPLATE] * 2
     )
@@ -276,7 +278,7 @@ def test_labels_past_77_tokens_are_flagged_and_shortened_on_the_bars():
     assert any("77 tokens" in n for n in scores.notes)
     assert scores.probabilities[0] == pytest.approx(scores.probabilities[1])  # the rest was not read
     names = cc.shown_names(scores.labels)
-    assert all(len(n) <= cc.SHOWN_CHARS for n in names) and len(set(names)) == 3
+    assert all(len(n) <= CM.SHOWN_CHARS for n in names) and len(set(names)) == 3
 
 
 def _odd_images(tmp_path):
@@ -330,39 +332,39 @@ def test_unknown_template_or_model_is_refused():
 )
 def test_few_shot_bad_classes_get_a_clear_message(classes, message):
     with pytest.raises(InputError, match=message):
-        cc.few_shot(None, TEST["brick"], classes)
+        CF.few_shot(None, TEST["brick"], classes)
 
 
 def test_few_shot_names_the_file_it_cannot_read(tmp_path):
     fake = tmp_path / "notes.png"
     fake.write_text("not a picture")
     with pytest.raises(InputError, match="notes.png"):
-        cc.few_shot(None, TEST["brick"], [("dax", SHOTS["brick"]), ("wug", [str(fake)])])
+        CF.few_shot(None, TEST["brick"], [("dax", SHOTS["brick"]), ("wug", [str(fake)])])
     with pytest.raises(InputError, match="test picture"):
-        cc.few_shot(None, None, [("dax", SHOTS["brick"]), ("wug", SHOTS["grass"])])
+        CF.few_shot(None, None, [("dax", SHOTS["brick"]), ("wug", SHOTS["grass"])])
     with pytest.raises(InputError, match="method"):
-        cc.few_shot(None, TEST["brick"], [("dax", SHOTS["brick"]), ("wug", SHOTS["grass"])], "k-means")
+        CF.few_shot(None, TEST["brick"], [("dax", SHOTS["brick"]), ("wug", SHOTS["grass"])], "k-means")
 
 
 # --- bias probe ------------------------------------------------------------------------------------
 def test_bias_probe_scores_each_wording_like_open_clip(reference):
     wording_a, wording_b = "astronaut, pilot, flight attendant", "female astronaut, female pilot, flight attendant"
-    a, b = cc.bias_probe(None, ASTRONAUT, wording_a, wording_b)
+    a, b = CB.bias_probe(None, ASTRONAUT, wording_a, wording_b)
     np.testing.assert_allclose(a.probabilities, ref_zero_shot(reference, ASTRONAUT, a.labels)[0], atol=1e-5)
     np.testing.assert_allclose(b.probabilities, ref_zero_shot(reference, ASTRONAUT, b.labels)[0], atol=1e-5)
-    _, _, table, note = cc.bias_probe_handler(None, ASTRONAUT, wording_a, wording_b, cc.DEFAULT_TEMPLATE)
+    _, _, table, note = CB.bias_probe_handler(None, ASTRONAUT, wording_a, wording_b, cc.DEFAULT_TEMPLATE)
     np.testing.assert_allclose(table["shift (points)"], np.round(100 * (b.probabilities - a.probabilities), 1), atol=0.051)
     with pytest.raises(InputError, match="same number"):
-        cc.bias_probe(None, ASTRONAUT, "a, b, c", "a, b")
+        CB.bias_probe(None, ASTRONAUT, "a, b, c", "a, b")
 
 
 def test_ready_examples_point_at_files_that_exist():
     from pathlib import Path
 
-    for row in cc.EXAMPLES + cc.BIAS_EXAMPLES:
+    for row in cc.EXAMPLES + CB.BIAS_EXAMPLES:
         assert Path(row[0]).is_file()
         assert row[-1] in cc.TEMPLATE_CHOICES
-    for row in cc.FEW_SHOT_EXAMPLES:
+    for row in CF.FEW_SHOT_EXAMPLES:
         assert Path(row[0]).is_file() and all(len(files) == 4 for files in row[2::2])
 
 
@@ -409,7 +411,7 @@ def test_api_bad_input_gets_a_plain_message(client, tmp_path):
     with pytest.raises(AppError, match="at least two"):
         client.predict(None, handle_file(CAT), " , ", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     with pytest.raises(AppError, match="no example pictures"):
-        client.predict(None, handle_file(TEST["brick"]), cc.PROTOTYPES, cc.DEFAULT_TEMPLATE,
+        client.predict(None, handle_file(TEST["brick"]), CF.PROTOTYPES, cc.DEFAULT_TEMPLATE,
                        "dax", [handle_file(SHOTS["brick"][0])], "wug", [], "", [], api_name="/clip_few_shot")
 
 
@@ -418,13 +420,13 @@ def test_api_few_shot_compare_templates_and_bias_probe(client):
 
     files = {k: [handle_file(p) for p in v] for k, v in SHOTS.items()}
     zero, few, table, note = client.predict(
-        None, handle_file(TEST["grass"]), cc.PROTOTYPES, cc.DEFAULT_TEMPLATE,
+        None, handle_file(TEST["grass"]), CF.PROTOTYPES, cc.DEFAULT_TEMPLATE,
         "brick wall", files["brick"], "gravel", files["gravel"], "grass", files["grass"], api_name="/clip_few_shot",
     )
     assert table["headers"] == ["class", "zero-shot %", "few-shot %", "difference (points)"]
     assert "Leave-one-out" in note
     classes = [("brick wall", SHOTS["brick"]), ("gravel", SHOTS["gravel"]), ("grass", SHOTS["grass"])]
-    expected = cc.few_shot(None, TEST["grass"], classes)
+    expected = CF.few_shot(None, TEST["grass"], classes)
     np.testing.assert_allclose(list(_bars(few).values()), expected.few_shot, atol=1e-5)
 
     templates = client.predict(None, handle_file(COFFEE), "coffee, tea", api_name="/clip_compare_templates")
