@@ -9,10 +9,10 @@ import pandas as pd
 
 from demos.clip_model import (
     DEFAULT_TEMPLATE, IMAGES, TEMPLATE_CHOICES, Scores, asset, bars_frame, check_request, class_embeddings,
-    cosine_scores, cut_note, embed, logit_scale, percent, picture_input, probability_plot, shown_names,
+    cosine_scores, cut_note, embed, logit_scale, percent, probability_plot, shown_names,
     zero_shot_probabilities,
 )
-from gallery import ui
+from gallery import inputs, ui
 from gallery.errors import InputError
 
 BIAS_EXAMPLES = [  # image, wording A, wording B, template: only the words of the labels differ
@@ -95,7 +95,7 @@ def bias_tab(model: gr.Dropdown) -> None:
         "those words moved them — and every model built on this one inherits it."
     )
     with gr.Row():
-        probe_image = picture_input(label="Picture", height=260)
+        probe_image = inputs.picture_input(type="filepath", label="Picture", height=260)
         with gr.Column():
             wording_a = gr.Textbox(label="Wording A", lines=2)
             wording_b = gr.Textbox(label="Wording B (same classes, same order)", lines=2)

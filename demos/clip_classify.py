@@ -22,9 +22,9 @@ from demos.clip_fewshot import few_shot_tab
 from demos.clip_model import (
     BARE, DEFAULT_TEMPLATE, ENSEMBLE, IMAGES, ROLE, TEMPLATE_CHOICES, TEMPLATES, Request, Scores, asset, bars_frame,
     check_request, class_embeddings, cosine_scores, cut_note, embed, empty_frame, logit_scale, percent,
-    picture_input, shown_names, templates_for, zero_shot_probabilities,
+    shown_names, templates_for, zero_shot_probabilities,
 )
-from gallery import catalog, ui
+from gallery import catalog, inputs, ui
 from gallery.errors import InputError
 
 TITLE = "CLIP: name your own classes (zero-shot), or show a few examples (few-shot)"
@@ -175,7 +175,7 @@ def create_demo(batch: bool = True) -> None:
     with gr.Tabs():
         with gr.Tab("Zero-shot", id="clip-zero-shot"):
             with gr.Row():
-                image = picture_input(label="Picture", height=260, elem_id="clip-picture", value=EXAMPLES[0][0])
+                image = inputs.picture_input(type="filepath", label="Picture", height=260, elem_id="clip-picture", value=EXAMPLES[0][0])
                 with gr.Column():
                     labels = gr.Textbox(
                         label="Labels",

@@ -16,10 +16,10 @@ from PIL import Image
 
 from demos.clip_model import (
     DEFAULT_TEMPLATE, ROLE, TEMPLATE_CHOICES, asset, bars_frame, class_embeddings, cut_note, embed, logit_scale,
-    percent, picture_input, probability_plot, read_picture, short, shown_names, templates_for,
+    percent, probability_plot, short, shown_names, templates_for,
     zero_shot_probabilities,
 )
-from gallery import catalog, ui
+from gallery import catalog, inputs, ui
 from gallery.errors import InputError
 from gallery.images import to_rgb
 
@@ -132,7 +132,7 @@ def few_shot(
     if method not in FEW_SHOT_METHODS:
         raise InputError(f"Unknown few-shot method {short(str(method))!r}. Pick one from the list.")
     templates = templates_for(template)
-    test = read_picture(test_image, what="a test picture")
+    test = inputs.picture(test_image, what="a test picture")
     names, pictures = _read_classes(classes)
 
     examples = [p for group in pictures for p in group]
@@ -212,7 +212,7 @@ def few_shot_tab(model: gr.Dropdown, template_info: str) -> None:
         "few-shot uses only the pictures."
     )
     with gr.Row():
-        test_image = picture_input(label="Test picture", height=260)
+        test_image = inputs.picture_input(type="filepath", label="Test picture", height=260)
         with gr.Column():
             method = gr.Radio(FEW_SHOT_METHODS, value=PROTOTYPES, label="Few-shot classifier")
             few_template = gr.Dropdown(

@@ -23,10 +23,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from gallery import catalog, models, ui
+from gallery import catalog, inputs, models, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
-from gallery.images import to_rgb
 
 ROLE = "clip"
 IMAGES = ui.ASSETS / "images"
@@ -97,40 +96,6 @@ class EmbeddingCache:
 
 TEXT_CACHE = EmbeddingCache(max_items=20_000)  # 512 floats each: ~40 MB at most for ViT-B/32
 IMAGE_CACHE = EmbeddingCache(max_items=1_000)  # few-shot examples re-sent on every click
-
-
-# --- pictures in ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Unreadable:
-    """What `picture_input` hands over for an upload that is no picture: the reason, in plain words."""
-
-    reason: str
-
-
-def picture_input(**kwargs) -> gr.Image:
-    """gr.Image whose preprocessing does not fail on a file it cannot open (a text file named
-    .png, a cut-off upload): gradio's own would stop with a generic error, and in a batch it would
-    stop everyone's request. It hands over `Unreadable` instead, which the handler turns into a
-    plain message. (Wrapping the instance's method, not subclassing: gradio writes a .pyi file
-    next to any module that defines a component subclass.)"""
-    image = gr.Image(type="filepath", image_mode=None, **kwargs)  # image_mode=None: to_rgb converts
-    preprocess = image.preprocess
-
-    def tolerant(payload):
-        try:
-            return preprocess(payload)
-        except Exception as error:  # PIL's UnidentifiedImageError, OSError on a cut-off file...
-            return Unreadable(f"That file could not be read as a picture ({type(error).__name__}). Try a PNG or JPEG.")
-
-    image.preprocess = tolerant
-    return image
-
-
-def read_picture(image, what: str) -> Image.Image:
-    """Any upload -> RGB picture (gallery.images.to_rgb), or InputError in plain words."""
-    if isinstance(image, Unreadable):
-        raise InputError(image.reason)
-    return to_rgb(image, what=what)
 
 
 # --- parsing and checking what people type --------------------------------------------------------
@@ -327,7 +292,7 @@ def check_request(model_label, image, labels_text, template) -> Request:
     entry = catalog.by_label(ROLE, model_label)
     templates = templates_for(template)
     labels, notes = parse_labels(labels_text)
-    rgb = read_picture(image, what="a picture to classify")
+    rgb = inputs.picture(image, what="a picture to classify")
     return Request(entry, rgb, labels, templates, notes)
 
 

@@ -14,7 +14,6 @@ The mask travels like this (1 = hidden, 0 = visible throughout):
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gallery import catalog, models, ui
+from gallery import catalog, inputs, models, ui
 from gallery.device import device, dtype, gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
 from gallery.images import center_square, to_rgb
@@ -58,7 +57,6 @@ MIN_DIFFUSION_SIDE = 128
 DEFAULT_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_STEPS = (512, 768, 4) if ON_GPU else (256, 512, 2)
 MAX_STEPS = 4  # SD-Turbo was distilled for 1-4 steps; more do not help it
 MAX_PROMPT_CHARS = 300
-MAX_SEED = 2**32 - 1
 TELEA_RADIUS = 3  # pixels around each hidden pixel that Telea's method looks at
 
 _IMAGES = ui.ASSETS / "images"
@@ -313,36 +311,6 @@ def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndar
 
 
 # --- inputs -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Unreadable:
-    """What the photo input hands over for an upload that is no picture: the reason, in words."""
-
-    reason: str
-
-
-def tolerant(component, on_error=None):
-    """Let a component's own preprocessing fail softly: gradio would answer a file it cannot
-    open, a NaN seed or an out-of-range slider sent over the API with an error naming no field.
-    Instead the raw value (or `on_error(error)`) reaches the handler, which clamps it with a
-    note or explains it. (Wraps the instance's method; no component subclass.)"""
-    preprocess = component.preprocess
-
-    def soft(payload):
-        try:
-            return preprocess(payload)
-        except Exception as error:
-            return on_error(error) if on_error else payload
-
-    component.preprocess = soft
-    return component
-
-
-def _unreadable(error: Exception) -> Unreadable:
-    return Unreadable(
-        f"That file could not be read as a picture ({type(error).__name__}). Try a PNG or JPEG."
-    )
-
-
 def _as_pil(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
@@ -357,22 +325,6 @@ def split_editor_value(value) -> tuple[object, list]:
     if isinstance(value, dict):
         return value.get("background"), list(value.get("layers") or [])
     return value, []
-
-
-def clamp_number(value, lo: float, hi: float, default: float, name: str, notes: list[str]) -> float:
-    """Sliders and number boxes are not enforced over the API: clamp here and say so."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not math.isfinite(number):
-        notes.append(f"{name} was not a number; used {default:g}.")
-        return default
-    if number < lo or number > hi:
-        clamped = min(max(number, lo), hi)
-        notes.append(f"{name} {number:g} is outside {lo:g}–{hi:g}; used {clamped:g}.")
-        return clamped
-    return number
 
 
 def panel_side(mae_side: int) -> int:
@@ -490,20 +442,17 @@ def run(
     as each becomes ready, so the slow diffusion panel does not hold back the others."""
     notes: list[str] = []
     kind = kind or BOTTOM
-    ratio = clamp_number(ratio, 0.0, 1.0, DEFAULT_RATIO, "The share of hidden patches", notes)
-    mask_seed = int(clamp_number(mask_seed, 0, MAX_SEED, 0, "The mask seed", notes))
-    seed = int(clamp_number(seed, 0, MAX_SEED, 0, "The seed", notes))
-    steps = int(round(clamp_number(steps, 1, MAX_STEPS, DEFAULT_STEPS, "Steps", notes)))
-    side_in = clamp_number(
-        diffusion_side, MIN_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_DIFFUSION_SIDE, "The size", notes
+    ratio = inputs.number(ratio, "The share of hidden patches", 0.0, 1.0, DEFAULT_RATIO, notes)
+    mask_seed = inputs.seed(mask_seed, notes, name="The mask seed")
+    seed = inputs.seed(seed, notes, name="The seed")
+    steps = inputs.number(steps, "Steps", 1, MAX_STEPS, DEFAULT_STEPS, notes, integer=True)
+    side_in = inputs.number(
+        diffusion_side, "The size", MIN_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_DIFFUSION_SIDE, notes
     )
     diffusion_side = int(side_in) // 8 * 8  # the VAE works on multiples of 8 pixels
-    prompt = "" if prompt is None else str(prompt).strip()
-    if len(prompt) > MAX_PROMPT_CHARS:
-        prompt = prompt[:MAX_PROMPT_CHARS]
-        notes.append(f"The prompt was cut to {MAX_PROMPT_CHARS} characters.")
+    prompt = inputs.text(prompt, "prompt", MAX_PROMPT_CHARS, notes, required=False, cut=True)
 
-    if isinstance(photo, Unreadable):
+    if isinstance(photo, inputs.Unreadable):
         raise InputError(photo.reason)
     background, layers = split_editor_value(photo)
     if background is None:
@@ -520,7 +469,7 @@ def run(
 
     square, hidden = prepared.square, prepared.hidden
     panels = [square, masked_view(square, hidden), telea_inpaint(square, hidden), None, None, None]
-    yield *panels, _notes_markdown(notes + ["*The MAE is guessing…*"])
+    yield *panels, inputs.notes_markdown(notes + ["*The MAE is guessing…*"])
 
     progress(0.2, desc="MAE: rebuilding the hidden patches")
     result = _mae_on_device(mae_entry, square, prepared.patch_mask)
@@ -530,7 +479,7 @@ def run(
     if result.visible_error is not None:
         errors += f", on visible patches {result.visible_error:.3f} (never graded in training)"
     notes.append(errors + " — mean squared error in normalised pixels.")
-    yield *panels, _notes_markdown(notes + ["*The diffusion model is painting…*"])
+    yield *panels, inputs.notes_markdown(notes + ["*The diffusion model is painting…*"])
 
     progress(0.5, desc="diffusion: loading the inpainting pipeline")
     inpaint_entry = _inpaint_entry(inpaint_label, notes)
@@ -546,11 +495,7 @@ def run(
             f"prompt: {('“' + prompt + '”') if prompt else 'none'}."
         )
     progress(1.0, desc="done")
-    yield *panels, _notes_markdown(notes)
-
-
-def _notes_markdown(notes: list[str]) -> str:
-    return "\n".join(f"- {note}" for note in notes)
+    yield *panels, inputs.notes_markdown(notes)
 
 
 @ui.user_errors
@@ -569,10 +514,10 @@ def create_demo() -> None:
     ui.model_banner("mae", "inpaint")
     with gr.Row():
         with gr.Column(scale=3):
-            photo = gr.ImageMask(
+            photo = inputs.picture_input(
+                gr.ImageMask,
                 label="Photo (to draw your own mask, choose “Draw it yourself” and paint on it)",
                 type="pil",
-                image_mode=None,  # keep the file's own mode; gallery.images.to_rgb reads them all
                 sources=("upload", "clipboard"),
                 layers=False,
                 format="png",
@@ -627,21 +572,21 @@ def create_demo() -> None:
         diffusion = panel("diffusion", "Diffusion inpainting")
     notes = gr.Markdown(elem_id="inpaint-notes")
 
-    # Over the API anything can arrive: bad values reach `run`, which clamps or explains them.
-    tolerant(photo, on_error=_unreadable)
+    # Over the API anything can arrive: bad values reach `run`, which clamps or explains them
+    # (gallery.inputs; the photo input hands over `Unreadable` for a file that is no picture).
     for component in (kind, ratio, mask_seed, prompt, seed, steps, side, mae_model, inpaint_model):
-        tolerant(component)
+        inputs.pass_raw(component)
     kind.change(
         mask_options, kind, [ratio, mask_seed, brush_hint], api_name="inpaint_mask_options",
         api_visibility="private", queue=False,
     )
     ui.bring_into_view(button.click, "inpaint-mae")
     ui.linked(kind, "inpainting", "hide")
-    inputs = [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side]
+    run_inputs = [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side]
     outputs = [original, masked, telea, mae_raw, mae_pasted, diffusion, notes]
-    button.click(run, inputs, outputs, api_name="inpaint", **ui.heavy())
+    button.click(run, run_inputs, outputs, api_name="inpaint", **ui.heavy())
     if catalog.available("mae"):  # an example shows its answer: computed on its first click, then kept
-        ui.answer_examples(examples, run, inputs, outputs)
+        ui.answer_examples(examples, run, run_inputs, outputs)
 
 
 if __name__ == "__main__":

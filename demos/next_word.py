@@ -17,13 +17,13 @@ import pandas as pd
 
 from demos import next_word_panels as panels
 from demos.next_word_distribution import (
-    ROLE, Distribution, bars, check_settings, distributions_for, finite_number, encode_prompt, load, probability_chart,
+    ROLE, Distribution, bars, check_settings, distributions_for, encode_prompt, load, probability_chart,
     room_model_view, token_text, visible_whitespace, vocab_size, word_for,
 )
 from demos.next_word_extend import (
-    HISTORY_COLUMNS, Step, add_steps, resolve_seed, clear_history_handler, generate_for, history_outputs, inspect_handler,
+    HISTORY_COLUMNS, Step, add_steps, clear_history_handler, generate_for, history_outputs, inspect_handler,
 )
-from gallery import catalog, models, room_ui, ui
+from gallery import catalog, inputs, models, room_ui, ui
 from gallery.catalog import Model
 from gallery.errors import InputError, ModelUnavailable
 
@@ -243,19 +243,19 @@ def generate_handler(prompt, model_label, temperature, top_k, top_p, n, seed, ne
     """Append N tokens with model.generate; the seed used is returned (and shown)."""
     lm, _, _ = load(model_label)
     s = check_settings(temperature, top_k, top_p, vocab_size(lm))
-    asked = round(finite_number(n, "The number of tokens"))
+    asked = round(inputs.finite(n, "The number of tokens"))
     count = min(max(asked, 1), MAX_NEW_TOKENS)
     notes = list(s.notes)
     if count != asked:
         notes.append(f"From 1 to {MAX_NEW_TOKENS} tokens per click; {count} were generated.")
-    seed_used, seed_note = resolve_seed(seed, new_seed)
+    seed_used = inputs.seed(seed, notes, draw=bool(new_seed))
     g = generate_for(model_label, prompt, s, count, seed_used)
     history = add_steps(history, g.steps)
     how = "greedily (temperature 0: no randomness, the seed plays no part)" if s.greedy else (
         f"by sampling with {s.describe()} and **seed {seed_used}** (same seed, settings and text: same tokens)"
     )
     lines = [f"Added {len(g.steps)} token{'s' if len(g.steps) != 1 else ''} {how} ({g.engine}): “{g.new_text}”"]
-    lines += [f"⚠️ {x}" for x in (*notes, seed_note, g.note) if x]
+    lines += [f"⚠️ {x}" for x in (*notes, g.note) if x]
     return (
         g.text, seed_used, "\n\n".join(lines), *history_outputs(history),
         *_refresh(model_label, g.text, temperature, top_k, top_p),

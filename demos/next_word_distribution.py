@@ -8,7 +8,6 @@ then top-p) and a softmax."""
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -18,7 +17,7 @@ import pandas as pd
 import torch
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> printable character table
 
-from gallery import catalog, models, ui
+from gallery import catalog, inputs, models, ui
 from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError
 
@@ -81,16 +80,6 @@ def _unique(labels: list[str]) -> list[str]:
 
 
 # --- checking what a visitor (or an API call) sent ----------------------------------------------
-def finite_number(value, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number (got {value!r}).") from None
-    if not math.isfinite(number):
-        raise InputError(f"{name} must be a finite number (got {value!r}).")
-    return number
-
-
 @dataclass(frozen=True)
 class Sampling:
     """How the next token is drawn (every value already checked). top_k 0 and top_p 1 mean "off", as in transformers."""
@@ -117,23 +106,21 @@ def check_settings(temperature, top_k, top_p, vocab_size: int) -> Sampling:
     """Plain numbers from the sliders or the API -> Sampling. Out-of-range values are clamped with
     a note; values that mean nothing (NaN, text, a negative temperature) are refused."""
     notes = []
-    t = finite_number(temperature, "Temperature")
+    t = inputs.finite(temperature, "Temperature")
     if t < 0:
         raise InputError(
             "Temperature can't be negative. Use 0 for 'always the most likely token', 1 for the "
             "model's own odds, or more than 1 for more surprises."
         )
-    if t > MAX_TEMPERATURE:
-        notes.append(f"Temperature {t:g} is above {MAX_TEMPERATURE:g}; {MAX_TEMPERATURE:g} was used.")
-        t = MAX_TEMPERATURE
-    k = round(finite_number(top_k, "Top-k"))
+    t = inputs.number(t, "Temperature", 0.0, MAX_TEMPERATURE, 1.0, notes)
+    k = round(inputs.finite(top_k, "Top-k"))
     if k < 0:
         notes.append(f"Top-k can't be negative ({k}); 0 (off) was used.")
         k = 0
     elif k >= vocab_size:
         notes.append(f"Top-k {k} keeps the whole vocabulary ({vocab_size:,} tokens), so it cuts nothing: off.")
         k = 0
-    p = finite_number(top_p, "Top-p")
+    p = inputs.finite(top_p, "Top-p")
     if not 0 <= p <= 1:
         clamped = min(max(p, 0.0), 1.0)
         notes.append(f"Top-p must be between 0 and 1 (got {p:g}); {clamped:g} was used.")

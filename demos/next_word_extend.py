@@ -4,7 +4,6 @@ drawn from (the history the tab shows)."""
 
 from __future__ import annotations
 
-import random
 import threading
 from dataclasses import dataclass, field
 
@@ -13,14 +12,13 @@ import pandas as pd
 import torch
 
 from demos.next_word_distribution import (
-    ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, bars, context_length, encode_prompt, engine_name, finite_number, load,
+    ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, bars, context_length, encode_prompt, engine_name, load,
     readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id,
 )
 from gallery import models, settings, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
 
-MAX_SEED = 2**32 - 1
 GPU_TOKEN_S = 0.05  # a generated token takes ~50 ms on a GPU
 HISTORY_COLUMNS = ["step", "text before", "token", "how", "model p", "p after settings", "top 3 then"]
 
@@ -130,17 +128,6 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
     return Generation(text + new_text, new_text, steps, seed, stopped, " ".join(x for x in notes if x),
                       engine_name(lm, engine))
 
-
-
-def resolve_seed(seed, new_seed) -> tuple[int, str]:
-    if new_seed:
-        return random.randrange(MAX_SEED), ""
-    try:
-        value = finite_number(seed, "Seed")
-    except InputError:
-        return random.randrange(MAX_SEED), f"The seed {seed!r} is not a number; a new one was drawn."
-    used = int(min(max(round(value), 0), MAX_SEED))
-    return used, "" if used == value else f"Seeds are whole numbers from 0 to {MAX_SEED}; {used} was used."
 
 @gpu(duration=sized(lambda label, text, s, n, *_: GPU_TOKEN_S * n), role=ROLE)
 def generate_for(label, text, s: Sampling, n: int, seed: int) -> Generation:

@@ -18,7 +18,6 @@ this module checks the visitor's values, draws the results and lays out the tab.
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 
@@ -30,7 +29,7 @@ from demos.prompting_prompts import (
     find_problem, get_problem_set, problem_sets, question_choices, set_description, set_lesson,
 )
 from demos.prompting_run import StrategyResult, run_compare, run_score
-from gallery import catalog, room_ui, ui
+from gallery import catalog, inputs, room_ui, ui
 from gallery.device import device
 from gallery.errors import InputError
 
@@ -88,59 +87,27 @@ class Sampling:
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
 
 
-def _clamp(value, low, high, default, name: str, notes: list[str], integer: bool = False):
-    """A number from the page or the API, forced into [low, high]; every change gets a note."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if math.isnan(number):
-        if value not in (None, ""):
-            notes.append(f"{name} {value!r} is not a number; using {default}.")
-        return default
-    clamped = min(max(number, low), high)
-    if clamped != number:
-        notes.append(f"{name} {number:g} is outside {low}–{high}; using {clamped:g}.")
-    return int(round(clamped)) if integer else clamped
-
-
 def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE,
                    sc_temperature=DEFAULT_SC_TEMPERATURE, seed=DEFAULT_SEED,
                    max_new_tokens=DEFAULT_MAX_NEW_TOKENS, max_k: int = 5) -> tuple[Sampling, list[str]]:
     notes: list[str] = []
     settings = Sampling(
-        k=_clamp(k, MIN_K, max_k, min(DEFAULT_K, max_k), "k (worked examples)", notes, integer=True),
-        samples=_clamp(samples, MIN_SAMPLES, MAX_SAMPLES, DEFAULT_SAMPLES, "Samples n", notes, integer=True),
-        temperature=_clamp(temperature, 0.0, MAX_TEMPERATURE, DEFAULT_TEMPERATURE, "Temperature", notes),
-        sc_temperature=_clamp(
-            sc_temperature, 0.0, MAX_TEMPERATURE, DEFAULT_SC_TEMPERATURE, "Self-consistency temperature", notes
-        ),
-        seed=_clamp(seed, 0, 2**31 - 1, DEFAULT_SEED, "Seed", notes, integer=True),
-        max_new_tokens=_clamp(
-            max_new_tokens, MIN_NEW_TOKENS, MAX_NEW_TOKENS, DEFAULT_MAX_NEW_TOKENS, "Max new tokens", notes,
-            integer=True,
-        ),
+        k=inputs.number(k, "k (worked examples)", MIN_K, max_k, min(DEFAULT_K, max_k), notes, integer=True),
+        samples=inputs.number(samples, "Samples n", MIN_SAMPLES, MAX_SAMPLES, DEFAULT_SAMPLES, notes, integer=True),
+        temperature=inputs.number(temperature, "Temperature", 0.0, MAX_TEMPERATURE, DEFAULT_TEMPERATURE, notes),
+        sc_temperature=inputs.number(sc_temperature, "Self-consistency temperature", 0.0, MAX_TEMPERATURE,
+                                     DEFAULT_SC_TEMPERATURE, notes),
+        seed=inputs.seed(seed, notes, default=DEFAULT_SEED),
+        max_new_tokens=inputs.number(max_new_tokens, "Max new tokens", MIN_NEW_TOKENS, MAX_NEW_TOKENS,
+                                     DEFAULT_MAX_NEW_TOKENS, notes, integer=True),
     )
     if settings.sc_temperature == 0:
         notes.append("Self-consistency at temperature 0 draws the same chain every time, so the vote is trivial.")
     return settings, notes
 
 
-def as_text(value) -> str:
-    """Whatever the API sent for a text field, as a string (None -> "")."""
-    return "" if value is None else value if isinstance(value, str) else str(value)
-
-
 def clean_question(question: str | None) -> str:
-    text = as_text(question).strip()
-    if not text:
-        raise InputError("Type a question, or pick one from the built-in set.")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise InputError(
-            f"That question is {len(text):,} characters long; this demo takes up to "
-            f"{MAX_QUESTION_CHARS:,}. Please shorten it."
-        )
-    return text
+    return inputs.text(question, "question", MAX_QUESTION_CHARS, example=EXAMPLES[0][0])
 
 
 def clean_strategies(strategies) -> list[str]:
@@ -190,10 +157,6 @@ def decoding_summary(strategies: list[str], settings: Sampling, rows: int, set_n
             f"one batched `generate` call of {rows} row{'s' * (rows != 1)} (each time below runs from "
             "the start of that shared call until the strategy's answer ended)"]
     return "🎛️ " + " · ".join(parts + [t for t in tail if t])
-
-
-def notes_markdown(notes: list[str]) -> str:
-    return "\n".join(f"ℹ️ {n}" for n in notes)
 
 
 def result_header(result: StrategyResult, has_expected: bool) -> str:
@@ -273,7 +236,7 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
     settings, notes = clean_settings(k, samples, temperature, sc_temperature, seed, max_new_tokens,
                                      max_k=len(problem_set.exemplars))
     guess = clean_guess(guess, notes)
-    expected = as_text(expected).strip() or None
+    expected = inputs.as_text(expected).strip() or None
     builtin = find_problem(question)
     if builtin and expected == builtin.answer:
         kind = builtin.kind
@@ -283,7 +246,7 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
         notes.append("No expected answer given, so there is no ✓/✗ — just the outputs.")
     rows = sum(settings.samples if s == SELF_CONSISTENCY else 1 for s in strategies)
     summary = (decoding_summary(strategies, settings, rows, problem_set.name, is_pretrained_only(model_label))
-               + "\n\n" + notes_markdown(notes))
+               + "\n\n" + inputs.notes_markdown(notes, bullet="ℹ️ "))
     first = True
     for results in run_compare(model_label, question, expected, kind, strategies, problem_set.name, settings):
         done = all(r.finished for r in results)
@@ -332,9 +295,9 @@ def on_score(model_label, set_name, count, strategies, guess, k, samples, temper
                                      max_k=len(problem_set.exemplars))
     guess = clean_guess(guess, notes)
     total = len(problem_set.items)
-    count = _clamp(count, 1, total, min(DEFAULT_SCORE_QUESTIONS, total), "Number of questions", notes,
-                   integer=True)
-    header = f"Scoring **{count}** of {total} questions of *{problem_set.name}*. " + notes_markdown(notes)
+    count = inputs.number(count, "Number of questions", 1, total, min(DEFAULT_SCORE_QUESTIONS, total), notes,
+                          integer=True)
+    header = f"Scoring **{count}** of {total} questions of *{problem_set.name}*. " + inputs.notes_markdown(notes, bullet="ℹ️ ")
     progress((0, count), desc="Scoring")
     accuracy, table, status = accuracy_frame([], strategies), question_frame([], strategies), ""
     updates = run_score(model_label, problem_set.name, count, strategies, settings)
@@ -364,7 +327,7 @@ def on_pick_set(set_name, question=None):
     this set's first one."""
     problem_set = get_problem_set(set_name)
     total = len(problem_set.items)
-    typed = as_text(question).strip()
+    typed = inputs.as_text(question).strip()
     own = find_problem(typed, problem_set) if typed else None
     if own is not None:
         picked = own.id
@@ -404,7 +367,7 @@ def api_extract_answer(text: str, kind: str = "number") -> str | None:
     """Read the final answer from a model's reply (kind: number, time, calendar, word, list, text)."""
     if kind not in KINDS:
         raise InputError(f"kind must be one of: {', '.join(KINDS)}.")
-    return extract_answer(as_text(text)[:20_000], kind)
+    return extract_answer(inputs.as_text(text)[:20_000], kind)
 
 
 # --- layout --------------------------------------------------------------------------------------

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import queue
-import secrets
 import threading
 import time
 import traceback
@@ -25,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from gallery import catalog, models, settings, ui
+from gallery import catalog, inputs, models, settings, ui
 from gallery.device import device, gpu, sized
 from gallery.errors import InputError, ModelUnavailable
 
@@ -37,7 +35,6 @@ SUMMARY = (
 )
 # The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
 FIRST_SCREEN = {"inputs": ["t2i-prompt"], "button": "t2i-run", "result": "t2i-image"}
-MAX_SEED = 2**32 - 1  # torch.Generator takes any 64-bit seed; 32 bits are easier to read aloud
 STEPS_RANGE = (1, 4)  # SD-Turbo was distilled to work in 1-4 steps; more steps do not help it
 GUIDANCE_MAX = 10.0
 MIN_SIDE = 64
@@ -95,49 +92,21 @@ def size_limits(on: str | None = None, scale: int = 8) -> tuple[int, int, int]:
     return min(default_side, largest), largest, default_steps
 
 
-def _show(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:g}"
-
-
-def _number(value, name: str, default: float, notes: list[str]) -> float:
-    """A number from the UI or the API; None, text, NaN or infinity -> the default, with a note."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = float("nan")
-    if not math.isfinite(number):
-        notes.append(f"{name} {value!r} is not a number; used {default:g}.")
-        return float(default)
-    return number
-
-
-def _clamp(value: float, low: float, high: float, name: str, why: str, notes: list[str]) -> float:
-    if value < low or value > high:
-        clamped = min(max(value, low), high)
-        notes.append(f"{name} {_show(value)} is outside {_show(low)}–{_show(high)} ({why}); used {_show(clamped)}.")
-        return clamped
-    return value
-
-
 def _side(value, name: str, default: int, largest: int, notes: list[str]) -> int:
-    side = _number(value, name, default, notes)
-    side = _clamp(side, MIN_SIDE, largest, name, "what this machine can make in reasonable time", notes)
+    side = inputs.number(value, name, MIN_SIDE, largest, default, notes,
+                         why="what this machine can make in reasonable time")
     rounded = int(round(side / 8)) * 8  # the VAE shrinks pictures 8× into latents: sides must divide
     if rounded != side:
-        notes.append(f"{name} {_show(side)} rounded to {rounded} (a multiple of 8).")
+        notes.append(f"{name} {side:g} rounded to {rounded} (a multiple of 8).")
     return rounded
 
 
 def clean_prompt(prompt, what: str = "prompt") -> str:
-    if prompt is None or not isinstance(prompt, str) or not prompt.strip():
-        raise InputError(f"Type a {what} first, e.g. “{EXAMPLES[0][0]}”.")
-    prompt = prompt.strip()
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise InputError(
-            f"That {what} is {len(prompt):,} characters long. The text encoder reads only about 75 "
-            "words, so please shorten it to the part that matters."
-        )
-    return prompt
+    # The text encoder reads only about 75 words: a longer prompt is refused, not cut. A number
+    # sent as the prompt is refused too (tests/test_text_to_image.py), not read as text.
+    if prompt is not None and not isinstance(prompt, str):
+        prompt = None
+    return inputs.text(prompt, what, MAX_PROMPT_CHARS, example=EXAMPLES[0][0])
 
 
 def clean_settings(
@@ -161,17 +130,10 @@ def clean_settings(
     prompt = clean_prompt(prompt)
     default_side, largest, default_steps = size_limits(on, scale)
 
-    if randomize or seed is None or seed == "":
-        seed = secrets.randbelow(MAX_SEED + 1)
-    else:
-        seed = _number(seed, "Seed", 0, notes)
-        seed = int(_clamp(int(seed), 0, MAX_SEED, "Seed", "seeds are 32-bit", notes))
-
-    steps = _number(steps, "Steps", default_steps, notes)
-    steps = int(round(_clamp(steps, *STEPS_RANGE, "Steps", "SD-Turbo is made for 1–4", notes)))
-
-    guidance = _number(guidance, "Guidance", 0.0, notes)
-    guidance = _clamp(guidance, 0.0, GUIDANCE_MAX, "Guidance", "it is a strength", notes)
+    seed = inputs.seed(seed, notes, draw=bool(randomize))
+    steps = inputs.number(steps, "Steps", *STEPS_RANGE, default_steps, notes, integer=True,
+                          why="SD-Turbo is made for 1–4")
+    guidance = inputs.number(guidance, "Guidance", 0.0, GUIDANCE_MAX, 0.0, notes, why="it is a strength")
 
     negative = negative_prompt.strip() if isinstance(negative_prompt, str) else ""
     if negative and guidance <= 1:

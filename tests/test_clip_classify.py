@@ -15,7 +15,7 @@ from PIL import Image
 from demos import clip_classify as cc
 
 from demos import clip_bias as CB, clip_fewshot as CF, clip_model as CM
-from gallery import catalog, models
+from gallery import catalog, inputs, models
 from gallery.errors import InputError
 from tests.conftest import ASSET_IMAGES
 
@@ -236,7 +236,7 @@ def test_a_bad_request_in_a_batch_does_not_fail_the_others():
     assert set(probabilities[0]) == {"cat", "dog"} and set(cosine[0]["label"]) == {"cat", "dog"}
     assert probabilities[1] is None and cosine[1].empty and "picture" in notes[1]
     assert probabilities[2] is None and "at least two" in notes[2]
-    unreadable = CM.Unreadable("That file could not be read as a picture (test).")
+    unreadable = inputs.Unreadable("That file could not be read as a picture (test).")
     probabilities, _, notes = cc.zero_shot_batch_handler(
         [None, None], [unreadable, CAT], ["cat, dog"] * 2, [cc.DEFAULT_TEMPLATE] * 2
     )

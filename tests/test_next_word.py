@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from demos import next_word as nw
 
 from demos import next_word_distribution as NWD, next_word_extend as NWE, next_word_panels as NWP
-from gallery import catalog, models
+from gallery import catalog, inputs, models
 from gallery.errors import InputError
 
 LLAMA = "Tiny Llama (test)"
@@ -281,7 +281,7 @@ def test_api_generation_is_reproducible_with_the_seed_shown(client):
     g = NWE.generate_tokens(*_load(LLAMA), text, nw.check_settings(0.9, 40, 0.95, 400), 6, 77)
     assert first[0] == again[0] == g.text and first[1] == 77 and "seed 77" in first[2]
     drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/next_word_generate")[1]
-    assert isinstance(drawn, int) and 0 <= drawn <= NWE.MAX_SEED  # "new seed": the drawn one is returned
+    assert isinstance(drawn, int) and 0 <= drawn <= inputs.MAX_SEED  # "new seed": the drawn one is returned
     clamped = client.predict(text, LLAMA, 1, 0, 1, 500, -5, False, api_name="/next_word_generate")
     assert "From 1 to 50 tokens" in clamped[2] and clamped[1] == 0 and "Seeds are whole numbers" in clamped[2]
 

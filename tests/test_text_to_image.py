@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from demos import text_to_image as t2i
-from gallery import catalog, models, settings
+from gallery import catalog, inputs, models, settings
 from gallery.errors import InputError, ModelUnavailable
 from tests.conftest import ROOT
 
@@ -137,8 +137,8 @@ def test_numbers_are_clamped_with_a_note():
 
 def test_randomize_picks_a_fresh_valid_seed_and_a_fixed_seed_is_kept():
     seeds = {t2i.clean_settings(PROMPT, None, 0, True, 1, 0, 64, 64)[0].seed for _ in range(5)}
-    assert len(seeds) > 1 and all(0 <= seed <= t2i.MAX_SEED for seed in seeds)
-    assert t2i.clean_settings(PROMPT, None, 2**40, False, 1, 0, 64, 64)[0].seed == t2i.MAX_SEED
+    assert len(seeds) > 1 and all(0 <= seed <= inputs.MAX_SEED for seed in seeds)
+    assert t2i.clean_settings(PROMPT, None, 2**40, False, 1, 0, 64, 64)[0].seed == inputs.MAX_SEED
 
 
 @pytest.mark.parametrize("prompt", ["", "   ", None, 42, "x" * (t2i.MAX_PROMPT_CHARS + 1)])
