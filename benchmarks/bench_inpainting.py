@@ -43,6 +43,8 @@ def run(repeats: int = 5) -> list[Row]:
         build_sd_turbo(_ROOT)
 
         from demos import inpainting as inp
+
+        from demos import inpainting_masks as IM
         from gallery import catalog, models
         from gallery.images import center_square, to_rgb
 
@@ -51,9 +53,9 @@ def run(repeats: int = 5) -> list[Row]:
         pipe = models.load_inpaint(inpaint_model)
         side, patch = inp.mae_geometry(mae)
         grid = side // patch
-        square = center_square(to_rgb(str(PHOTO)), inp.panel_side(side))  # 448×448
-        patch_mask = inp.random_patch_mask(grid, 0.75, seed=0)  # 147 of 196 patches
-        hidden = inp.patch_to_pixels(patch_mask, square.width)
+        square = center_square(to_rgb(str(PHOTO)), IM.panel_side(side))  # 448×448
+        patch_mask = IM.random_patch_mask(grid, 0.75, seed=0)  # 147 of 196 patches
+        hidden = IM.patch_to_pixels(patch_mask, square.width)
         rows: list[Row] = []
 
         # 1. The non-learned baseline: OpenCV's Telea fill.

@@ -11,6 +11,8 @@ import torch
 from PIL import Image
 
 from demos import inpainting as inp
+
+from demos import inpainting_masks as IM
 from gallery import catalog, models
 from gallery.errors import InputError
 
@@ -45,8 +47,8 @@ def test_preset_masks_cover_exactly_the_stated_region(grid):
         inp.CENTRE: (y >= box[0]) & (y < box[1]) & (x >= box[0]) & (x < box[1]),
     }
     for kind, region in expected.items():
-        assert np.array_equal(inp.patch_to_pixels(inp.preset_mask(kind, grid), side), region), kind
-        assert np.array_equal(inp.preset_mask(kind, grid), inp.to_patch_grid(region, grid)), kind
+        assert np.array_equal(IM.patch_to_pixels(IM.preset_mask(kind, grid), side), region), kind
+        assert np.array_equal(IM.preset_mask(kind, grid), IM.to_patch_grid(region, grid)), kind
     centre = expected[inp.CENTRE]
     assert np.array_equal(centre, centre[::-1, ::-1])  # really centred
 
@@ -56,17 +58,17 @@ def test_the_half_patch_rule():
     mask[:2, :4] = 1.0  # top-left 4×4 patch: 8 of 16 pixels -> hidden
     mask[4:5, 4:8] = 1.0  # bottom-right 4×4 patch: 4 of 16 -> visible
     mask[0:4, 4:7] = 0.7  # top-right: 12 pixels at 0.7 coverage = 0.525 of the patch -> hidden
-    assert inp.to_patch_grid(mask, 2).tolist() == [[True, True], [False, False]]
-    assert inp.patch_to_pixels(np.array([[True, False], [False, False]]), 8)[:4, :4].all()
+    assert IM.to_patch_grid(mask, 2).tolist() == [[True, True], [False, False]]
+    assert IM.patch_to_pixels(np.array([[True, False], [False, False]]), 8)[:4, :4].all()
 
 
 @pytest.mark.parametrize("ratio", [0.05, 0.3, 0.5, 0.75, 0.95])
 def test_random_patches_match_the_ratio_within_one_patch_and_follow_the_seed(ratio):
     grid = 14
-    mask = inp.random_patch_mask(grid, ratio, seed=7)
+    mask = IM.random_patch_mask(grid, ratio, seed=7)
     assert abs(mask.sum() / grid**2 - ratio) <= 1 / grid**2
-    assert np.array_equal(mask, inp.random_patch_mask(grid, ratio, seed=7))
-    assert not np.array_equal(mask, inp.random_patch_mask(grid, ratio, seed=8))
+    assert np.array_equal(mask, IM.random_patch_mask(grid, ratio, seed=7))
+    assert not np.array_equal(mask, IM.random_patch_mask(grid, ratio, seed=8))
 
 
 def test_drawn_strokes_are_cropped_like_the_photo():
@@ -78,7 +80,7 @@ def test_drawn_strokes_are_cropped_like_the_photo():
     prepared = inp.prepare(photo, [layer], inp.DRAWN, 0.75, 0, (32, 8))
     assert prepared.patch_mask.tolist() == [[False, False, True, True]] * 4
     assert any("centre-cropped" in note for note in prepared.notes)
-    assert np.array_equal(prepared.hidden, inp.patch_to_pixels(prepared.patch_mask, 448))
+    assert np.array_equal(prepared.hidden, IM.patch_to_pixels(prepared.patch_mask, 448))
 
 
 @pytest.mark.parametrize("layers", [[], [np.zeros((50, 50, 4), dtype=np.uint8)], [None]])
@@ -127,8 +129,8 @@ def _reference_mae(tiny_dir, image, patch_mask):
 @pytest.mark.parametrize(
     "patch_mask",
     [
-        inp.random_patch_mask(4, 0.75, seed=3),
-        inp.preset_mask(inp.BOTTOM, 4),
+        IM.random_patch_mask(4, 0.75, seed=3),
+        IM.preset_mask(inp.BOTTOM, 4),
         np.eye(4, dtype=bool),
         np.ones((4, 4), dtype=bool),
     ],
@@ -150,7 +152,7 @@ def test_mae_with_norm_pix_loss_gets_visible_patch_statistics_back(tiny_dir, mae
 
     mae = ViTMAEForPreTraining.from_pretrained(tiny_dir / "mae", norm_pix_loss=True).eval()
     processor = mae_pair[1]
-    image, patch_mask = _photo(32), inp.random_patch_mask(4, 0.5, seed=0)
+    image, patch_mask = _photo(32), IM.random_patch_mask(4, 0.5, seed=0)
     result = inp.mae_reconstruct(mae, processor, image, patch_mask)
     # Reference, patch by patch: prediction × std + mean, with the patch's own statistics where it
     # was visible and the visible patches' average statistics where it was hidden.
@@ -176,7 +178,7 @@ def test_mae_with_norm_pix_loss_gets_visible_patch_statistics_back(tiny_dir, mae
 def test_concurrent_mae_calls_each_hide_their_own_patches(mae_pair):
     image, results, masks = _photo(32), {}, {}
     for i in range(6):
-        masks[i] = inp.random_patch_mask(4, (i + 1) / 8, seed=i)
+        masks[i] = IM.random_patch_mask(4, (i + 1) / 8, seed=i)
 
     def work(i):
         results[i] = inp.mae_reconstruct(*mae_pair, image, masks[i]).mask
@@ -193,7 +195,7 @@ def test_diffusion_inpainting_equals_a_direct_pipeline_call(tiny_dir, inpaint_pi
     from diffusers import AutoPipelineForInpainting
 
     image = _photo(64)
-    hidden = inp.patch_to_pixels(inp.random_patch_mask(4, 0.75, seed=2), 64)
+    hidden = IM.patch_to_pixels(IM.random_patch_mask(4, 0.75, seed=2), 64)
     ours = inp.diffusion_inpaint(inpaint_pipe, image, hidden, prompt="a red box", seed=11, steps=2, side=64)
     direct = AutoPipelineForInpainting.from_pretrained(tiny_dir / "sd")
     direct.set_progress_bar_config(disable=True)
@@ -217,7 +219,7 @@ def test_telea_baseline_is_opencv_and_keeps_visible_pixels():
     import cv2
 
     image = _photo(64)
-    hidden = inp.patch_to_pixels(inp.preset_mask(inp.BOTTOM, 4), 64)
+    hidden = IM.patch_to_pixels(IM.preset_mask(inp.BOTTOM, 4), 64)
     ours = np.asarray(inp.telea_inpaint(image, hidden))
     grey_filled = np.array(image)
     grey_filled[hidden] = 128

@@ -9,6 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from demos import text_to_image as t2i
+
+from demos import text_to_image_steps as TS
 from tests.conftest import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
@@ -29,13 +31,13 @@ def set_slider(page, label: str, value: int) -> None:
 
 def test_the_step_strip_fills_as_the_picture_is_made(page, monkeypatch):
     # Slow each preview down (same process as the launched app) so the page can be seen filling.
-    plain_decode = t2i.decode_latents
+    plain_decode = TS.decode_latents
 
     def slow_decode(pipe, latents):
         time.sleep(0.8)
         return plain_decode(pipe, latents)
 
-    monkeypatch.setattr(t2i, "decode_latents", slow_decode)
+    monkeypatch.setattr(TS, "decode_latents", slow_decode)
     open_tab(page, TAB)
     tab(page).get_by_label("Prompt", exact=True).fill("a red apple on a wooden table")
     set_slider(page, "Steps", 4)
