@@ -26,7 +26,7 @@ def _run_and_expect_panels(page, hidden_text: str) -> None:
     )
     # The notes gain the diffusion line only when the last panel is ready.
     expect(notes).to_contain_text("Diffusion: seed", timeout=60_000)
-    expect(notes).to_contain_text(hidden_text)
+    expect(notes).to_contain_text(hidden_text, timeout=60_000)  # a busy machine: the run may still be going
     for panel in PANELS:
         expect(page.locator(f"#inpaint-{panel} img")).to_be_visible(timeout=10_000)
 
