@@ -31,6 +31,15 @@ def _save(page, name: str) -> None:
     print(path, path.stat().st_size // 1024, "KB")
 
 
+def _save_full(page, name: str) -> None:
+    from PIL import Image
+
+    path = OUT / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
+    print(path, path.stat().st_size // 1024, "KB")
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -58,7 +67,16 @@ def main() -> None:
         for tab_id in ("clip_classify", "prompting"):
             page.goto(f"{url}?tab={tab_id}")
             page.wait_for_timeout(4000)
+            if tab_id == "prompting":  # it opens with every strategy's answer to the default question
+                page.wait_for_function("() => (document.querySelector('#prompting-header-self-consistency')"
+                                       "?.innerText || '').includes('Answer:')", timeout=300_000)
+                page.wait_for_timeout(1000)
             _save(page, f"{tab_id}-first-screen")
+        page.goto(f"{url}?tab=pretrain")  # the default text model, trained from random weights
+        page.locator("#pretrain-text-train").click(timeout=30_000)
+        page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache")).first.wait_for(timeout=600_000)
+        page.wait_for_timeout(1500)
+        _save_full(page, "pretrain-trained")
         browser.close()
     blocks.close()
 
