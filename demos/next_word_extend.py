@@ -15,7 +15,7 @@ from demos.next_word_distribution import (
     ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, bars, context_length, encode_prompt, engine_name, load,
     readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id,
 )
-from gallery import models, settings, ui
+from gallery import generation, models, settings, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
 
@@ -79,8 +79,7 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
     `generate` takes no per-call random generator, so the global RNG is seeded inside a lock and
     restored afterwards (`fork_rng`): two visitors sampling at once cannot mix their seeds."""
     prompt = encode_prompt(tokenizer, text, min(MAX_PROMPT_TOKENS, context_length(lm) - n))
-    eos = lm.generation_config.eos_token_id
-    eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
+    eos_ids = generation.eos_token_ids(lm, tokenizer)
     if engine is not None:
         new_ids, raws, afters = _engine_tokens(engine, prompt.ids, s, n, seed, eos_ids)
     else:
@@ -88,6 +87,7 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
         options = dict(
             max_new_tokens=n,
             pad_token_id=pad_id(tokenizer),
+            eos_token_id=sorted(eos_ids),  # the same ids this function stops at below
             return_dict_in_generate=True,
             output_scores=True,  # per step: the logits after the warpers (what was sampled from)
             output_logits=True,  # per step: the raw logits

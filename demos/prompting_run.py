@@ -10,7 +10,6 @@ rows a few times a second."""
 from __future__ import annotations
 
 import math
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ import torch
 
 from demos.prompting_answers import extract_answer, is_correct, majority_vote, reply_end
 from demos.prompting_prompts import SELF_CONSISTENCY, ProblemSet, RowPlan, get_problem_set, plan_rows, uses_plain_prompts
-from gallery import catalog, models, settings as gallery_settings
+from gallery import catalog, generation, models, settings as gallery_settings
+from gallery.generation import eos_token_ids
 from gallery.device import gpu, sized
 
 if TYPE_CHECKING:
@@ -98,14 +98,6 @@ def _make_answer_criterion(plan_strategies: list[str], styles: list[str], tokeni
     return StopAtAnswer()
 
 
-def eos_token_ids(lm, tokenizer) -> set[int]:
-    ids = lm.generation_config.eos_token_id
-    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
-    if tokenizer.eos_token_id is not None:
-        ids.add(tokenizer.eos_token_id)
-    return ids
-
-
 @dataclass
 class BatchState:
     """What the batch has produced so far. tokens[i]: row i's new token ids, end token excluded."""
@@ -120,10 +112,10 @@ class RowStreamer:
 
     `generate` calls put() first with the prompt ids (B, T), then once per step with the new
     token of every row (B,); rows that have ended get the pad token, which is ignored here.
-    Each call pushes a snapshot onto a queue for the thread that serves the page."""
+    Each call hands a snapshot to `emit` (gallery.generation.from_worker: to the page's thread)."""
 
-    def __init__(self, batch_size: int, eos_ids: set[int], out: queue.Queue):
-        self.eos_ids, self.out = eos_ids, out
+    def __init__(self, batch_size: int, eos_ids: set[int], emit=lambda state: None):
+        self.eos_ids, self.emit = eos_ids, emit
         self.tokens: list[list[int]] = [[] for _ in range(batch_size)]
         self.finished_s: list[float | None] = [None] * batch_size
         self.stop_length: list[int | None] = [None] * batch_size  # set when a row has said its answer
@@ -148,19 +140,12 @@ class RowStreamer:
             limit = self.stop_length[row]
             if limit is not None and len(self.tokens[row]) >= limit:
                 self.finished_s[row] = now
-        self.out.put(self._snapshot(False))
+        self.emit(self._snapshot(False))
 
     def end(self) -> None:
         now = time.perf_counter() - self.started
         self.finished_s = [now if s is None else s for s in self.finished_s]  # ran out of tokens
-        self.out.put(self._snapshot(True))
-
-
-class _Discard:
-    """A queue that keeps nothing (the engine path reads the streamer's snapshots directly)."""
-
-    def put(self, item) -> None:
-        pass
+        self.emit(self._snapshot(True))
 
 
 def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
@@ -177,7 +162,7 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
         return int(torch.multinomial(torch.softmax(logits.float() / t, dim=-1), 1, generator=generator))
 
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), _Discard())
+    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer))  # snapshots read directly
     streamer.prompt_seen = True  # the engine hands over new tokens only
     last_sent = 0.0
     try:
@@ -215,54 +200,37 @@ def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float]
     batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
     batch = {name: tensor.to(lm.device) for name, tensor in batch.items()}  # input_ids, attention_mask: (B, T)
     stop = stop or threading.Event()
-    updates: queue.Queue = queue.Queue()
-    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer), updates)
+    streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer))
     criteria = [_make_stop_criterion(stop)]
     if stop_at_answer:
         criteria.append(_make_answer_criterion([s for s, _ in stop_at_answer], [t for _, t in stop_at_answer],
                                                tokenizer, batch["input_ids"].shape[1], streamer))
 
-    def work() -> None:
-        try:
-            with torch.inference_mode():
-                lm.generate(
-                    **batch,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=False,  # greedy; RowSampler does the sampling for rows that want it
-                    temperature=1.0, top_p=1.0, top_k=50,  # neutral: a model's own sampling defaults stay off
-                    repetition_penalty=1.0,
-                    max_time=gallery_settings.TIME_LIMIT_S,  # a bound on one request's generation
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=sorted(streamer.eos_ids),
-                    logits_processor=LogitsProcessorList([_make_row_sampler(temperatures, seed)]),
-                    stopping_criteria=StoppingCriteriaList(criteria),
-                    streamer=streamer,
-                )
-        except BaseException as error:  # reaches the page through the queue
-            updates.put(error)
+    def work(emit, stop) -> None:
+        streamer.emit = emit
+        lm.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,  # greedy; RowSampler does the sampling for rows that want it
+            temperature=1.0, top_p=1.0, top_k=50,  # neutral: a model's own sampling defaults stay off
+            repetition_penalty=1.0,
+            max_time=gallery_settings.TIME_LIMIT_S,  # a bound on one request's generation
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=sorted(streamer.eos_ids),
+            logits_processor=LogitsProcessorList([_make_row_sampler(temperatures, seed)]),
+            stopping_criteria=StoppingCriteriaList(criteria),
+            streamer=streamer,
+        )
 
-    worker = threading.Thread(target=work, name="prompting-generate", daemon=True)
-    worker.start()
     last_sent = 0.0
-    try:
-        while True:
-            try:
-                state = updates.get(timeout=1.0)
-            except queue.Empty:
-                if worker.is_alive():
-                    continue
-                raise RuntimeError("the generation thread ended without a result") from None
-            while not isinstance(state, BaseException) and not state.done and not updates.empty():
-                state = updates.get()  # the page only needs the latest snapshot
-            if isinstance(state, BaseException):
-                raise state
-            if state.done or time.perf_counter() - last_sent >= every_s:
-                last_sent = time.perf_counter()
-                yield state
-            if state.done:
-                return
-    finally:
-        stop.set()  # a closed iterator (Stop, page closed) ends the worker at its next step
+    # Closing this iterator (Stop, page closed) sets `stop`: the worker ends at its next step.
+    for state in generation.from_worker(work, "prompting-generate", stop=stop):
+        if state.done or time.perf_counter() - last_sent >= every_s:
+            last_sent = time.perf_counter()
+            yield state  # the page only needs the latest snapshot
+        if state.done:
+            return
+    raise RuntimeError("the generation thread ended without a result")
 
 
 # --- one question, every chosen strategy ---------------------------------------------------------

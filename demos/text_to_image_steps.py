@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import queue
-import threading
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -17,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from gallery import generation
 from gallery.errors import InputError
 
 @dataclass(frozen=True)
@@ -149,39 +147,19 @@ def stream_generation(
     """Run `generate` in a worker thread; yield (step, preview) as each step is decoded, then the
     finished Generation.
 
-    The pipeline only offers a callback, and a Gradio generator must `yield` from its own thread,
-    so the callback pushes into a queue that this generator drains. An exception in the worker
-    (an out-of-memory error, say) is raised again here, in the caller's thread, where
+    The pipeline only offers a callback (gallery.generation.from_worker): an exception in the
+    worker (an out-of-memory error, say) is raised again here, in the caller's thread, where
     `ui.user_errors` turns it into plain words and frees memory.
     """
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
+    def work(emit, stop) -> None:
+        def on_step(i: int, preview: Image.Image) -> None:
+            if stop.is_set():
+                raise _Stopped()
+            emit((i, preview))
 
-    def on_step(i: int, preview: Image.Image) -> None:
-        if stop.is_set():
-            raise _Stopped()
-        events.put(("step", (i, preview)))
+        emit(generate(pipe, s, on_step, time_limit_s))
 
-    def work() -> None:
-        try:
-            with torch.inference_mode():
-                events.put(("done", generate(pipe, s, on_step, time_limit_s)))
-        except BaseException as error:  # noqa: BLE001 - every failure must reach the reader
-            events.put(("error", error))
-
-    threading.Thread(target=work, name="text-to-image", daemon=True).start()
-    try:
-        while True:
-            kind, payload = events.get()
-            if kind == "error":
-                # Drop the worker's tensors held by the traceback's frames, so memory can be freed.
-                traceback.clear_frames(payload.__traceback__)
-                raise payload
-            yield payload
-            if kind == "done":
-                return
-    finally:
-        stop.set()
+    yield from generation.from_worker(work, "text-to-image")
 
 
 def safety_flags(images: list[Image.Image], checker, processor) -> list[bool]:

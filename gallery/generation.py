@@ -1,0 +1,68 @@
+"""What the generating tabs share: a model's end-of-text ids, and one way to stream a generation
+that runs in a worker thread (text generation and diffusion alike).
+
+Why a worker thread: `generate` and a diffusers pipeline only offer callbacks, and a Gradio
+generator must `yield` from its own thread; the callback hands each partial result to the
+handler's thread through a queue.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import traceback
+from typing import Callable, Iterator
+
+import torch
+
+
+def eos_token_ids(lm, tokenizer) -> set[int]:
+    """Every id that ends a reply: the model's generation config (one id or a list) and the tokenizer's."""
+    ids = lm.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, (list, tuple)) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_FINISHED = object()
+
+
+def from_worker(work: Callable[[Callable[[object], None], threading.Event], None], name: str,
+                stop: threading.Event | None = None) -> Iterator:
+    """Run `work(emit, stop)` in a daemon thread (under `torch.inference_mode`) and yield, in the
+    caller's thread, every value it passes to `emit`, until it returns.
+
+    An exception in the worker (out of memory, say) is raised again here, where the handler's
+    error path turns it into plain words; its frames are cleared first, so the worker's tensors
+    can be freed. Closing the iterator (the visitor left or pressed stop) sets `stop`: `work`
+    checks it at each step and ends there."""
+    events: queue.Queue = queue.Queue()
+    stop = stop or threading.Event()
+
+    def run() -> None:
+        try:
+            with torch.inference_mode():
+                work(events.put, stop)
+        except BaseException as error:  # noqa: BLE001 - every failure must reach the reader
+            events.put(_Failed(error))
+        finally:
+            events.put(_FINISHED)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    try:
+        while True:
+            item = events.get()
+            if item is _FINISHED:
+                return
+            if isinstance(item, _Failed):
+                traceback.clear_frames(item.error.__traceback__)
+                raise item.error
+            yield item
+    finally:
+        stop.set()
