@@ -52,7 +52,7 @@ def bias_probe(model_label: str | None, image, labels_a: str, labels_b: str, tem
 
 
 @ui.user_errors
-def bias_probe_handler(model_label, image, labels_a, labels_b, template):
+def on_probe(model_label, image, labels_a, labels_b, template):
     a, b = bias_probe(model_label, image, labels_a, labels_b, template)
     names_a, names_b = shown_names(a.labels), shown_names(b.labels)
     shift = percent(b.probabilities - a.probabilities)  # points, per position
@@ -112,6 +112,6 @@ def bias_tab(model: gr.Dropdown) -> None:
         BIAS_EXAMPLES, inputs=[probe_image, wording_a, wording_b, probe_template], cache_examples=False
     )
     probe.click(
-        bias_probe_handler, [model, probe_image, wording_a, wording_b, probe_template],
+        on_probe, [model, probe_image, wording_a, wording_b, probe_template],
         [plot_a, plot_b, probe_table, probe_note], api_name="clip_bias_probe", **ui.heavy(),
     )

@@ -135,13 +135,13 @@ def _zero_shot_outputs(scores: Scores) -> tuple:
 
 
 @ui.user_errors
-def zero_shot_handler(model_label, image, labels_text, template):
+def on_classify(model_label, image, labels_text, template):
     """One request (the unbatched event)."""
     return _zero_shot_outputs(zero_shot(model_label, image, labels_text, template))
 
 
 @ui.user_errors
-def zero_shot_batch_handler(model_labels, images, labels_texts, templates):
+def on_classify_batch(model_labels, images, labels_texts, templates):
     """gradio's batched event: lists in, one list per output back. A lone bad request gets a plain
     error; inside a shared batch a bad request gets its message in the note, so the other
     visitors still get their answers (gradio can only fail a batch as a whole)."""
@@ -156,7 +156,7 @@ def zero_shot_batch_handler(model_labels, images, labels_texts, templates):
 
 
 @ui.user_errors
-def compare_templates_handler(model_label, image, labels_text):
+def on_compare_templates(model_label, image, labels_text):
     return compare_templates(model_label, image, labels_text)
 
 
@@ -222,15 +222,15 @@ def create_demo(batch: bool = True) -> None:
     ui.linked(template, "clip_classify", "template")
     zero_inputs = [model, image, labels, template]
     if catalog.available(ROLE):  # an example shows its answer: computed on its first click, then kept
-        ui.answer_examples(zero_examples, zero_shot_handler, zero_inputs, [probabilities, cosine, note], lane=ui.short())
+        ui.answer_examples(zero_examples, on_classify, zero_inputs, [probabilities, cosine, note], lane=ui.short())
     if batch:
         run.click(
-            zero_shot_batch_handler, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot",
+            on_classify_batch, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot",
             batch=True, max_batch_size=MAX_BATCH, **ui.short(),
         )
     else:
-        run.click(zero_shot_handler, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot", **ui.short())
-    compare.click(compare_templates_handler, [model, image, labels], table, api_name="clip_compare_templates", **ui.heavy())
+        run.click(on_classify, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot", **ui.short())
+    compare.click(on_compare_templates, [model, image, labels], table, api_name="clip_compare_templates", **ui.heavy())
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ def _leave_one_out(shots: torch.Tensor, targets: list[int], n_classes: int, meth
 
 
 @ui.user_errors
-def few_shot_handler(model_label, test_image, method, template, *slots, progress=gr.Progress()):
+def on_learn(model_label, test_image, method, template, *slots, progress=gr.Progress()):
     classes = [(slots[i], slots[i + 1]) for i in range(0, len(slots), 2)]
     progress(0.1, desc="Encoding the pictures with CLIP")
     result = few_shot(model_label, test_image, classes, method, template)
@@ -237,6 +237,6 @@ def few_shot_tab(model: gr.Dropdown, template_info: str) -> None:
         cache_examples=False, label="Example sets (CC0 texture photos; test crops were never examples)",
     )
     learn.click(
-        few_shot_handler, [model, test_image, method, few_template, *slots],
+        on_learn, [model, test_image, method, few_template, *slots],
         [zero_plot, few_plot, few_table, few_note], api_name="clip_few_shot", **ui.heavy(),
     )

@@ -232,7 +232,7 @@ def _inpaint_entry(label: str | None, notes: list[str]) -> catalog.Model | None:
 
 
 @ui.user_errors
-def run(
+def on_run(
     photo,
     kind,
     ratio,
@@ -306,7 +306,7 @@ def run(
 
 
 @ui.user_errors
-def mask_options(kind: str):
+def on_mask_kind(kind: str):
     """Show the ratio and mask seed only for random patches, and the brush hint only for drawing."""
     return (
         gr.update(visible=kind == RANDOM),
@@ -379,21 +379,21 @@ def create_demo() -> None:
         diffusion = panel("diffusion", "Diffusion inpainting")
     notes = gr.Markdown(elem_id="inpaint-notes")
 
-    # Over the API anything can arrive: bad values reach `run`, which clamps or explains them
+    # Over the API anything can arrive: bad values reach `on_run`, which clamps or explains them
     # (gallery.inputs; the photo input hands over `Unreadable` for a file that is no picture).
     for component in (kind, ratio, mask_seed, prompt, seed, steps, side, mae_model, inpaint_model):
         inputs.pass_raw(component)
     kind.change(
-        mask_options, kind, [ratio, mask_seed, brush_hint], api_name="inpaint_mask_options",
+        on_mask_kind, kind, [ratio, mask_seed, brush_hint], api_name="inpaint_mask_options",
         api_visibility="private", queue=False,
     )
     ui.bring_into_view(button.click, "inpaint-mae")
     ui.linked(kind, "inpainting", "hide")
     run_inputs = [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side]
     outputs = [original, masked, telea, mae_raw, mae_pasted, diffusion, notes]
-    button.click(run, run_inputs, outputs, api_name="inpaint", **ui.heavy())
+    button.click(on_run, run_inputs, outputs, api_name="inpaint", **ui.heavy())
     if catalog.available("mae"):  # an example shows its answer: computed on its first click, then kept
-        ui.answer_examples(examples, run, run_inputs, outputs)
+        ui.answer_examples(examples, on_run, run_inputs, outputs)
 
 
 if __name__ == "__main__":

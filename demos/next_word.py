@@ -21,7 +21,7 @@ from demos.next_word_distribution import (
     room_model_view, token_text, visible_whitespace, vocab_size, word_for,
 )
 from demos.next_word_extend import (
-    HISTORY_COLUMNS, Step, add_steps, clear_history_handler, generate_for, history_outputs, inspect_handler,
+    HISTORY_COLUMNS, Step, add_steps, on_clear_history, generate_for, history_outputs, on_inspect_step,
 )
 from gallery import catalog, inputs, models, room_ui, ui
 from gallery.catalog import Model
@@ -145,7 +145,7 @@ def _distribution_requests(prompts, labels, temperatures, top_ks, top_ps) -> lis
 
 
 @ui.user_errors
-def next_token_handler(prompt, model_label, temperature, top_k, top_p):
+def on_reveal(prompt, model_label, temperature, top_k, top_p):
     """The next-token distribution for one request (the unbatched event)."""
     [result] = _distribution_requests([prompt], [model_label], [temperature], [top_k], [top_p])
     if isinstance(result, Exception):
@@ -154,7 +154,7 @@ def next_token_handler(prompt, model_label, temperature, top_k, top_p):
 
 
 @ui.user_errors
-def next_token_batch_handler(prompt, model_label, temperature, top_k, top_p):
+def on_reveal_batch(prompt, model_label, temperature, top_k, top_p):
     """gradio's batched event: each argument is a list (one value per request), and one list per
     output comes back. A lone bad request gets a plain error; inside a shared batch a bad request
     gets its message in the note, so the other visitors still get their answers (gradio can only
@@ -184,15 +184,15 @@ def on_load(request: gr.Request):
     link = ui.link_values(request, "next_word")
     if link.get("text"):
         defaults = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
-        return next_token_handler(link["text"], label, *(link.get(k, v) for k, v in defaults.items()))
+        return on_reveal(link["text"], label, *(link.get(k, v) for k, v in defaults.items()))
     with _opening_lock:
         if label not in _opening:
-            _opening[label] = next_token_handler(DEFAULT_PROMPT, label, 1.0, 0, 1.0)
+            _opening[label] = on_reveal(DEFAULT_PROMPT, label, 1.0, 0, 1.0)
         return _opening[label]
 
 
 @ui.user_errors
-def guess_handler(prompt, model_label, guess, temperature, top_k, top_p):
+def on_guess(prompt, model_label, guess, temperature, top_k, top_p):
     """The model's probability and rank for the visitor's own next word."""
     if guess is None or not str(guess).strip():
         return GUESS_PROMPT, None, None, None
@@ -217,10 +217,10 @@ def guess_handler(prompt, model_label, guess, temperature, top_k, top_p):
 
 def _refresh(label, text, temperature, top_k, top_p) -> list:
     """The distribution outputs for the text after a step (same settings)."""
-    return list(next_token_handler(text, label, temperature, top_k, top_p))
+    return list(on_reveal(text, label, temperature, top_k, top_p))
 
 
-def _candidate_handler(index: int):
+def _on_candidate(index: int):
     @ui.user_errors
     def append_candidate(prompt, model_label, temperature, top_k, top_p, table, history):
         if table is None or len(table) <= index or "id" not in table:
@@ -239,7 +239,7 @@ def _candidate_handler(index: int):
 
 
 @ui.user_errors
-def generate_handler(prompt, model_label, temperature, top_k, top_p, n, seed, new_seed, history):
+def on_generate(prompt, model_label, temperature, top_k, top_p, n, seed, new_seed, history):
     """Append N tokens with model.generate; the seed used is returned (and shown)."""
     lm, _, _ = load(model_label)
     s = check_settings(temperature, top_k, top_p, vocab_size(lm))
@@ -263,9 +263,9 @@ def generate_handler(prompt, model_label, temperature, top_k, top_p, n, seed, ne
 
 
 @ui.user_errors
-def sample_next_handler(prompt, model_label, temperature, top_k, top_p, seed, new_seed, history):
+def on_sample_next(prompt, model_label, temperature, top_k, top_p, seed, new_seed, history):
     """One sampled token (generate with N = 1)."""
-    return generate_handler(prompt, model_label, temperature, top_k, top_p, 1, seed, new_seed, history)
+    return on_generate(prompt, model_label, temperature, top_k, top_p, 1, seed, new_seed, history)
 
 
 
@@ -357,7 +357,7 @@ def create_demo(batch: bool = True) -> None:
     # bad value), and no component-level check can fail a shared batch for one visitor.
     settings_inputs = [temperature, top_k, top_p]
     dist_outputs = [model_bars, sampling_bars, table, tokens, note, *candidates]
-    batching = dict(fn=next_token_batch_handler, batch=True, max_batch_size=MAX_BATCH) if batch else dict(fn=next_token_handler)
+    batching = dict(fn=on_reveal_batch, batch=True, max_batch_size=MAX_BATCH) if batch else dict(fn=on_reveal)
     # Sliders: `.input` fires on a drag, on arrow keys and on a number typed in the box (`.release`
     # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
     shown = gr.on(
@@ -368,7 +368,7 @@ def create_demo(batch: bool = True) -> None:
     ui.bring_into_view(reveal.click, "next-word-model-bars")
     gr.on(None, on_load, [], dist_outputs, api_name="next_word_opening", **ui.heavy())
     shown.success(
-        guess_handler, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
+        on_guess, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
         api_name="next_word_guess", preprocess=False, **ui.short(),
     )
     room_ui.count_word_guesses(shown, prompt, guess)
@@ -376,21 +376,21 @@ def create_demo(batch: bool = True) -> None:
     history_outputs = [history, history_table, inspect_step]
     for i, button in enumerate(candidates):
         button.click(
-            _candidate_handler(i), [prompt, model, *settings_inputs, table, history],
+            _on_candidate(i), [prompt, model, *settings_inputs, table, history],
             [prompt, *history_outputs, *dist_outputs], api_name=f"next_word_append_candidate_{i + 1}", **ui.short(),
         )
     gen_outputs = [prompt, seed, gen_note, *history_outputs, *dist_outputs]
     sample_next.click(
-        sample_next_handler, [prompt, model, *settings_inputs, seed, new_seed, history], gen_outputs,
+        on_sample_next, [prompt, model, *settings_inputs, seed, new_seed, history], gen_outputs,
         api_name="next_word_sample", preprocess=False, **ui.short(),  # one token: short
     )
     generate_n.click(
-        generate_handler, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
+        on_generate, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
         api_name="next_word_generate", preprocess=False, **ui.heavy(),
     )
     new_seed.change(lambda on: gr.update(interactive=not on), new_seed, seed, queue=False, api_visibility="private")
-    inspect_step.change(inspect_handler, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")
-    clear.click(clear_history_handler, None, history_outputs, api_name="next_word_clear_history")
+    inspect_step.change(on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")
+    clear.click(on_clear_history, None, history_outputs, api_name="next_word_clear_history")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def add_steps(history: list[dict] | None, steps: list[Step]) -> list[dict]:
 
 
 @ui.user_errors
-def inspect_handler(history, choice):
+def on_inspect_step(history, choice):
     """Redraw the distribution a past step was chosen from."""
     if not history or not choice:
         return None, None
@@ -176,5 +176,5 @@ def inspect_handler(history, choice):
 
 
 @ui.user_errors
-def clear_history_handler():
+def on_clear_history():
     return tuple(history_outputs([]))

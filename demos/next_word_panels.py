@@ -123,7 +123,7 @@ def blank_for(label, text: str) -> tuple[BlankFill, Model]:
 
 
 @ui.user_errors
-def compare_handler(prompt, label_a, label_b, label_c):
+def on_compare(prompt, label_a, label_b, label_c):
     """The same text on up to three models, each one's own distribution (temperature 1)."""
     labels = [label if label and label != NONE else None for label in (label_a, label_b, label_c)]
     if not any(labels):
@@ -147,7 +147,7 @@ def compare_handler(prompt, label_a, label_b, label_c):
 
 
 @ui.user_errors
-def base_vs_instruct_handler(prompt):
+def on_base_vs_instruct(prompt):
     """Base model on the plain text | instruct model on the plain text | instruct model with its
     chat template. Offline the base model is missing and the first panel says so."""
     base, instruct = base_and_instruct()
@@ -182,7 +182,7 @@ def base_vs_instruct_handler(prompt):
 
 
 @ui.user_errors
-def causal_vs_masked_handler(text, causal_label, masked_label):
+def on_causal_vs_masked(text, causal_label, masked_label):
     """One blank, two readers: the causal model's next-token odds from the words before it, the
     masked model's odds for it from the words on both sides."""
     before, after, _ = split_blank(text)
@@ -228,7 +228,7 @@ def scale_panel(prompt: gr.Textbox, ready: list[str]) -> None:
         size_note = gr.Markdown()
 
     compare.click(
-        compare_handler, [prompt, *sizes], [*size_bars, size_note], api_name="next_word_compare_models",
+        on_compare, [prompt, *sizes], [*size_bars, size_note], api_name="next_word_compare_models",
         preprocess=False, **ui.heavy(),
     )
 
@@ -252,7 +252,7 @@ def base_vs_instruct_panel() -> None:
         bi_note = gr.Markdown()
 
     bi_run.click(
-        base_vs_instruct_handler, [bi_prompt], [*bi_bars, bi_note], api_name="next_word_base_vs_instruct",
+        on_base_vs_instruct, [bi_prompt], [*bi_bars, bi_note], api_name="next_word_base_vs_instruct",
         preprocess=False, **ui.heavy(),
     )
 
@@ -279,6 +279,6 @@ def causal_vs_masked_panel(ready: list[str]) -> None:
         blank_note = gr.Markdown()
 
     blank_run.click(
-        causal_vs_masked_handler, [blank_text, blank_causal, blank_masked], [*blank_bars, blank_note],
+        on_causal_vs_masked, [blank_text, blank_causal, blank_masked], [*blank_bars, blank_note],
         api_name="next_word_causal_vs_masked", preprocess=False, **ui.short(),
     )

@@ -363,7 +363,7 @@ def on_model(model_label):
 
 
 @ui.user_errors
-def api_extract_answer(text: str, kind: str = "number") -> str | None:
+def on_extract_answer(text: str, kind: str = "number") -> str | None:
     """Read the final answer from a model's reply (kind: number, time, calendar, word, list, text)."""
     if kind not in KINDS:
         raise InputError(f"kind must be one of: {', '.join(KINDS)}.")
@@ -481,7 +481,7 @@ def create_demo() -> None:
     model.change(on_model, model, weak, api_name="prompting_model_note")
     room_ui.count_strategy_votes(guess, STRATEGIES)
     room_ui.connect_strategy_view(room_view, chart, data)
-    gr.api(api_extract_answer, api_name="prompting_extract_answer")
+    gr.api(on_extract_answer, api_name="prompting_extract_answer")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ GPU_CHECK_S = 0.5  # text encoding, safety check, the final decode
 @ui.user_errors
 @gpu(duration=sized(lambda model_label, prompt, negative, seed, randomize, steps, guidance, width, height, **_:
                     GPU_CHECK_S + GPU_STEP_S * float(steps) * float(width) * float(height) / 512**2))
-def generate_handler(
+def on_generate(
     model_label,
     prompt,
     negative_prompt,
@@ -241,7 +241,7 @@ def generate_handler(
 @gpu(duration=sized(lambda model_label, prompt_a, prompt_b, steps_a, steps_b, guidance_a, guidance_b, negative,
                     seed, randomize, width, height, **_:
                     2 * GPU_CHECK_S + GPU_STEP_S * (float(steps_a) + float(steps_b)) * float(width) * float(height) / 512**2))
-def compare_handler(
+def on_compare(
     model_label,
     prompt_a,
     prompt_b,
@@ -280,10 +280,10 @@ def compare_handler(
     return pictures[0], pictures[1], s_a.seed, "\n\n".join(summaries)
 
 
-def example_handler(model_label, prompt, steps, guidance, width, height):
+def on_example(model_label, prompt, steps, guidance, width, height):
     """An example prompt's picture, from seed 0 and no negative prompt, so it can be kept and
     shown again to everyone who clicks it (see `ui.answer_examples`)."""
-    yield from generate_handler(model_label, prompt, "", 0, False, steps, guidance, width, height)
+    yield from on_generate(model_label, prompt, "", 0, False, steps, guidance, width, height)
 
 
 def _negative_box(guidance):
@@ -377,7 +377,7 @@ def create_demo() -> None:
     inputs = [model, prompt, negative, seed, randomize, steps, guidance, width, height]
     gr.on(
         [run.click, prompt.submit],
-        generate_handler,
+        on_generate,
         inputs,
         [image, strip, seed, status],
         api_name="text_to_image",
@@ -385,14 +385,14 @@ def create_demo() -> None:
         **ui.heavy(),
     )
     if catalog.available("text2image"):  # an example shows its answer: computed on its first click, then kept
-        ui.answer_examples(examples, example_handler, [model, prompt, steps, guidance, width, height], [image, strip, seed, status])
+        ui.answer_examples(examples, on_example, [model, prompt, steps, guidance, width, height], [image, strip, seed, status])
     randomize.change(lambda on: gr.update(interactive=not on), randomize, seed, queue=False, api_visibility="private")
     guidance.change(
         _negative_box, guidance, negative, api_name="text_to_image_negative_box",
         api_visibility="private", queue=False,
     )
     compare.click(
-        compare_handler,
+        on_compare,
         [model, prompt_a, prompt_b, steps_a, steps_b, guidance_a, guidance_b, negative, seed, randomize, width, height],
         [image_a, image_b, seed, compare_status],
         api_name="text_to_image_compare",

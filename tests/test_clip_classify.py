@@ -230,19 +230,19 @@ def test_batched_requests_share_one_forward_pass_and_equal_unbatched(entry, monk
 
 
 def test_a_bad_request_in_a_batch_does_not_fail_the_others():
-    probabilities, cosine, notes = cc.zero_shot_batch_handler(
+    probabilities, cosine, notes = cc.on_classify_batch(
         [None, None, None], [CAT, None, COFFEE], ["cat, dog", "cat, dog", ""], [cc.DEFAULT_TEMPLATE] * 3
     )
     assert set(probabilities[0]) == {"cat", "dog"} and set(cosine[0]["label"]) == {"cat", "dog"}
     assert probabilities[1] is None and cosine[1].empty and "picture" in notes[1]
     assert probabilities[2] is None and "at least two" in notes[2]
     unreadable = inputs.Unreadable("That file could not be read as a picture (test).")
-    probabilities, _, notes = cc.zero_shot_batch_handler(
+    probabilities, _, notes = cc.on_classify_batch(
         [None, None], [unreadable, CAT], ["cat, dog"] * 2, [cc.DEFAULT_TEMPLATE] * 2
     )
     assert probabilities[0] is None and "could not be read" in notes[0] and set(probabilities[1]) == {"cat", "dog"}
     with pytest.raises(gr.Error, match="picture"):  # alone in its batch: a plain error
-        cc.zero_shot_batch_handler([None], [None], ["cat, dog"], [cc.DEFAULT_TEMPLATE])
+        cc.on_classify_batch([None], [None], ["cat, dog"], [cc.DEFAULT_TEMPLATE])
 
 
 # --- bad input -------------------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_bias_probe_scores_each_wording_like_open_clip(reference):
     a, b = CB.bias_probe(None, ASTRONAUT, wording_a, wording_b)
     np.testing.assert_allclose(a.probabilities, ref_zero_shot(reference, ASTRONAUT, a.labels)[0], atol=1e-5)
     np.testing.assert_allclose(b.probabilities, ref_zero_shot(reference, ASTRONAUT, b.labels)[0], atol=1e-5)
-    _, _, table, note = CB.bias_probe_handler(None, ASTRONAUT, wording_a, wording_b, cc.DEFAULT_TEMPLATE)
+    _, _, table, note = CB.on_probe(None, ASTRONAUT, wording_a, wording_b, cc.DEFAULT_TEMPLATE)
     np.testing.assert_allclose(table["shift (points)"], np.round(100 * (b.probabilities - a.probabilities), 1), atol=0.051)
     with pytest.raises(InputError, match="same number"):
         CB.bias_probe(None, ASTRONAUT, "a, b, c", "a, b")

@@ -242,7 +242,7 @@ def _run(photo, kind=inp.BOTTOM, **kw):
     args = dict(ratio=0.75, mask_seed=0, mae_label=None, inpaint_label=None, prompt="", seed=0, steps=1,
                 diffusion_side=128)
     args.update(kw)
-    *panels, notes = list(inp.run(photo, kind, *args.values()))[-1]
+    *panels, notes = list(inp.on_run(photo, kind, *args.values()))[-1]
     return panels, notes
 
 

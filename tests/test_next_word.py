@@ -92,7 +92,7 @@ def test_one_batched_pass_equals_one_pass_per_prompt(label):
 
 
 def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_others():
-    columns = nw.next_token_batch_handler(
+    columns = nw.on_reveal_batch(
         ["The cat sat", "", "Once upon", "x"], [LLAMA, LLAMA, GPT2, "no such model"], [1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]
     )
     notes = columns[4]
@@ -100,7 +100,7 @@ def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_other
     assert "Type a few words" in notes[1] and "Unknown model" in notes[3]
     assert columns[2][1] is None and list(columns[2][0]["id"]) == NWD.next_token_distribution(*_load(LLAMA), "The cat sat").token_ids
     with pytest.raises(Exception, match="Type a few words"):  # alone, a bad request is a plain error
-        nw.next_token_batch_handler([""], [LLAMA], [1], [0], [1])
+        nw.on_reveal_batch([""], [LLAMA], [1], [0], [1])
 
 
 # --- readable tokens and the tokenization view ---------------------------------------------------
@@ -426,4 +426,4 @@ def test_without_its_weights_the_masked_panel_says_so_and_names_the_fetch_comman
     texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and isinstance(b.value, str)]
     assert any("distilbert/distilbert-base-uncased" in t and settings.PREFETCH_COMMAND in t for t in texts)
     with pytest.raises(gr.Error, match=re.escape(settings.PREFETCH_COMMAND)):
-        NWP.causal_vs_masked_handler("The cat sat on the [MASK].", None, None)
+        NWP.on_causal_vs_masked("The cat sat on the [MASK].", None, None)

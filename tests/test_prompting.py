@@ -237,7 +237,7 @@ def test_bad_questions_are_refused_in_plain_words(question):
 
 def test_a_number_sent_as_the_question_is_read_as_text():
     assert P.clean_question(12345) == "12345"
-    assert P.api_extract_answer(12345, "number") == "12345"
+    assert P.on_extract_answer(12345, "number") == "12345"
 
 
 def test_odd_but_fine_questions_pass():

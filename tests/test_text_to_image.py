@@ -197,7 +197,7 @@ def test_an_out_of_memory_in_the_worker_reaches_the_visitor_and_memory_is_freed(
     with pytest.raises(torch.OutOfMemoryError):
         list(t2i.stream_generation(pipe, settings_for()))
     with pytest.raises(gr.Error, match="ran out of memory"):
-        drain(t2i.generate_handler(None, PROMPT, "", 1, False, 2, 0, 64, 64))
+        drain(t2i.on_generate(None, PROMPT, "", 1, False, 2, 0, 64, 64))
     assert freed
 
 
@@ -209,7 +209,7 @@ def test_a_time_limit_stops_a_long_generation(pipe):
 # --- the handlers and the safety check ------------------------------------------------------------
 def test_handler_streams_previews_and_returns_the_seed_it_used(pipe, reference, monkeypatch):
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
-    outputs = drain(t2i.generate_handler(None, PROMPT, "", 0, True, 3, 0, 64, 64))
+    outputs = drain(t2i.on_generate(None, PROMPT, "", 0, True, 3, 0, 64, 64))
     image, strip, seed, status = outputs[-1]
     assert [len(o[1]) for o in outputs] == [0, 1, 2, 3]  # the strip fills one step at a time
     assert f"Seed {seed}" in status
@@ -237,12 +237,12 @@ def test_safety_flags_follow_the_checker(tiny_dir):
 def test_a_flagged_picture_becomes_a_notice_not_a_black_square(tiny_dir, monkeypatch):
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
     monkeypatch.setattr(models, "load_safety_checker", lambda model: flagging_checker(tiny_dir))
-    image, strip, _, status = drain(t2i.generate_handler(None, PROMPT, "", 3, False, 3, 0, 64, 64))[-1]
+    image, strip, _, status = drain(t2i.on_generate(None, PROMPT, "", 3, False, 3, 0, 64, 64))[-1]
     notice = np.asarray(t2i.notice_image(64, 64))
     assert np.array_equal(np.asarray(image), notice) and np.asarray(image).max() > 200
     assert all(np.array_equal(np.asarray(picture), notice) for picture, _ in strip)
     assert "flagged" in status
-    left, right, _, status = t2i.compare_handler(None, PROMPT, "a cat", 1, 1, 0, 0, "", 3, False, 64, 64)
+    left, right, _, status = t2i.on_compare(None, PROMPT, "a cat", 1, 1, 0, 0, "", 3, False, 64, 64)
     assert np.array_equal(np.asarray(left), notice) and status.count("flagged") == 2
 
 
@@ -254,19 +254,19 @@ def test_missing_safety_weights_refuse_pictures_unless_switched_off(pipe, monkey
     )
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
     with pytest.raises(gr.Error) as caught:
-        drain(t2i.generate_handler(None, PROMPT, "", 1, False, 1, 0, 64, 64))
+        drain(t2i.on_generate(None, PROMPT, "", 1, False, 1, 0, 64, 64))
     message = str(caught.value)
     assert settings.PREFETCH_COMMAND in message and "GALLERY_SAFETY_CHECKER=0" in message
     with pytest.raises(ModelUnavailable):
         t2i._safety_checker()
     monkeypatch.setattr(settings, "SAFETY_CHECKER", False)
-    image, _, _, status = drain(t2i.generate_handler(None, PROMPT, "", 1, False, 1, 0, 64, 64))[-1]
+    image, _, _, status = drain(t2i.on_generate(None, PROMPT, "", 1, False, 1, 0, 64, 64))[-1]
     assert image.size == (64, 64) and "Safety check is off" in status
 
 
 def test_compare_uses_one_seed_for_both_sides(pipe, reference, monkeypatch):
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
-    left, right, seed, status = t2i.compare_handler(
+    left, right, seed, status = t2i.on_compare(
         None, PROMPT, "a red apple", 2, 1, 0, 0, "", 0, True, 64, 64
     )
     assert status.count(f"Seed {seed}") == 2

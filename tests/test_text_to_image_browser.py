@@ -100,13 +100,13 @@ def test_compare_shows_two_pictures_from_one_seed(page):
 
 def test_an_example_shows_its_picture_and_a_second_click_is_served_from_memory(page, monkeypatch):
     calls: list[str] = []
-    plain = t2i.generate_handler
+    plain = t2i.on_generate
 
     def counting(model_label, prompt, *args, **kwargs):
         calls.append(prompt)
         yield from plain(model_label, prompt, *args, **kwargs)
 
-    monkeypatch.setattr(t2i, "generate_handler", counting)
+    monkeypatch.setattr(t2i, "on_generate", counting)
     open_tab(page, TAB)
     status = tab(page).get_by_text(re.compile(r"Seed 0 · \d+ step"))
     first, second = t2i.EXAMPLES[0][0], t2i.EXAMPLES[1][0]

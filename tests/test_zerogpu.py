@@ -115,7 +115,7 @@ def test_a_refused_gpu_call_of_a_text_model_is_answered_on_the_cpu(monkeypatch):
 
     monkeypatch.setattr(next_word.distributions_for, "gpu_call", zero_gpu_refuses)
     with pytest.warns(UserWarning) as warned:
-        outputs = next_word.next_token_handler("The cat sat on the", gpt2, 1.0, 0, 1.0)
+        outputs = next_word.on_reveal("The cat sat on the", gpt2, 1.0, 0, 1.0)
     assert len(asked) == 1 and asked[0] <= 10  # one short call was asked for
     assert outputs[4].startswith(f"**{llama}**")  # answered by the CPU model, and it says so
     lm, tokenizer, _ = next_word.load(llama)
@@ -125,7 +125,7 @@ def test_a_refused_gpu_call_of_a_text_model_is_answered_on_the_cpu(monkeypatch):
     assert f"this answer comes from {llama}" in sentence and "in about 60 minutes" in sentence
 
     # A small model never asks: the same request on the CPU model makes no GPU call.
-    next_word.next_token_handler("The cat sat on the", llama, 1.0, 0, 1.0)
+    next_word.on_reveal("The cat sat on the", llama, 1.0, 0, 1.0)
     assert len(asked) == 1
 
 

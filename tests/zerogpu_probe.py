@@ -72,12 +72,12 @@ def main() -> None:
     out["placement"] = {m.label: device.placement(m) for m in catalog.all_models("next_word")}
 
     # 1. The text tabs on their small models: no GPU call at all.
-    calls, result, _ = schedules_during(lambda: next_word.next_token_handler("The cat sat on the", llama, 1.0, 0, 1.0))
+    calls, result, _ = schedules_during(lambda: next_word.on_reveal("The cat sat on the", llama, 1.0, 0, 1.0))
     out["next_token"] = {"schedules": len(calls), "note": result[4] if isinstance(result, tuple) else result}
-    calls, result, _ = schedules_during(lambda: next_word.guess_handler("The cat sat on the", llama, "mat", 1.0, 0, 1.0))
+    calls, result, _ = schedules_during(lambda: next_word.on_guess("The cat sat on the", llama, "mat", 1.0, 0, 1.0))
     out["your_word"] = {"schedules": len(calls), "text": result[0] if isinstance(result, tuple) else result}
     calls, result, _ = schedules_during(
-        lambda: next_word.generate_handler("The cat", llama, 1.0, 0, 1.0, 4, 1, False, []))
+        lambda: next_word.on_generate("The cat", llama, 1.0, 0, 1.0, 4, 1, False, []))
     out["generate"] = {"schedules": len(calls), "text": result[2] if isinstance(result, tuple) else result}
     calls, result, _ = schedules_during(lambda: list(prompting.on_compare(
         chat, "What is 2 + 3?", "5", [PP.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, None)))
@@ -90,7 +90,7 @@ def main() -> None:
     #    refuses, the visitor gets the answer from the CPU model and one sentence saying why.
     small = catalog.runs_on_cpu
     catalog.runs_on_cpu = lambda m: m.label != gpt2 and small(m)
-    calls, result, said = schedules_during(lambda: next_word.next_token_handler("The cat sat on the", gpt2, 1.0, 0, 1.0))
+    calls, result, said = schedules_during(lambda: next_word.on_reveal("The cat sat on the", gpt2, 1.0, 0, 1.0))
     out["refused_next_token"] = {
         "schedules": calls, "warnings": said,
         "note": result[4] if isinstance(result, tuple) else result,
@@ -100,7 +100,7 @@ def main() -> None:
     from PIL import Image
 
     picture = Image.new("RGB", (64, 64), (200, 40, 40))
-    calls, result, _ = schedules_during(lambda: clip_classify.zero_shot_handler(None, picture, "cat, dog", clip_classify.DEFAULT_TEMPLATE))
+    calls, result, _ = schedules_during(lambda: clip_classify.on_classify(None, picture, "cat, dog", clip_classify.DEFAULT_TEMPLATE))
     out["refused_clip"] = {"schedules": calls, "result": result}
     print("PROBE-RESULT " + json.dumps(out, default=str))
     server.shutdown()
