@@ -142,17 +142,10 @@ def on_classify(model_label, image, labels_text, template):
 
 @ui.user_errors
 def on_classify_batch(model_labels, images, labels_texts, templates):
-    """gradio's batched event: lists in, one list per output back. A lone bad request gets a plain
-    error; inside a shared batch a bad request gets its message in the note, so the other
-    visitors still get their answers (gradio can only fail a batch as a whole)."""
-    results = zero_shot_many(list(zip(model_labels, images, labels_texts, templates)))
-    if len(results) == 1 and isinstance(results[0], InputError):
-        raise results[0]
-    outputs = [
-        (None, empty_frame("cosine"), f"⚠️ {r}") if isinstance(r, InputError) else _zero_shot_outputs(r)
-        for r in results
-    ]
-    return [list(column) for column in zip(*outputs)]
+    """The batched event (ui.batch_columns): a bad request in a shared batch gets its message in the note."""
+    results = [r if isinstance(r, InputError) else _zero_shot_outputs(r)
+               for r in zero_shot_many(list(zip(model_labels, images, labels_texts, templates)))]
+    return ui.batch_columns(results, lambda message: (None, empty_frame("cosine"), f"⚠️ {message}"))
 
 
 @ui.user_errors

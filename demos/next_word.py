@@ -155,15 +155,8 @@ def on_reveal(prompt, model_label, temperature, top_k, top_p):
 
 @ui.user_errors
 def on_reveal_batch(prompt, model_label, temperature, top_k, top_p):
-    """gradio's batched event: each argument is a list (one value per request), and one list per
-    output comes back. A lone bad request gets a plain error; inside a shared batch a bad request
-    gets its message in the note, so the other visitors still get their answers (gradio can only
-    fail a batch as a whole)."""
-    results = _distribution_requests(prompt, model_label, temperature, top_k, top_p)
-    if len(results) == 1 and isinstance(results[0], Exception):
-        raise results[0]
-    rows = [_error_outputs(str(r)) if isinstance(r, Exception) else r for r in results]
-    return [list(column) for column in zip(*rows)]
+    """The batched event (ui.batch_columns): a bad request in a shared batch gets its message in the note."""
+    return ui.batch_columns(_distribution_requests(prompt, model_label, temperature, top_k, top_p), _error_outputs)
 
 
 GUESS_PROMPT = "*Type a guess, then press Reveal: your word's probability and rank show here.*"

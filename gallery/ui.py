@@ -320,6 +320,18 @@ def harden(blocks: gr.Blocks) -> None:
             block_fn.fn = user_errors(fn)
 
 
+def batch_columns(results: list, error_outputs) -> list[list]:
+    """The reply of gradio's batched event (`batch=True`: each argument is a list, one value per
+    request; one list per output comes back), from one result per request: its outputs, or the
+    exception that refused it. A lone bad request gets a plain error; inside a shared batch a bad
+    request gets `error_outputs(message)` in its own slots, so the other visitors still get their
+    answers (gradio can only fail a batch as a whole)."""
+    if len(results) == 1 and isinstance(results[0], Exception):
+        raise results[0]
+    rows = [error_outputs(str(r)) if isinstance(r, Exception) else r for r in results]
+    return [list(column) for column in zip(*rows)]
+
+
 SHORT_LANE, LONG_LANE = "short", "model"  # gradio concurrency ids
 
 
