@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> printable character table
 
-from gallery import catalog, inputs, models, ui
+from gallery import catalog, generation, inputs, models, ui
 from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError
 
@@ -216,19 +216,11 @@ def _last_logits(lm, id_lists: list[list[int]], pad_id: int) -> torch.Tensor:
 
     Left padding puts every prompt's last token in the last column; the attention mask hides the
     padding and the position ids count real tokens only, so each row equals its unpadded run."""
-    width = max(len(ids) for ids in id_lists)
-    input_ids = torch.full((len(id_lists), width), pad_id, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((len(id_lists), width), dtype=torch.long)  # 1 = real token, 0 = padding
-    for row, ids in enumerate(id_lists):
-        input_ids[row, width - len(ids) :] = torch.tensor(ids)
-        mask[row, width - len(ids) :] = 1
-    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    batch = generation.left_padded(id_lists, pad_id)  # input_ids, attention_mask, position_ids: (B, T)
     device = lm.device
     with torch.inference_mode():
         out = lm(
-            input_ids=input_ids.to(device),
-            attention_mask=mask.to(device),
-            position_ids=position_ids.to(device),
+            **{name: tensor.to(device) for name, tensor in batch.items()},
             logits_to_keep=1,  # the LM head only for the last position: (B, 1, V)
             use_cache=False,  # a single pass: no key/value cache to build
         )

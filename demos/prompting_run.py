@@ -195,10 +195,11 @@ def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float]
                                        stop or threading.Event(), every_s)
         return
 
-    # Left padding: every row's last prompt token sits in the last column, where the next token
-    # is predicted. padding_side is passed per call because the tokenizer is shared.
-    batch = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
-    batch = {name: tensor.to(lm.device) for name, tensor in batch.items()}  # input_ids, attention_mask: (B, T)
+    # Left padding (generation.left_padded): every row's last prompt token sits in the last column,
+    # where the next token is predicted; generate derives the positions from the mask.
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    padded = generation.left_padded(ids, tokenizer.pad_token_id)
+    batch = {name: padded[name].to(lm.device) for name in ("input_ids", "attention_mask")}  # (B, T)
     stop = stop or threading.Event()
     streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer))
     criteria = [_make_stop_criterion(stop)]

@@ -1,5 +1,5 @@
-"""What the generating tabs share: a model's end-of-text ids, and one way to stream a generation
-that runs in a worker thread (text generation and diffusion alike).
+"""What the generating tabs share: a model's end-of-text ids, left-padded batches, and one way to
+stream a generation that runs in a worker thread (text generation and diffusion alike).
 
 Why a worker thread: `generate` and a diffusers pipeline only offer callbacks, and a Gradio
 generator must `yield` from its own thread; the callback hands each partial result to the
@@ -23,6 +23,20 @@ def eos_token_ids(lm, tokenizer) -> set[int]:
     if tokenizer.eos_token_id is not None:
         ids.add(tokenizer.eos_token_id)
     return ids
+
+
+def left_padded(id_lists: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Several prompts as one batch, padded on the left: every prompt's last token sits in the last
+    column, where the next token is predicted. -> input_ids, attention_mask (1 = real token,
+    0 = padding) and position_ids that count real tokens only, each (B, T): each row then equals
+    its unpadded run (`generate` derives the same positions from the mask itself)."""
+    width = max(len(ids) for ids in id_lists)
+    input_ids = torch.full((len(id_lists), width), pad_id, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(id_lists), width), dtype=torch.long)
+    for row, ids in enumerate(id_lists):
+        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        mask[row, width - len(ids):] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
 
 
 class _Failed:
