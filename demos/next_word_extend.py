@@ -4,7 +4,6 @@ drawn from (the history the tab shows)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -48,9 +47,6 @@ class Generation:
     engine: str = ""  # what computed the logits the tokens were drawn from
 
 
-_sampling_lock = threading.Lock()
-
-
 def _engine_tokens(engine, ids: list[int], s: Sampling, n: int, seed: int, eos_ids: set[int]):
     """n tokens from a text engine: -> (new ids, raw logits per step, probabilities after the
     settings per step). Each token is drawn from the engine's logits passed through the same
@@ -76,8 +72,8 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
     """Append n tokens with `model.generate` (sampling with `s`; greedy at temperature 0), or with
     `engine` (llama.cpp) when given.
 
-    `generate` takes no per-call random generator, so the global RNG is seeded inside a lock and
-    restored afterwards (`fork_rng`): two visitors sampling at once cannot mix their seeds."""
+    `generate` takes no per-call random generator: the global RNG is seeded for this call alone
+    (generation.global_rng_seeded), so two visitors sampling at once cannot mix their seeds."""
     prompt = encode_prompt(tokenizer, text, min(MAX_PROMPT_TOKENS, context_length(lm) - n))
     eos_ids = generation.eos_token_ids(lm, tokenizer)
     if engine is not None:
@@ -97,10 +93,7 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
             options.update(do_sample=False)
         else:  # top_k=0 / top_p=1 switch those warpers off (generate's default top_k is 50)
             options.update(do_sample=True, temperature=s.temperature, top_k=s.top_k, top_p=s.top_p)
-        # Only the model's own device's RNG: a CPU model on ZeroGPU must not wake CUDA (it is not there).
-        rng_devices = [lm.device] if lm.device.type == "cuda" else []
-        with _sampling_lock, torch.random.fork_rng(devices=rng_devices), torch.inference_mode():
-            torch.manual_seed(seed)
+        with generation.global_rng_seeded(seed, lm.device), torch.inference_mode():
             out = lm.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options)
         new_ids = out.sequences[0, input_ids.shape[1] :].tolist()
         raws = [logits.float().cpu() for logits in out.logits]  # each (1, V)

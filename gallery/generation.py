@@ -8,6 +8,7 @@ handler's thread through a queue.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import traceback
@@ -37,6 +38,23 @@ def left_padded(id_lists: list[list[int]], pad_id: int) -> dict[str, torch.Tenso
         input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
         mask[row, width - len(ids):] = 1
     return {"input_ids": input_ids, "attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)}
+
+
+# Seeding, one policy for concurrent visitors: a private `torch.Generator(seed)` wherever the call
+# takes one (prompting's row sampler, the engines, diffusion); `global_rng_seeded` where it does not.
+_GLOBAL_RNG_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def global_rng_seeded(seed: int, device: torch.device):
+    """For a call that takes no generator of its own (`model.generate` with do_sample): the global
+    RNG seeded inside one lock and restored afterwards (`fork_rng`), so two visitors sampling at
+    once cannot mix their seeds. Only the model's own device's RNG: a CPU model on ZeroGPU must
+    not wake CUDA (it is not there)."""
+    devices = [device] if device.type == "cuda" else []
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 class _Failed:
