@@ -86,32 +86,3 @@ def test_first_screen(page, title, module_name):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))  # the window only, as seen
 
-
-def test_the_page_paints_while_the_model_lane_is_busy(browser, app_url):
-    """Nothing the page computes on open (the opening bars and answers, all in the model lane)
-    stands between a visitor and the page: with the lane busy training (a fresh seed, so it really
-    trains), a new page shows its tabs and the first tab's inputs before that training ends, and
-    the opening bars follow once the lane is free. (How fast the first paint is, is measured by
-    `benchmarks/startup.py`, not here.)"""
-    import random
-
-    from gradio_client import Client
-
-    from tests.conftest import VIEWPORT as SCREEN
-
-    # Its own API client: a long streamed job on the suite's shared client was followed by a
-    # later test's request on that client never getting its answer (the server's queue was empty).
-    client = Client(app_url, verbose=False, download_files=False)
-    job = client.submit("4 layers × 192 wide", 80, random.randrange(10**6, 10**9), "The return value of ",
-                        api_name="/pretrain_text")
-    context = browser.new_context(viewport=SCREEN)
-    page = context.new_page()
-    try:
-        page.goto(app_url)
-        page.locator("#next-word-prompt textarea").wait_for(state="visible", timeout=60_000)
-        assert not job.done(), "the training ended before the page painted: the page waited for the lane"
-        page.locator("#next-word-model-bars svg path[aria-roledescription=bar]").first.wait_for(timeout=180_000)
-    finally:
-        job.result(timeout=300)
-        context.close()
-        client.close()
