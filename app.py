@@ -58,6 +58,9 @@ def build_app() -> gr.Blocks:
 OPEN_TAB_JS = """() => {
   const want = new URLSearchParams(location.search).get('tab') || location.hash.slice(1);
   const select = (tries) => {
+    // A '#<tab>' followed since the page opened wins: stop re-selecting the first link's tab.
+    const now = new URLSearchParams(location.search).get('tab') || location.hash.slice(1);
+    if (now !== want) return;
     const button = document.querySelector(`button[role=tab][data-tab-id="${want}"]`);
     if (button && button.getAttribute('aria-selected') === 'true') return;
     if (button) button.click();
