@@ -79,6 +79,7 @@ def _wire_links(app, tabs, current_tab, share, link, tab_ids, linked) -> None:
     """`?tab=<module name>` opens that tab (`#<module name>` too); the share button writes a link
     with the tab and its main inputs (`ui.linked`), which fills them back in when opened."""
 
+    @ui.user_errors
     def open_link(hash_tab: str, request: gr.Request):
         tab = request.query_params.get("tab") or (hash_tab or "").lstrip("#")
         if tab not in tab_ids:

@@ -381,7 +381,7 @@ def create_demo(batch: bool = True) -> None:
         on_generate, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
         api_name="next_word_generate", preprocess=False, **ui.heavy(),
     )
-    new_seed.change(lambda on: gr.update(interactive=not on), new_seed, seed, queue=False, api_visibility="private")
+    new_seed.change(ui.user_errors(lambda on: gr.update(interactive=not on)), new_seed, seed, queue=False, api_visibility="private")
     inspect_step.change(on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")
     clear.click(on_clear_history, None, history_outputs, api_name="next_word_clear_history")
 

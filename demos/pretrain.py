@@ -322,6 +322,7 @@ def on_train_scale(steps, seed, request: gr.Request = None):
 
 
 def on_stop(panel: str):
+    @ui.user_errors
     def stop(request: gr.Request = None):
         flag = _stop_flags.get(_stop_key(request, panel))
         if flag:

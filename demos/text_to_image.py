@@ -286,6 +286,7 @@ def on_example(model_label, prompt, steps, guidance, width, height):
     yield from on_generate(model_label, prompt, "", 0, False, steps, guidance, width, height)
 
 
+@ui.user_errors
 def _negative_box(guidance):
     active = isinstance(guidance, (int, float)) and guidance > 1
     return gr.update(
@@ -386,7 +387,7 @@ def create_demo() -> None:
     )
     if catalog.available("text2image"):  # an example shows its answer: computed on its first click, then kept
         ui.answer_examples(examples, on_example, [model, prompt, steps, guidance, width, height], [image, strip, seed, status])
-    randomize.change(lambda on: gr.update(interactive=not on), randomize, seed, queue=False, api_visibility="private")
+    randomize.change(ui.user_errors(lambda on: gr.update(interactive=not on)), randomize, seed, queue=False, api_visibility="private")
     guidance.change(
         _negative_box, guidance, negative, api_name="text_to_image_negative_box",
         api_visibility="private", queue=False,

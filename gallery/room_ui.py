@@ -79,6 +79,7 @@ def _link(request: gr.Request | None, code: str) -> str:
 
 
 # --- the panel's handlers --------------------------------------------------------------------------
+@ui.user_errors
 def on_open(request: gr.Request):
     code, key = ROOMS.open()
     text = (
@@ -89,16 +90,19 @@ def on_open(request: gr.Request):
     return code, key, code, key, text
 
 
+@ui.user_errors
 def on_join(code_text, current, key, request: gr.Request):
     code = ROOMS.join(code_text)
     key = key if code == current else ""  # the presenter rejoining their own room stays presenter
     return code, key, code, f"You are in room **{code}**: your next-word guesses and strategy picks are counted there, anonymously."
 
 
+@ui.user_errors
 def on_leave():
     return "", "", "", "You left the room; your guesses are no longer sent to it."
 
 
+@ui.user_errors
 def on_use_key(code, key_text):
     if not code:
         raise RoomError("Join your room first (type its code and press Join), then use its key.")
@@ -107,6 +111,7 @@ def on_use_key(code, key_text):
     return key_text.strip(), f"You present room **{code}**: its guesses appear in the tabs' room views."
 
 
+@ui.user_errors
 def on_reset(code, key_text):
     if not code:
         raise RoomError("This page is in no room.")
@@ -114,6 +119,7 @@ def on_reset(code, key_text):
     return f"Room **{code}**: every guess forgotten; a new round starts."
 
 
+@ui.user_errors
 def on_close(code, key_text):
     if not code:
         raise RoomError("This page is in no room.")
@@ -121,6 +127,7 @@ def on_close(code, key_text):
     return "", "", "", f"Room **{code}** is closed; its guesses are gone."
 
 
+@ui.user_errors
 def on_page_load(request: gr.Request):
     """`?room=CODE` in the address joins that room."""
     asked = request.query_params.get("room") if request is not None else None
@@ -161,6 +168,7 @@ def panel(app: gr.Blocks) -> None:
 
 
 # --- counting a page's guesses -------------------------------------------------------------------
+@ui.user_errors
 def on_word_guess(code, prompt, guess, request: gr.Request):
     """Count this page's next-word guess in its room (after Reveal). -> a line for the panel."""
     if not code:
@@ -189,6 +197,7 @@ def count_strategy_votes(guess: gr.Radio, strategies: Sequence[str]) -> None:
         return
     allowed = tuple(strategies)
 
+    @ui.user_errors
     def on_strategy_vote(code, choice, request: gr.Request):
         if not code:
             return gr.skip()
@@ -219,6 +228,7 @@ def _tally_or_none(code, key, read):
     return read()
 
 
+@ui.user_errors
 def on_word_view(code, key, prompt, seen):
     """The room's guesses for the presenter's current text: bars (share of the room's pages)
     and a line naming the favourite. Unchanged since the last look: nothing is sent."""
@@ -285,7 +295,7 @@ def word_view() -> WordView | None:
 
 def _timer_on_for_presenter(timer: gr.Timer) -> None:
     panel_ = _panel()
-    panel_.key.change(lambda key: gr.Timer(active=bool(key)), panel_.key, timer, api_visibility="private",
+    panel_.key.change(ui.user_errors(lambda key: gr.Timer(active=bool(key))), panel_.key, timer, api_visibility="private",
                       **ROOM_LANE)
 
 
@@ -299,6 +309,7 @@ def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropd
     view.timer.tick(on_word_view, **look, api_visibility="private", **ROOM_LANE)
     panel_.key.change(on_word_view, **look, api_name="room_word_view", **ROOM_LANE)
 
+    @ui.user_errors
     def on_model_side(code, key, text, model_label):
         return on_word_model(code, key, text, model_label, model_view)
 
@@ -338,6 +349,7 @@ def connect_strategy_view(view, scored: gr.BarPlot, compared: gr.JSON) -> None:
     panel_ = _panel()
     _timer_on_for_presenter(timer)
 
+    @ui.user_errors
     def on_vote_view(code, key, last_seen, scored_value, compared_value):
         tally = _tally_or_none(code, key, lambda: ROOMS.strategy_tally(code, strategies))
         if tally is None:

@@ -1,5 +1,6 @@
 """The page shell shared by every tab: theme and CSS, the lesson box, the model-status banner,
-and `user_errors`, which turns any failure inside a handler into a plain-words toast."""
+and the error path: `user_errors`, on every event handler, turns any failure inside it into a
+plain-words toast; `harden` checks that each handler has it and rewords unreadable values."""
 
 from __future__ import annotations
 
@@ -119,6 +120,7 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
         plain = tuple(v if isinstance(v, (str, int, float, bool, type(None))) else type(v).__name__ for v in values)
         return (index, plain)
 
+    @user_errors
     def on_example(example, *values):
         key = key_of(example, values)
         with lock:
@@ -240,7 +242,8 @@ def _as_user_error(error: BaseException) -> gr.Error:
 
 def user_errors(fn):
     """Decorate an event handler so that every failure reaches the visitor as plain words
-    (a `gr.Error` toast), never as a traceback, and the server carries on. Works on generators."""
+    (a `gr.Error` toast), never as a traceback, and the server carries on. Works on generators.
+    Every handler a tab registers carries it (`harden` refuses an app with one that does not)."""
     if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
@@ -301,23 +304,47 @@ def _plain_preprocess(cls):
     return preprocess
 
 
+def _is_gradios_own(fn) -> bool:
+    """A function gradio registers itself (gr.Examples' `load_example`, a ClearButton's state
+    reset, a DeepLinkButton's wait): not ours to decorate."""
+    return (getattr(inspect.unwrap(fn), "__module__", "") or "").split(".")[0] == "gradio"
+
+
+def _name(fn) -> str:
+    fn = inspect.unwrap(fn)
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
 def harden(blocks: gr.Blocks) -> None:
     """Safety net over a built app, so that no request ever gets a traceback or gradio's generic
     "an exception was raised" reply:
     - a value a component cannot read (None or "abc" for a slider, a text file sent as an image,
       straight through the API) becomes a plain message naming the input;
-    - any handler not already wrapped in `user_errors` is wrapped."""
+    - every event handler of ours must carry `@user_errors` (the one way a failure becomes plain
+      words): one without it stops the build here, naming it, so a forgotten decorator fails the
+      first test or start rather than a visitor's request. The functions gradio registers itself
+      (`_is_gradios_own`), which we cannot decorate, are wrapped in `user_errors` here.
+    Events without a Python function (`fn=None`, browser-only `js`) have nothing to check."""
     for component in blocks.blocks.values():
         cls = type(component)
         if isinstance(component, gr.components.Component) and hasattr(cls, "preprocess"):
             if not getattr(cls.__dict__.get("preprocess"), "_plain_values", False):  # once per class
                 cls.preprocess = _plain_preprocess(cls)
+    bare = []
     for block_fn in blocks.fns.values():
         fn = block_fn.fn
-        if fn is None or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        if fn is None or getattr(fn, "_plain_errors", False):
             continue
-        if not getattr(fn, "_plain_errors", False):
+        if not _is_gradios_own(fn):
+            bare.append(_name(fn))
+        elif not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):  # (user_errors is sync)
             block_fn.fn = user_errors(fn)
+    if bare:
+        raise TypeError(
+            "These event handlers lack @ui.user_errors, so a failure in them would reach the visitor "
+            "as gradio's generic error: " + ", ".join(sorted(set(bare))) + ". Decorate each with "
+            "@ui.user_errors (a lambda: ui.user_errors(lambda ...: ...))."
+        )
 
 
 def batch_columns(results: list, error_outputs) -> list[list]:

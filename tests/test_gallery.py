@@ -232,19 +232,16 @@ def test_bundled_smollm2_predicts_paris():
     assert tokenizer.decode(int(logits.argmax())) == " Paris"
 
 
-def test_harden_rewords_unreadable_values_and_wraps_bare_handlers():
+def test_harden_rewords_unreadable_values():
     import gradio as gr
 
     from gallery import ui
-
-    def bare(x):
-        raise InputError("plain words from a handler without @user_errors")
 
     with gr.Blocks() as blocks:
         slider = gr.Slider(0, 2, label="Temperature")
         picture = gr.Image(type="pil", label="Photo")
         out = gr.Textbox()
-        slider.change(bare, slider, out)
+        slider.change(ui.user_errors(lambda x: x), slider, out)
     ui.harden(blocks)
     with pytest.raises(gr.Error, match="“Temperature” could not be read: send a number"):
         slider.preprocess(None)
@@ -253,9 +250,37 @@ def test_harden_rewords_unreadable_values_and_wraps_bare_handlers():
     assert slider.preprocess(1.5) == 1.5
     with pytest.raises(gr.Error, match="“Photo” could not be read"):
         picture.preprocess({"path": "/nonexistent/not-a-picture.png", "meta": {"_type": "gradio.FileData"}})
-    handler = next(iter(blocks.fns.values())).fn
-    with pytest.raises(gr.Error, match="plain words"):
-        handler(1.0)
+
+
+def on_forgotten(x):  # a handler whose author forgot @ui.user_errors
+    raise InputError("plain words that would never reach the visitor as such")
+
+
+def test_harden_refuses_a_handler_without_user_errors_and_names_it():
+    """One error path: a handler without the decorator stops the build (it used to be wrapped
+    silently); a decorated one, a browser-only event and gradio's own example loader pass."""
+    import gradio as gr
+
+    from gallery import ui
+
+    with gr.Blocks() as blocks:
+        text = gr.Textbox()
+        gr.Examples([["an example"]], inputs=[text])  # registers gradio's own `load_example`
+        text.submit(ui.user_errors(lambda x: x), text, text)
+        text.change(None, None, None, js="() => {}")
+        text.blur(on_forgotten, text, text)
+    with pytest.raises(TypeError, match=r"lack @ui\.user_errors.*tests\.test_gallery\.on_forgotten"):
+        ui.harden(blocks)
+
+    with gr.Blocks() as fine:
+        text = gr.Textbox()
+        gr.Examples([["an example"]], inputs=[text])
+        text.submit(ui.user_errors(lambda x: x), text, text)
+        text.change(None, None, None, js="() => {}")
+    ui.harden(fine)
+    loader = next(f.fn for f in fine.fns.values() if f.name == "load_example")
+    with pytest.raises(gr.Error):  # gradio's own function, which we cannot decorate, is wrapped
+        loader(None)
 
 
 def test_harden_survives_gradio_s_per_session_copy_of_a_component():
@@ -272,3 +297,4 @@ def test_harden_survives_gradio_s_per_session_copy_of_a_component():
     with pytest.raises(gr.Error, match="“k worked examples” could not be read: send a number"):
         copy.preprocess(None)
     assert copy.preprocess(1.0) == 1.0
+
