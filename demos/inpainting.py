@@ -317,6 +317,9 @@ def on_mask_kind(kind: str):
 
 # --- layout -------------------------------------------------------------------------------------
 def create_demo() -> None:
+    # Over the API anything can arrive: bad values reach `on_run`, which clamps or explains them
+    # (gallery.inputs; the photo input hands over `Unreadable` for a file that is no picture).
+    raw = inputs.pass_raw
     ui.lesson("inpainting", SUMMARY)
     ui.model_banner("mae", "inpaint")
     with gr.Row():
@@ -333,32 +336,32 @@ def create_demo() -> None:
                 elem_id="inpaint-photo",
             )
         with gr.Column(scale=2):
-            kind = gr.Radio(MASK_KINDS, value=BOTTOM, label="What to hide", elem_id="inpaint-kind")
+            kind = raw(gr.Radio(MASK_KINDS, value=BOTTOM, label="What to hide", elem_id="inpaint-kind"))
             button = ui.model_button("Hide and guess", "mae", elem_id="inpaint-run")
-            ratio = gr.Slider(
+            ratio = raw(gr.Slider(
                 0.05, 0.95, value=DEFAULT_RATIO, step=0.05, label="Share of patches hidden", visible=False
-            )
-            mask_seed = gr.Number(0, precision=0, label="Mask seed", visible=False)
+            ))
+            mask_seed = raw(gr.Number(0, precision=0, label="Mask seed", visible=False))
             brush_hint = gr.Markdown(
                 "Paint over the part to hide with the brush on the photo. A patch counts as "
                 "hidden when your strokes cover at least half of it.",
                 visible=False,
             )
             with gr.Group():
-                prompt = gr.Textbox(
+                prompt = raw(gr.Textbox(
                     label="Prompt for the diffusion model (optional)",
                     placeholder="e.g. a photo of a cat on a sofa",
                     max_lines=2,
-                )
+                ))
                 with gr.Row():
-                    seed = gr.Number(0, precision=0, label="Seed (diffusion)")
-                    steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps")
-                    side = gr.Slider(
+                    seed = raw(gr.Number(0, precision=0, label="Seed (diffusion)"))
+                    steps = raw(gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps"))
+                    side = raw(gr.Slider(
                         MIN_DIFFUSION_SIDE, MAX_DIFFUSION_SIDE, DEFAULT_DIFFUSION_SIDE, step=64, label="Size (px)"
-                    )
+                    ))
             with gr.Accordion("Models", open=False):
-                mae_model = ui.model_dropdown("mae", label="Masked autoencoder")
-                inpaint_model = ui.model_dropdown("inpaint", label="Diffusion inpainter")
+                mae_model = raw(ui.model_dropdown("mae", label="Masked autoencoder"))
+                inpaint_model = raw(ui.model_dropdown("inpaint", label="Diffusion inpainter"))
             examples = gr.Examples(
                 EXAMPLES, inputs=[photo, kind], cache_examples=False, label="Example photos",
                 example_labels=[f"{Path(path).stem.replace('-', ' ')} · {kind}" for path, kind in EXAMPLES],
@@ -379,10 +382,6 @@ def create_demo() -> None:
         diffusion = panel("diffusion", "Diffusion inpainting")
     notes = gr.Markdown(elem_id="inpaint-notes")
 
-    # Over the API anything can arrive: bad values reach `on_run`, which clamps or explains them
-    # (gallery.inputs; the photo input hands over `Unreadable` for a file that is no picture).
-    for component in (kind, ratio, mask_seed, prompt, seed, steps, side, mae_model, inpaint_model):
-        inputs.pass_raw(component)
     kind.change(
         on_mask_kind, kind, [ratio, mask_seed, brush_hint], api_name="inpaint_mask_options",
         api_visibility="private", queue=False,

@@ -119,21 +119,39 @@ def text(value, what: str, max_chars: int, notes: list[str] | None = None, *, re
     return shown
 
 
+# Components whose unreadable values reach the handler: their gradio `key` -> what they hand over.
+_RAW: dict[str, object] = {}
+
+
 def pass_raw(component, on_error=None):
     """Let `component`'s own preprocessing fail softly: over the API, gradio would answer a NaN
     seed or an out-of-range slider with an error naming no field. Instead the raw value (or
-    `on_error(error)`) reaches the handler, which applies this policy to it. (Wraps the
-    instance's method; no component subclass.)"""
-    preprocess = component.preprocess
+    `on_error(error)`) reaches the handler, which applies this policy to it.
 
-    def soft(payload):
-        try:
-            return preprocess(payload)
-        except Exception as error:
-            return on_error(error) if on_error else payload
-
-    component.preprocess = soft
+    The mark is the component's gradio `key`, a constructor argument: gradio rebuilds a
+    component per session (`block.__class__(**constructor_args)`) once a handler or an example
+    sends it an update, and that copy keeps its key, where a patched method would be lost. Call
+    it where the component is built, before a gr.Examples uses it (an example's update carries
+    the props gr.Examples saw, key included). `ui.harden`'s
+    class-level preprocess reads the mark (`raw_policy`). (Gradio's own `validator=` runs on
+    values already preprocessed, so it cannot take this place.)"""
+    if component.key is not None:
+        raise ValueError(f"pass_raw marks a component through its key; {component!r} already has one.")
+    key = f"gallery-pass-raw-{len(_RAW)}"
+    _RAW[key] = on_error
+    component.key = key
+    component.constructor_args["key"] = key  # what the per-session copy is built from
     return component
+
+
+def raw_policy(component):
+    """None for a component whose unreadable values are refused; else a function
+    (error, payload) -> what its handler gets instead."""
+    key = getattr(component, "key", None)
+    if not isinstance(key, str) or key not in _RAW:
+        return None
+    on_error = _RAW[key]
+    return lambda error, payload: on_error(error) if on_error else payload
 
 
 # --- pictures --------------------------------------------------------------------------------------
@@ -152,8 +170,8 @@ def picture_input(component_class=gr.Image, **kwargs):
     """A picture input (gr.Image by default, gr.ImageMask too) of any file mode whose
     preprocessing does not fail on a file it cannot open (a text file named .png, a cut-off
     upload): it hands over `Unreadable`, which `picture()` refuses in plain words. In a batch,
-    gradio's own failure would stop everyone's request. (Wraps the instance's method: gradio
-    writes a .pyi file next to any module that defines a component subclass.)"""
+    gradio's own failure would stop everyone's request. (Marked with `pass_raw`, no subclass:
+    gradio writes a .pyi file next to any module that defines a component subclass.)"""
     kwargs.setdefault("image_mode", None)  # keep the file's own mode; to_rgb reads them all
     # PIL's UnidentifiedImageError, OSError on a cut-off file... -> Unreadable
     return pass_raw(component_class(**kwargs), on_error=unreadable)

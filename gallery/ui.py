@@ -16,6 +16,7 @@ import gradio as gr
 
 from gallery import catalog, settings
 from gallery.errors import InputError, ModelUnavailable
+from gallery.inputs import raw_policy
 
 log = logging.getLogger("gallery")
 
@@ -280,7 +281,8 @@ _HINTS = {
 
 
 def _plain_preprocess(cls):
-    """`cls.preprocess`, rewording an unreadable value. It wraps the class, not one instance:
+    """`cls.preprocess`, rewording an unreadable value (or, for a component marked
+    `inputs.pass_raw`, handing it over as its mark says). It wraps the class, not one instance:
     gradio rebuilds a component per session (`block.__class__(**kwargs)`) once a handler has
     sent it an update, and an instance-level patch would be lost on that copy."""
     original = cls.preprocess
@@ -290,9 +292,12 @@ def _plain_preprocess(cls):
     def preprocess(self, payload):
         try:
             return original(self, payload)
-        except gr.Error:
-            raise  # gradio's own clear messages, e.g. "Value 1000 is greater than maximum value 4."
-        except Exception:
+        except Exception as error:
+            soft = raw_policy(self)  # marked `inputs.pass_raw`: its handler reads the value
+            if soft is not None:
+                return soft(error, payload)
+            if isinstance(error, gr.Error):
+                raise  # gradio's own clear messages, e.g. "Value 1000 is greater than maximum value 4."
             label = getattr(self, "label", None) or kind
             raise gr.Error(
                 f"The value sent for “{label}” could not be read: "

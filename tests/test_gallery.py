@@ -298,3 +298,47 @@ def test_harden_survives_gradio_s_per_session_copy_of_a_component():
         copy.preprocess(None)
     assert copy.preprocess(1.0) == 1.0
 
+
+def _session_copy(blocks, event, component, update):
+    """The instance gradio serves one session from once `event`'s handler sent `component`
+    `update`: gradio's own postprocessing builds it (`block.__class__(**kwargs)`)."""
+    import asyncio
+
+    from gradio.state_holder import SessionState
+
+    state = SessionState(blocks)
+    asyncio.run(blocks.postprocess_data(event, update, state))  # (one output: the bare update)
+    copy = state[component._id]
+    assert copy is not component  # the copy this test is about
+    return copy
+
+
+def test_pass_raw_survives_gradio_s_per_session_copy_of_a_component(tmp_path):
+    """A marked input keeps handing unreadable values to its handler after an update (a shown
+    slider, a clicked example) has made gradio rebuild it for the session."""
+    import gradio as gr
+
+    from gallery import inputs, ui
+
+    fake = tmp_path / "not-a-picture.png"
+    fake.write_text("hello")
+    real = tmp_path / "real.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(real)
+    with gr.Blocks() as blocks:
+        picture = inputs.picture_input(type="pil", label="Photo")
+        ratio = inputs.pass_raw(gr.Slider(0, 1, label="Share hidden", visible=False))
+        gr.Examples([[str(real)]], inputs=[picture])
+        gr.Button().click(ui.user_errors(lambda: gr.update(visible=True)), None, ratio)
+    ui.harden(blocks)
+    showing = next(f for f in blocks.fns.values() if ratio in f.outputs)
+    loading = next(f for f in blocks.fns.values() if f.name == "load_example")
+
+    ratio_copy = _session_copy(blocks, showing, ratio, gr.update(visible=True))
+    assert ratio_copy.preprocess(5) == 5  # out of range: raw, for the handler to clamp with a note
+    picture_copy = _session_copy(blocks, loading, picture, loading.fn((0, [str(real)])))
+    unreadable = picture_copy.preprocess(type(picture).data_model(path=str(fake)))
+    assert isinstance(unreadable, inputs.Unreadable) and "could not be read as a picture" in unreadable.reason
+
+    plain = gr.Slider(0, 1, label="Not marked")  # an unmarked input of the same class still refuses
+    with pytest.raises(gr.Error, match="greater than maximum"):
+        plain.preprocess(5)
