@@ -12,7 +12,6 @@ trains once and everyone after replays it at once.
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -22,7 +21,7 @@ import gradio as gr
 
 from demos import pretrain_show as show
 from gallery import pretraining as engine
-from gallery import settings, ui
+from gallery import inputs, settings, ui
 from gallery.device import device, gpu, sized
 from gallery.errors import InputError
 
@@ -34,7 +33,6 @@ SUMMARY = (
     "Python and scikit-learn."
 )
 DEFAULT_PROMPT = "The return value of "
-MAX_SEED = 2**32 - 1
 TINY = bool(settings.TINY_MODELS_DIR)  # tests: the same code on smaller models and budgets
 TEXT_SIZES = {  # label -> (layers, width); heads = width / 32
     "2 layers × 64 wide": (2, 64),
@@ -59,57 +57,40 @@ FIRST_SCREEN = {"inputs": ["pretrain-prompt", "pretrain-text-steps"], "button": 
 STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=8, disk_runs=16)  # worst case ~0.4 GB RAM, ~0.7 GB disk
 
 
-# --- checking what a visitor (or the API) sent ---------------------------------------------------
-def check_int(value, name: str, low: int, high: int, default: int, notes: list[str]) -> int:
-    """Numbers out of range are clamped with a note; what is not a number gets the default."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        notes.append(f"{name} {value!r} is not a number; used {default}.")
-        return default
-    number = int(round(number))
-    if not low <= number <= high:
-        clamped = min(max(number, low), high)
-        notes.append(f"{name} {number:,} is outside {low:,}–{high:,}; used {clamped:,}.")
-        return clamped
-    return number
+# --- checking what a visitor (or the API) sent: gallery/inputs.py's policy ----------------------
+def _steps(value, name: str, budget: tuple[int, int], notes: list[str]) -> int:
+    default, largest = budget
+    return inputs.number(value, name, 10, largest, default, notes, integer=True)
+
+
+def _seed(value, notes: list[str]) -> int:
+    return inputs.seed(value, notes, note_drawn=True)  # the seed box is no output: a drawn seed gets a note
 
 
 def text_config(size, steps, seed, notes: list[str]) -> engine.TextConfig:
-    if size not in TEXT_SIZES:
-        notes.append(f"Unknown model size {str(size)[:40]!r}; used {DEFAULT_TEXT_SIZE}.")
-        size = DEFAULT_TEXT_SIZE
-    layers, width = TEXT_SIZES[size]
+    layers, width = TEXT_SIZES[inputs.choice(size, TEXT_SIZES, "model size")]
     return engine.TextConfig(
         layers=layers,
         width=width,
         heads=width // 32,
-        steps=check_int(steps, "Steps", 10, TEXT_STEPS[1], TEXT_STEPS[0], notes),
+        steps=_steps(steps, "Steps", TEXT_STEPS, notes),
         lr=3e-3 if width > 128 else 4e-3,
-        seed=check_int(seed, "Seed", 0, MAX_SEED, 0, notes),
+        seed=_seed(seed, notes),
     )
 
 
 def image_config(steps, seed, notes: list[str]) -> engine.ImageConfig:
-    return engine.ImageConfig(
-        steps=check_int(steps, "Steps", 10, IMAGE_STEPS[1], IMAGE_STEPS[0], notes),
-        seed=check_int(seed, "Seed", 0, MAX_SEED, 0, notes),
-    )
+    return engine.ImageConfig(steps=_steps(steps, "Steps", IMAGE_STEPS, notes), seed=_seed(seed, notes))
 
 
 def scale_configs(steps, seed, notes: list[str]) -> list[engine.TextConfig]:
-    steps = check_int(steps, "Steps per size", 10, SCALE_STEPS[1], SCALE_STEPS[0], notes)
-    seed = check_int(seed, "Seed", 0, MAX_SEED, 0, notes)
+    steps = _steps(steps, "Steps per size", SCALE_STEPS, notes)
+    seed = _seed(seed, notes)
     return [engine.TextConfig(layers=l, width=w, heads=max(1, w // 32), steps=steps, lr=4e-3, seed=seed) for l, w in SCALE_SIZES]
 
 
-def check_hide(choice, notes: list[str]) -> str:
-    if choice not in show.HIDE_CHOICES:
-        notes.append(f"Unknown choice {str(choice)[:40]!r} for what to hide; used the bottom half.")
-        return "bottom half"
-    return choice
+def check_hide(choice) -> str:
+    return inputs.choice(choice, list(show.HIDE_CHOICES), "choice of what to hide")
 
 
 # --- training, shared by the three panels: cache, stop flags, the GPU call ------------------------
@@ -267,7 +248,7 @@ def on_ask_text(prompt, step, run_key):
 def on_train_image(steps, seed, hide, request: gr.Request = None):
     notes: list[str] = []
     config = image_config(steps, seed, notes)
-    hide = check_hide(hide, notes)
+    hide = check_hide(hide)
     stop_key = _start(request, "image")
     gallery: list = []
     try:
@@ -283,13 +264,12 @@ def on_train_image(steps, seed, hide, request: gr.Request = None):
 @ui.user_errors
 def on_hide_change(hide, run_key):
     run = STORE.get(run_key) if isinstance(run_key, str) and run_key else None
-    return show.checkpoint_gallery(run, check_hide(hide, [])) if run else []
+    return show.checkpoint_gallery(run, check_hide(hide)) if run else []
 
 
 @ui.user_errors
 def on_ask_drawing(drawing, hide, run_key):
-    notes: list[str] = []
-    hide = check_hide(hide, notes)
+    hide = check_hide(hide)
     digit = show.drawing_to_digit(drawing)  # (1, 1, 16, 16); checked before the model, so any drawing gets an answer
     run = _last_run(run_key)
     strip, error = show.reconstruction_strip(run.model_at(), digit, show.hide_noise(hide, 1, seed=run.config.seed))
@@ -297,7 +277,7 @@ def on_ask_drawing(drawing, hide, run_key):
         f"Top: your digit as the model sees it (8×8, upscaled). Middle: with the {hide} hidden. "
         f"Bottom: the model's completion after {run.last_step} steps (error on the hidden pixels {error:.3f})."
     )
-    return strip, " ".join([note, *notes])
+    return strip, note
 
 
 # --- scale panel ---------------------------------------------------------------------------------------
@@ -355,7 +335,7 @@ def _train_controls(steps_range, panel: str):
     with gr.Row():  # the buttons before the seed: Train stays on a laptop's first screen
         train = gr.Button("▶ Train", variant="primary", elem_id=f"pretrain-{panel}-train")
         stop = gr.Button("■ Stop (keep what it learnt)")
-    seed = gr.Number(value=0, precision=0, label="Seed (same seed → same run)", minimum=0, maximum=MAX_SEED, elem_id=f"pretrain-{panel}-seed")
+    seed = gr.Number(value=0, precision=0, label="Seed (same seed → same run)", minimum=0, maximum=inputs.MAX_SEED, elem_id=f"pretrain-{panel}-seed")
     stop.click(on_stop(panel), None, None, queue=False, api_name=f"pretrain_stop_{panel}")
     return steps, seed, train, stop
 

@@ -6,15 +6,17 @@ with a note the page shows; a value that says nothing usable is refused in plain
 
 Clamped with a note (the request runs):
 - a number outside its range, ±infinity included: "Steps 99 is outside 1–4; 4 was used.";
+- a number that must be a multiple (a picture side for the VAE): the nearest one
+  ("Width 70 is not a multiple of 8; 72 was used.");
 - a number that is missing or no number (None, "", "abc", NaN): its default is used
   ("Guidance None is not a number; …", "The seed was not a number ('abc'); …");
 - a seed outside 0..MAX_SEED or not whole ("Seeds are whole numbers from 0 to 4294967295.");
-  none given: a fresh one is drawn;
+  none given: a fresh one is drawn (with a note where no seed box shows it, `note_drawn`);
 - text longer than its cap where a shorter text still makes sense (`text(..., cut=True)`).
 Refused with an InputError (nothing runs):
 - required text that is empty, or too long where cutting it would change what was asked;
 - a picture that cannot be read (`Unreadable`, what `picture_input` hands over instead of failing);
-- a choice that is not on its list, and values a tab's lesson calls meaningless (a negative
+- a choice that is not on its list (`choice()`), and values a tab's lesson calls meaningless (a negative
   temperature), each checked where the tab knows it;
 - a number that is no number where the result is *about* that number (`finite()`: the
   next-word bars show what a temperature does; bars for a default would answer another question).
@@ -43,9 +45,10 @@ def _shown(x: float) -> str:
 
 
 def number(value, name: str, low: float, high: float, default: float, notes: list[str], *,
-           integer: bool = False, why: str = "") -> float:
-    """A number for `name` in [low, high]; anything else is clamped or replaced, with a note
-    (`why`, when given, says in a few words where the range comes from)."""
+           integer: bool = False, multiple: int = 0, why: str = "") -> float:
+    """A number for `name` in [low, high] (and, with `multiple`, a multiple of it); anything else
+    is clamped, rounded or replaced, with a note (`why`, when given, says in a few words where
+    the range comes from). Every clamped-number note of the gallery is written here."""
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -61,6 +64,11 @@ def number(value, name: str, low: float, high: float, default: float, notes: lis
         reason = f" ({why})" if why else ""
         notes.append(f"{name} {_shown(x)} is outside {_shown(low)}–{_shown(high)}{reason}; {_shown(clamped)} was used.")
         x = clamped
+    if multiple and x % multiple:
+        rounded = round(x / multiple) * multiple
+        rounded += multiple * ((rounded < low) - (rounded > high))  # the nearest multiple inside the range
+        notes.append(f"{name} {_shown(x)} is not a multiple of {multiple}; {_shown(rounded)} was used.")
+        x = rounded
     return int(round(x)) if integer else x
 
 
@@ -75,12 +83,17 @@ def finite(value, name: str) -> float:
     return x
 
 
-def seed(value, notes: list[str], *, draw: bool = False, default: int = 0, name: str = "Seed") -> int:
+def seed(value, notes: list[str], *, draw: bool = False, default: int = 0, name: str = "Seed",
+         note_drawn: bool = False) -> int:
     """The seed to use: a fresh one (from `secrets`) when `draw` is set or none was given; else
     `value` as a whole number in 0..MAX_SEED (clamped with a note; `default` when it is no
-    number). Return it, so that the page shows it and the result can be reproduced."""
+    number). Return it, so that the page shows it and the result can be reproduced (a tab with
+    no seed box to show it in sets `note_drawn`: a seed drawn for a missing one gets a note)."""
     if draw or value is None or value == "":
-        return secrets.randbelow(MAX_SEED + 1)
+        drawn = secrets.randbelow(MAX_SEED + 1)
+        if note_drawn and not draw:
+            notes.append(f"No {name.lower()} was given; {drawn} was drawn.")
+        return drawn
     try:
         x = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -121,6 +134,14 @@ def text(value, what: str, max_chars: int, notes: list[str] | None = None, *, re
 
 # Components whose unreadable values reach the handler: their gradio `key` -> what they hand over.
 _RAW: dict[str, object] = {}
+
+
+def choice(value, choices, what: str) -> str:
+    """`value` when it is one of `choices`; else refused, naming them ("Unknown mask 'x'. Pick
+    one of: …")."""
+    if any(value == c for c in choices):
+        return value
+    raise InputError(f"Unknown {what} {str(value)[:40]!r}. Pick one of: {', '.join(map(str, choices))}.")
 
 
 def pass_raw(component, on_error=None):

@@ -38,6 +38,27 @@ def test_seeds_have_one_range_and_the_drawn_one_is_returned():
     assert len(drawn) > 30 and all(0 <= s <= inputs.MAX_SEED for s in drawn) and quiet == []
 
 
+def test_sides_are_rounded_to_their_multiple_and_choices_off_the_list_refused():
+    notes = []
+    assert inputs.number(70, "Width", 64, 512, 256, notes, integer=True, multiple=8) == 72
+    assert inputs.number(5000, "Height", 64, 516, 256, notes, integer=True, multiple=8) == 512
+    assert inputs.number(518, "Side", 63, 518, 256, [], integer=True, multiple=8) == 512  # 520 is past 518
+    assert inputs.number(63, "Side", 63, 518, 256, [], integer=True, multiple=8) == 64  # 56 is below 63
+    assert notes == [
+        "Width 70 is not a multiple of 8; 72 was used.",
+        "Height 5000 is outside 64–516; 516 was used.",
+        "Height 516 is not a multiple of 8; 512 was used.",
+    ]
+    assert inputs.choice("top half", ["top half", "bottom half"], "mask") == "top half"
+    for bad in ("sideways", None, ["top half"]):
+        with pytest.raises(InputError, match=r"Unknown mask .*\. Pick one of: top half, bottom half\."):
+            inputs.choice(bad, ["top half", "bottom half"], "mask")
+    drawn_notes = []
+    drawn = inputs.seed(None, drawn_notes, note_drawn=True)
+    assert drawn_notes == [f"No seed was given; {drawn} was drawn."]
+    assert inputs.seed(3, drawn_notes, note_drawn=True, draw=True) >= 0 and len(drawn_notes) == 1  # asked for: no note
+
+
 def test_text_is_capped_and_required_text_refused():
     with pytest.raises(InputError, match="Type a prompt first"):
         inputs.text("   ", "prompt", 10)

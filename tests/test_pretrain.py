@@ -125,14 +125,23 @@ def test_run_store_replays_from_disk_and_stays_bounded(tmp_path, text_run):
 
 
 # --- what visitors send ----------------------------------------------------------------------------
-def test_budgets_seeds_and_sizes_are_clamped_with_a_note():
+def test_budgets_and_seeds_are_clamped_with_a_note_and_unknown_choices_refused():
+    """The gallery's one policy (gallery/inputs.py): its wording, and a choice off the list is refused."""
     notes: list[str] = []
-    config = tab.text_config("a very large model", 1e9, -5, notes)
+    config = tab.text_config(tab.DEFAULT_TEXT_SIZE, 1e9, -5, notes)
     assert config.steps == tab.TEXT_STEPS[1] and config.seed == 0
-    assert (config.layers, config.width) == tab.TEXT_SIZES[tab.DEFAULT_TEXT_SIZE]
-    assert len(notes) == 3 and "outside" in notes[0] + notes[1]
+    assert notes[0] == f"Steps 1000000000 is outside 10–{tab.TEXT_STEPS[1]}; {tab.TEXT_STEPS[1]} was used."
+    assert notes[1].startswith("Seed -5 is outside 0–4294967295 or not whole; 0 was used.") and len(notes) == 2
     notes = []
-    assert tab.image_config("abc", 3, notes).steps == tab.IMAGE_STEPS[0] and notes
+    assert tab.image_config("abc", 3, notes).steps == tab.IMAGE_STEPS[0]
+    assert notes == [f"Steps was not a number ('abc'); {tab.IMAGE_STEPS[0]} was used."]
+    notes = []
+    drawn = tab.image_config(tab.IMAGE_STEPS[0], None, notes).seed  # no seed box shows it: the note does
+    assert notes == [f"No seed was given; {drawn} was drawn."]
+    with pytest.raises(InputError, match="Unknown model size 'a very large model'. Pick one of: 2 layers"):
+        tab.text_config("a very large model", 40, 0, [])
+    with pytest.raises(InputError, match="Unknown choice of what to hide 'sideways'"):
+        tab.check_hide("sideways")
 
 
 def test_prompts_are_checked():
