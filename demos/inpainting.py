@@ -264,8 +264,7 @@ def on_run(
     background, layers = split_editor_value(photo)
     if background is None:
         raise InputError("Please give a photo first (upload one or pick an example).")
-    if kind not in MASK_KINDS:
-        raise InputError(f"Unknown mask {str(kind)[:40]!r}. Pick one of: {', '.join(MASK_KINDS)}.")
+    kind = inputs.choice(kind, MASK_KINDS, "mask")
     # The MAE is the subject of this tab, and its patch grid shapes every mask: without it,
     # the visitor gets the loader's plain explanation. The diffusion panel is optional (below).
     progress(0.05, desc="loading the masked autoencoder")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from gallery import inputs
 from gallery.errors import InputError
 from gallery.images import center_square, to_rgb
 
@@ -144,8 +145,7 @@ def prepare(
     photo, layers: list, kind: str, ratio: float, mask_seed: int, geometry: tuple[int, int]
 ) -> Prepared:
     """Photo + mask choice -> the square picture and the patch mask every method shares."""
-    if kind not in MASK_KINDS:
-        raise InputError(f"Unknown mask {str(kind)[:40]!r}. Pick one of: {', '.join(MASK_KINDS)}.")
+    kind = inputs.choice(kind, MASK_KINDS, "mask")
     notes: list[str] = []
     rgb = to_rgb(photo, what="a photo")
     raw_size = _size_of(photo) or rgb.size

@@ -236,11 +236,9 @@ def on_generate(prompt, model_label, temperature, top_k, top_p, n, seed, new_see
     """Append N tokens with model.generate; the seed used is returned (and shown)."""
     lm, _, _ = load(model_label)
     s = check_settings(temperature, top_k, top_p, vocab_size(lm))
-    asked = round(inputs.finite(n, "The number of tokens"))
-    count = min(max(asked, 1), MAX_NEW_TOKENS)
     notes = list(s.notes)
-    if count != asked:
-        notes.append(f"From 1 to {MAX_NEW_TOKENS} tokens per click; {count} were generated.")
+    count = inputs.number(inputs.finite(n, "The number of tokens"), "N tokens", 1, MAX_NEW_TOKENS, 1, notes,
+                          integer=True)
     seed_used = inputs.seed(seed, notes, draw=bool(new_seed))
     g = generate_for(model_label, prompt, s, count, seed_used)
     history = add_steps(history, g.steps)

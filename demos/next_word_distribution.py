@@ -114,17 +114,11 @@ def check_settings(temperature, top_k, top_p, vocab_size: int) -> Sampling:
         )
     t = inputs.number(t, "Temperature", 0.0, MAX_TEMPERATURE, 1.0, notes)
     k = round(inputs.finite(top_k, "Top-k"))
-    if k < 0:
-        notes.append(f"Top-k can't be negative ({k}); 0 (off) was used.")
-        k = 0
-    elif k >= vocab_size:
+    if k >= vocab_size:  # not out of range: it means "off", said in the tab's own words
         notes.append(f"Top-k {k} keeps the whole vocabulary ({vocab_size:,} tokens), so it cuts nothing: off.")
         k = 0
-    p = inputs.finite(top_p, "Top-p")
-    if not 0 <= p <= 1:
-        clamped = min(max(p, 0.0), 1.0)
-        notes.append(f"Top-p must be between 0 and 1 (got {p:g}); {clamped:g} was used.")
-        p = clamped
+    k = inputs.number(k, "Top-k", 0, vocab_size, 0, notes, integer=True, why="0 is off")
+    p = inputs.number(inputs.finite(top_p, "Top-p"), "Top-p", 0.0, 1.0, 1.0, notes)
     return Sampling(temperature=t, top_k=int(k), top_p=p, notes=tuple(notes))
 
 

@@ -66,12 +66,9 @@ def size_limits(on: str | None = None, scale: int = 8) -> tuple[int, int, int]:
 
 
 def _side(value, name: str, default: int, largest: int, notes: list[str]) -> int:
-    side = inputs.number(value, name, MIN_SIDE, largest, default, notes,
+    # the VAE shrinks pictures 8× into latents: sides must divide
+    return inputs.number(value, name, MIN_SIDE, largest, default, notes, integer=True, multiple=8,
                          why="what this machine can make in reasonable time")
-    rounded = int(round(side / 8)) * 8  # the VAE shrinks pictures 8× into latents: sides must divide
-    if rounded != side:
-        notes.append(f"{name} {side:g} rounded to {rounded} (a multiple of 8).")
-    return rounded
 
 
 def clean_prompt(prompt, what: str = "prompt") -> str:

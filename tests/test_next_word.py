@@ -249,7 +249,7 @@ def test_api_refuses_bad_input_in_plain_words(client, args, expected):
 
 def test_api_clamps_odd_values_with_a_visible_note(client):
     note = client.predict("x" * 20_000, LLAMA, 0, 10**6, 3, api_name="/next_word_bars")[4]
-    assert "20,000 characters long" in note and "cuts nothing" in note and "Top-p must be between" in note
+    assert "20,000 characters long" in note and "cuts nothing" in note and "Top-p 3 is outside 0–1; 1 was used" in note
     assert "temperature 0" in note
     note = client.predict("🙂 日本語 mañana", None, 1, 0, 1, api_name="/next_word_bars")[4]  # no model: the default
     assert "read" in note
@@ -283,7 +283,7 @@ def test_api_generation_is_reproducible_with_the_seed_shown(client):
     drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/next_word_generate")[1]
     assert isinstance(drawn, int) and 0 <= drawn <= inputs.MAX_SEED  # "new seed": the drawn one is returned
     clamped = client.predict(text, LLAMA, 1, 0, 1, 500, -5, False, api_name="/next_word_generate")
-    assert "From 1 to 50 tokens" in clamped[2] and clamped[1] == 0 and "Seeds are whole numbers" in clamped[2]
+    assert "N tokens 500 is outside 1–50; 50 was used" in clamped[2] and clamped[1] == 0 and "Seeds are whole numbers" in clamped[2]
 
 
 def test_api_compare_models_side_by_side(client):
