@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Hashable, Sequence
+from typing import Sequence
 
 import gradio as gr
 import numpy as np
@@ -26,6 +24,7 @@ from PIL import Image
 from gallery import catalog, inputs, models, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
+from gallery.lru import LRU
 
 ROLE = "clip"
 IMAGES = ui.ASSETS / "images"
@@ -54,48 +53,13 @@ MAX_LABEL_TEXT = 20_000  # characters in the whole label box (a 5,000-character 
 SHOWN_CHARS = 40  # longer labels are shortened on the bars (never in what the model reads)
 
 
-# --- a bounded, thread-safe cache ----------------------------------------------------------------
-class EmbeddingCache:
-    """A least-recently-used map with a size bound, safe to share between threads.
-
-    Text embeddings: key (model id, template, label) -> (normalised embedding (D,), cut at 77
-    tokens?). Image embeddings: key (model id, picture hash) -> normalised embedding (D,).
-    Values are CPU float32 tensors, computed in the main process (on ZeroGPU the model runs in a
-    forked worker, whose memory is thrown away after each call).
-    """
-
-    def __init__(self, max_items: int):
-        self.max_items = max_items
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get_many(self, keys: Sequence[Hashable]) -> dict:
-        with self._lock:
-            found = {}
-            for key in keys:
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    found[key] = self._items[key]
-            return found
-
-    def put(self, key: Hashable, value: object) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
-
-
-TEXT_CACHE = EmbeddingCache(max_items=20_000)  # 512 floats each: ~40 MB at most for ViT-B/32
-IMAGE_CACHE = EmbeddingCache(max_items=1_000)  # few-shot examples re-sent on every click
+# --- caches (gallery.lru) --------------------------------------------------------------------------
+# Text embeddings: key (model id, template, label) -> (normalised embedding (D,), cut at 77 tokens?).
+# Image embeddings: key (model id, picture hash) -> normalised embedding (D,). Values are CPU float32
+# tensors, computed in the main process (on ZeroGPU the model runs in a forked worker, whose memory
+# is thrown away after each call).
+TEXT_CACHE = LRU(max_items=20_000)  # 512 floats each: ~40 MB at most for ViT-B/32
+IMAGE_CACHE = LRU(max_items=1_000)  # few-shot examples re-sent on every click
 
 
 # --- parsing and checking what people type --------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections import OrderedDict
 from typing import Iterator
 
 import gradio as gr
@@ -24,6 +23,7 @@ from gallery import pretraining as engine
 from gallery import inputs, settings, ui
 from gallery.device import device, gpu, sized
 from gallery.errors import InputError
+from gallery.lru import LRU
 
 TITLE = "Pre-train it yourself"
 SUMMARY = (
@@ -184,18 +184,18 @@ def status_line(run: engine.Run, notes: list[str], done: bool) -> str:
 # --- text panel --------------------------------------------------------------------------------------
 # (configuration, device, step, prompt) -> (held-out loss, sample). A checkpoint's weights depend only
 # on those (training is deterministic), so a replay, a stopped run and a running one share samples.
-_sample_cache: OrderedDict[tuple, tuple[float, str]] = OrderedDict()
+_sample_cache = LRU(256)
 
 
 def text_samples(run: engine.Run, prompt_ids: list[int]) -> list[tuple[int, float, str]]:
     rows = []
     for checkpoint in run.checkpoints:
         key = (engine.config_key(run.config, run.device), checkpoint.step, tuple(prompt_ids))
-        if key not in _sample_cache:
-            _sample_cache[key] = (checkpoint.held_out_loss, show.checkpoint_sample(run, checkpoint.step, prompt_ids))
-            while len(_sample_cache) > 256:
-                _sample_cache.popitem(last=False)
-        rows.append((checkpoint.step, *_sample_cache[key]))
+        sample = _sample_cache.get(key)
+        if sample is None:
+            sample = (checkpoint.held_out_loss, show.checkpoint_sample(run, checkpoint.step, prompt_ids))
+            _sample_cache.put(key, sample)
+        rows.append((checkpoint.step, *sample))
     return rows
 
 

@@ -21,13 +21,14 @@ import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
+
+from gallery.lru import LRU
 
 log = logging.getLogger("gallery")
 
@@ -509,17 +510,15 @@ class RunStore:
         self.folder = folder
         self.memory_runs = memory_runs
         self.disk_runs = disk_runs
-        self._runs: OrderedDict[str, Run] = OrderedDict()
-        self._lock = threading.Lock()
+        self._runs = LRU(memory_runs)
 
     def _path(self, key: str) -> Path | None:
         return self.folder / f"{key}.pt" if self.folder else None
 
     def get(self, key: str) -> Run | None:
-        with self._lock:
-            if key in self._runs:
-                self._runs.move_to_end(key)
-                return self._runs[key]
+        run = self._runs.get(key)
+        if run is not None:
+            return run
         path = self._path(key)
         if path is None or not path.is_file():
             return None
@@ -531,12 +530,12 @@ class RunStore:
             return None
         run.from_cache = True
         path.touch()  # newest use: last to be evicted
-        self._remember(key, run)
+        self._runs.put(key, run)
         return run
 
     def put(self, run: Run) -> str:
         key = run.key
-        self._remember(key, run)
+        self._runs.put(key, run)
         path = self._path(key)
         if run.finished and path is not None:
             try:
@@ -549,21 +548,13 @@ class RunStore:
                 log.warning("could not cache a pre-training run on disk: %s", error)
         return key
 
-    def _remember(self, key: str, run: Run) -> None:
-        with self._lock:
-            self._runs[key] = run
-            self._runs.move_to_end(key)
-            while len(self._runs) > self.memory_runs:
-                self._runs.popitem(last=False)
-
     def _trim_disk(self) -> None:
         files = sorted(self.folder.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[self.disk_runs :]:
             old.unlink(missing_ok=True)
 
     def clear(self) -> None:
-        with self._lock:
-            self._runs.clear()
+        self._runs.clear()
         if self.folder and self.folder.is_dir():
             for path in self.folder.glob("*.pt"):
                 path.unlink(missing_ok=True)

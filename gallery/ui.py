@@ -8,8 +8,6 @@ import functools
 import inspect
 import logging
 import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import gradio as gr
@@ -17,6 +15,7 @@ import gradio as gr
 from gallery import catalog, settings
 from gallery.errors import InputError, ModelUnavailable
 from gallery.inputs import raw_policy
+from gallery.lru import LRU
 
 log = logging.getLogger("gallery")
 
@@ -112,8 +111,7 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
     The answer is kept by the example's index and the page's plain settings (model, numbers,
     texts); pictures and files come from the example itself. At most EXAMPLE_ANSWERS_KEPT.
     Returns the event's handler."""
-    kept: OrderedDict[tuple, list] = OrderedDict()
-    lock = threading.Lock()
+    kept = LRU(EXAMPLE_ANSWERS_KEPT)
     single = len(outputs) == 1
 
     def key_of(example, values) -> tuple:
@@ -124,20 +122,16 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
     @user_errors
     def on_example(example, *values):
         key = key_of(example, values)
-        with lock:
-            if key in kept:
-                kept.move_to_end(key)
-                yield kept[key]
-                return
+        answer = kept.get(key)
+        if answer is not None:
+            yield answer
+            return
         answer = fn(*values)
         last = None
         for last in answer if inspect.isgenerator(answer) else [answer]:
             yield last
         if last is not None:
-            with lock:
-                kept[key] = last if single else list(last)
-                while len(kept) > EXAMPLE_ANSWERS_KEPT:
-                    kept.popitem(last=False)
+            kept.put(key, last if single else list(last))
 
     on_example.__name__ = f"on_example_{getattr(fn, '__name__', 'answer')}"
     examples.load_input_event.then(

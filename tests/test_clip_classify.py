@@ -4,7 +4,6 @@ bad input; the launched app's API."""
 
 from __future__ import annotations
 
-import threading
 
 import gradio as gr
 import numpy as np
@@ -188,25 +187,6 @@ def test_few_shot_examples_are_encoded_once(entry, monkeypatch):
     np.testing.assert_array_equal(first.few_shot, again.few_shot)
     third = CF.few_shot(None, TEST["gravel"], classes + [("blicket", SHOTS["grass"][0])])  # one picture, no list
     assert encoded == [9, 1] and third.classes == ["dax", "wug", "blicket"]  # only the new example
-
-
-def test_cache_is_bounded_least_recently_used_and_thread_safe():
-    cache = CM.EmbeddingCache(max_items=50)
-    cache.put("keep", 1)
-
-    def work(n):
-        for i in range(400):
-            cache.put((n, i), i)
-            cache.get_many([(n, i), (n, i - 1), "keep"])  # "keep" is read all the time
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(cache) == 50
-    assert cache.get_many(["keep"]) == {"keep": 1}
-    assert cache.get_many([(0, 0)]) == {}  # long evicted
 
 
 # --- batching --------------------------------------------------------------------------------------

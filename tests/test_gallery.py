@@ -342,3 +342,26 @@ def test_pass_raw_survives_gradio_s_per_session_copy_of_a_component(tmp_path):
     plain = gr.Slider(0, 1, label="Not marked")  # an unmarked input of the same class still refuses
     with pytest.raises(gr.Error, match="greater than maximum"):
         plain.preprocess(5)
+
+
+def test_the_lru_is_bounded_least_recently_used_and_thread_safe():
+    """gallery.lru.LRU, the one in-memory cache (CLIP's embeddings, pre-training's runs, examples' answers)."""
+    from gallery.lru import LRU
+
+    cache = LRU(max_items=50)
+    cache.put("keep", 1)
+
+    def work(n):
+        for i in range(400):
+            cache.put((n, i), i)
+            cache.get_many([(n, i), (n, i - 1), "keep"])  # "keep" is read all the time
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(cache) == 50
+    assert cache.get_many(["keep"]) == {"keep": 1}
+    assert cache.get_many([(0, 0)]) == {} and cache.get((0, 0)) is None  # long evicted
+    assert cache.get("keep") == 1
