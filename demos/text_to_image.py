@@ -173,6 +173,16 @@ def _prepared(pipe, prompt, negative_prompt, seed, randomize, steps, guidance, w
     return s, notes
 
 
+def _safety_checked(picture: Image.Image, s: Request, notes: list[str], checker) -> tuple[Image.Image, list[str], bool]:
+    """The picture, or the safety notice in its place; the notes with the checker's verdict first;
+    whether it was flagged. Without a checker: unchanged."""
+    if not checker:
+        return picture, notes, False
+    if safety_flags([picture], *checker)[0]:
+        return notice_image(s.width, s.height), [FLAGGED_NOTE, *notes], True
+    return picture, [PASSED_NOTE, *notes], False
+
+
 def _summary(s: Request, seconds: float | None, notes: list[str], label: str = "") -> str:
     guidance = f"guidance {s.guidance:g}" + (" (off: ≤ 1)" if s.guidance <= 1 else "")
     timing = f" · {seconds:.1f} s on {device()}" if seconds is not None else ""
@@ -222,14 +232,9 @@ def on_generate(
         progress((i + 1, s.steps), desc=f"denoising, step {i + 1} of {s.steps}")
         yield preview, list(strip), s.seed, _summary(s, None, notes + ["Generating…"])
     result = event
-    final = result.image
-    if checker and safety_flags([final], *checker)[0]:
-        # Earlier predictions head for the same picture: hide them all.
-        final = notice_image(s.width, s.height)
+    final, notes, flagged = _safety_checked(result.image, s, notes, checker)
+    if flagged:  # earlier predictions head for the same picture: hide them all
         strip = [(final, caption) for _, caption in strip]
-        notes = [FLAGGED_NOTE, *notes]
-    elif checker:
-        notes = [PASSED_NOTE, *notes]
     strip.append((final, f"step {s.steps}/{s.steps} (final)"))
     yield final, strip, s.seed, _summary(s, result.seconds, notes)
 
@@ -267,11 +272,7 @@ def on_compare(
         progress((offset, total), desc=f"{label.strip(': ').lower()} picture")
         with torch.inference_mode():
             result = generate(pipe, s, on_step, settings.TIME_LIMIT_S, decode_previews=False)
-        image = result.image
-        if checker and safety_flags([image], *checker)[0]:
-            image, notes = notice_image(s.width, s.height), [FLAGGED_NOTE, *notes]
-        elif checker:
-            notes = [PASSED_NOTE, *notes]
+        image, notes, _ = _safety_checked(result.image, s, notes, checker)
         pictures.append(image)
         summaries.append(_summary(s, result.seconds, notes, label))
     return pictures[0], pictures[1], s_a.seed, "\n\n".join(summaries)
