@@ -265,7 +265,15 @@ def gguf_file(model: Model) -> Path | None:
     return find() if find else None
 
 
-GGUF_FILES = {EMBEDDED_LM_ID: embedded_gguf_path}  # model id -> where its GGUF lies (or None)
+def joined_gguf_path(model: Model = EMBEDDED_GEMMA) -> Path | None:
+    """Where the gallery joined a chunked bundled GGUF (Gemma: `models.bundled_gguf`, on its first
+    load, before any engine opens it), once it has."""
+    path = settings.CACHE_DIR / bundled_file(model).file_name
+    return path if path.is_file() else None
+
+
+# model id -> where its GGUF lies (or None): these run on llama.cpp on a CPU (models.load_text_engine)
+GGUF_FILES = {EMBEDDED_LM_ID: embedded_gguf_path, EMBEDDED_GEMMA_ID: joined_gguf_path}
 
 
 def _in_hub_cache(repo_id: str) -> bool:

@@ -152,6 +152,12 @@ class LlamaCppEngine:
         self.weights = weights_name(self.path)
         self.name = f"llama.cpp, {self.weights} weights"
         model_params = llama_cpp.llama_model_default_params()
+        # No repacked weights: llama.cpp's CPU repacking multiplies groups of 4 rows one way and
+        # the rest another, so a token's numbers would depend on how its prompt was cut into
+        # decode calls and on what else shared the batch. With Gemma's Q4_K weights the same
+        # prompt read in one piece or after a cached prefix gave probabilities 0.010 apart; the
+        # plain path gives identical numbers however the prompt is read (tests/test_day_on_a_laptop.py).
+        model_params.use_extra_bufts = False
         self._model = _internals.LlamaModel(path_model=str(self.path), params=model_params, verbose=False)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = n_ctx

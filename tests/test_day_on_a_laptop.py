@@ -110,15 +110,18 @@ CLOZE = [
 
 
 @pytest.mark.real_weights
-def test_llama_cpp_and_transformers_agree_on_the_top_token_of_the_bundled_model():
+@pytest.mark.parametrize("which", ["EMBEDDED_LM", "EMBEDDED_GEMMA"])
+def test_llama_cpp_and_transformers_agree_on_the_top_token_of_the_bundled_model(which):
     pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
     import torch
 
     from gallery import catalog, models
     from gallery.text_engine import LlamaCppEngine
 
-    path = catalog.gguf_file(catalog.EMBEDDED_LM)
-    lm, tokenizer = models.load_causal_lm(catalog.EMBEDDED_LM)  # transformers, fp32 dequantised
+    entry = getattr(catalog, which)
+    lm, tokenizer = models.load_causal_lm(entry)  # transformers, fp32 dequantised (joins Gemma's chunks first)
+    path = catalog.gguf_file(entry)
+    assert path is not None and path.suffix == ".gguf", f"{entry.label} has no GGUF for llama.cpp"
     engine = LlamaCppEngine(path, n_ctx=512, n_seq=2)
     checked = 0
     try:
@@ -136,5 +139,39 @@ def test_llama_cpp_and_transformers_agree_on_the_top_token_of_the_bundled_model(
             log_q = ours.float().log_softmax(-1)
             assert float((p * (p.log() - log_q)).sum()) < 0.1, prompt  # KL(transformers || llama.cpp)
         assert checked >= 4
+    finally:
+        engine.close()
+
+
+@pytest.mark.real_weights
+@pytest.mark.parametrize("which", ["EMBEDDED_LM", "EMBEDDED_GEMMA"])
+def test_llama_cpp_gives_a_prompt_the_same_numbers_however_it_was_read(which):
+    """The bars must not move when the same prompt is asked again: one piece, after another
+    prompt that shares only its first token (the cached prefix is cut back), in two pieces, and
+    beside other rows in one batch. (Repacked Q4_K weights made Gemma's differ by 0.010.)"""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
+    import torch
+
+    from gallery import catalog, models
+    from gallery.text_engine import LlamaCppEngine
+
+    entry = getattr(catalog, which)
+    _, tokenizer = models.load_causal_lm(entry)  # joins Gemma's chunks before llama.cpp reads the file
+    engine = LlamaCppEngine(catalog.gguf_file(entry), n_ctx=512, n_seq=4)
+    prompt = tokenizer("The capital of France is")["input_ids"]
+    other = tokenizer("Monday, Tuesday,")["input_ids"]
+    try:
+        whole = engine.logits(prompt)
+        engine.logits(other)
+        after_other = engine.logits(prompt)
+        with engine._lock:  # noqa: SLF001 - read in two decode calls on a fresh sequence
+            engine._forget(0)
+            engine._read(0, prompt[:2])
+            in_two = torch.from_numpy(engine._read(0, prompt)[0])
+        in_a_batch = next(iter(engine.generate_batch([other, prompt, other], 1, lambda r, s, l: 0, set())))[1][1]
+        for name, again in {"after another prompt": after_other, "in two pieces": in_two,
+                            "beside other rows": in_a_batch}.items():
+            gap = float((again.softmax(-1) - whole.softmax(-1)).abs().max())
+            assert gap < 1e-5, f"{entry.label}, {name}: probabilities {gap:.4f} apart"
     finally:
         engine.close()
