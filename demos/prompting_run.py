@@ -84,18 +84,21 @@ def _make_answer_criterion(plan_strategies: list[str], styles: list[str], tokeni
 
         def __call__(self, input_ids, scores, **kwargs):
             done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-            new = input_ids[:, prompt_length:].tolist()
-            for row, ids in enumerate(new):
-                if streamer.stop_length[row] is not None:
-                    done[row] = True
-                    continue
-                text = tokenizer.decode(ids, skip_special_tokens=True)
-                if reply_end(text, plan_strategies[row], styles[row]) is not None:
-                    streamer.stop_length[row] = len(ids)
-                    done[row] = True
+            for row, ids in enumerate(input_ids[:, prompt_length:].tolist()):
+                done[row] = streamer.stop_length[row] is not None or _said_answer(
+                    streamer, row, ids, tokenizer, plan_strategies[row], styles[row])
             return done
 
     return StopAtAnswer()
+
+
+def _said_answer(streamer: "RowStreamer", row: int, ids: list[int], tokenizer, strategy: str, style: str) -> bool:
+    """True once a row's reply `ids` has said its answer (`reply_end`); the streamer then keeps
+    the row's tokens up to here and ends it (both engines stop the row at this step)."""
+    if reply_end(tokenizer.decode(ids, skip_special_tokens=True), strategy, style) is None:
+        return False
+    streamer.stop_length[row] = len(ids)
+    return True
 
 
 @dataclass
@@ -149,10 +152,11 @@ class RowStreamer:
 
 
 def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures: list[float], seed: int,
-                        max_new_tokens: int, stop: threading.Event, every_s: float) -> Iterator[BatchState]:
+                        max_new_tokens: int, stop: threading.Event, every_s: float,
+                        stop_at_answer: list[tuple[str, str]] | None) -> Iterator[BatchState]:
     """stream_generate on a text engine (llama.cpp): every row decoded together, one engine batch
     per step; rows at temperature 0 take the top token, the others sample softmax(logits / t)
-    with one seeded generator, as RowSampler does."""
+    with one seeded generator, as RowSampler does; a row ends once it has said its answer."""
     generator = torch.Generator().manual_seed(seed)
 
     def pick(row: int, step: int, logits: torch.Tensor) -> int:
@@ -164,11 +168,25 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer))  # snapshots read directly
     streamer.prompt_seen = True  # the engine hands over new tokens only
+    def ended(row: int) -> bool:  # asked twice per step: after put (for the snapshot) and by the engine
+        if stop_at_answer is None:
+            return False
+        if streamer.stop_length[row] is not None:
+            return True
+        if streamer.finished_s[row] is not None:  # an end token
+            return False
+        if not _said_answer(streamer, row, streamer.tokens[row], tokenizer, *stop_at_answer[row]):
+            return False
+        streamer.finished_s[row] = time.perf_counter() - streamer.started
+        return True
+
     last_sent = 0.0
     try:
         for tokens, _ in engine.generate_batch(ids, max_new_tokens, pick, streamer.eos_ids,
-                                               max_time=gallery_settings.TIME_LIMIT_S, stop=stop):
+                                               max_time=gallery_settings.TIME_LIMIT_S, stop=stop, ended=ended):
             streamer.put(torch.tensor([-1 if t is None else t for t in tokens]))  # ended rows: ignored
+            for row in range(len(prompts)):
+                ended(row)
             state = streamer._snapshot(False)
             if time.perf_counter() - last_sent >= every_s:
                 last_sent = time.perf_counter()
@@ -186,13 +204,12 @@ def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float]
     """Run every prompt in ONE left-padded `generate` call (or one engine batch per step, with
     `engine`); yield the batch's progress at most every `every_s` seconds, and the finished
     batch last. Closing the iterator stops generation.
-    stop_at_answer: per row (strategy, style); each row then ends once it has said its answer
-    (transformers path; the llama.cpp engine path runs rows to their end token)."""
+    stop_at_answer: per row (strategy, style); each row then ends once it has said its answer."""
     from transformers import LogitsProcessorList, StoppingCriteriaList
 
     if engine is not None:
         yield from _stream_with_engine(engine, lm, tokenizer, prompts, temperatures, seed, max_new_tokens,
-                                       stop or threading.Event(), every_s)
+                                       stop or threading.Event(), every_s, stop_at_answer)
         return
 
     # Left padding (generation.left_padded): every row's last prompt token sits in the last column,

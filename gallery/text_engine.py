@@ -185,11 +185,13 @@ class LlamaCppEngine:
 
     # -- sequences ----------------------------------------------------------------------------
     @contextlib.contextmanager
-    def _sequences(self, count: int, tokens: int) -> Iterator[list[int]]:
-        """Borrow `count` sequences of the shared cache with room for `tokens` tokens in all.
+    def _sequences(self, id_lists: Sequence[Sequence[int]], tokens: int) -> Iterator[list[int]]:
+        """Borrow one sequence of the shared cache per id list, with room for `tokens` tokens in all.
 
-        Free sequences keep what they read (the next read of the same prompt reuses it) until
-        the room is needed; then their caches are dropped. Waits while others hold the room."""
+        Each list gets the free sequence whose cache shares the longest start with it: the next
+        question of a set finds its worked examples already read. Free sequences keep what they
+        read until the room is needed; then their caches are dropped. Waits while others hold the room."""
+        count = len(id_lists)
         if count > self.n_seq or tokens > self.n_ctx:
             raise ValueError(
                 f"{count} rows of {tokens} tokens in all do not fit the engine "
@@ -201,7 +203,11 @@ class LlamaCppEngine:
                 if len(self._free) >= count and in_use + tokens <= self.n_ctx:
                     break
                 self._free_ready.wait()
-            taken = [self._free.pop() for _ in range(count)]
+            taken = []
+            for ids in id_lists:
+                best = max(self._free, key=lambda seq: _common(self._cached.get(seq, []), ids))
+                self._free.remove(best)
+                taken.append(best)
             for seq in taken:
                 self._reserved[seq] = tokens // count + 1
             kept = sum(len(self._cached.get(seq, [])) for seq in self._free)
@@ -252,13 +258,7 @@ class LlamaCppEngine:
             raise ValueError("no tokens to read")
         if len(ids) > self.n_ctx:
             raise ValueError(f"{len(ids)} tokens do not fit the engine's {self.n_ctx}-token context")
-        cached = self._cached.get(seq, [])
-        common = 0
-        for a, b in zip(cached, ids):
-            if a != b:
-                break
-            common += 1
-        common = min(common, len(ids) - keep_last)  # the positions we need logits for are decoded again
+        common = min(_common(self._cached.get(seq, []), ids), len(ids) - keep_last)  # the positions we need logits for are decoded again
         common = self._forget(seq, common)
         rows: list[np.ndarray] = []
         first_wanted = len(ids) - keep_last
@@ -275,7 +275,7 @@ class LlamaCppEngine:
 
     def logits_batch(self, id_lists: Sequence[Sequence[int]]) -> torch.Tensor:
         """-> (B, V) next-token logits for each id list (each read in a sequence of its own)."""
-        with self._sequences(1, max(len(ids) for ids in id_lists)) as (seq,):
+        with self._sequences(id_lists[:1], max(len(ids) for ids in id_lists)) as (seq,):
             rows = []
             for ids in id_lists:
                 with self._lock:
@@ -284,7 +284,7 @@ class LlamaCppEngine:
 
     def logits_at(self, ids: Sequence[int], last: int) -> torch.Tensor:
         """-> (last, V): the logits at the last `last` positions of `ids`."""
-        with self._sequences(1, len(ids)) as (seq,), self._lock:
+        with self._sequences([ids], len(ids)) as (seq,), self._lock:
             return torch.from_numpy(self._read(seq, ids, keep_last=last))
 
     def generate(self, ids: Sequence[int], max_new_tokens: int, pick: Callable[[int, torch.Tensor], int],
@@ -301,17 +301,27 @@ class LlamaCppEngine:
     def generate_batch(self, id_lists: Sequence[Sequence[int]], max_new_tokens: int,
                        pick: Callable[[int, int, torch.Tensor], int], eos_ids: set[int],
                        max_time: float | None = None, stop: threading.Event | None = None,
+                       ended: Callable[[int], bool] | None = None,
                        ) -> Iterator[tuple[list[int | None], list[torch.Tensor | None]]]:
         """Decode several rows together: each step yields every row's new token (None once the
-        row has ended) and the (V,) logits it was picked from. `pick(row, step, logits)`."""
+        row has ended) and the (V,) logits it was picked from. `pick(row, step, logits)`;
+        `ended(row)`, asked after each step's yield, ends a row early (it has said its answer).
+        Rows with the same prompt (self-consistency's samples) read it once and share its cache."""
         started = time.perf_counter()
         lengths = [len(ids) for ids in id_lists]
         room = sum(lengths) + (max_new_tokens + 1) * len(id_lists)
-        with self._sequences(len(id_lists), room) as seqs:
+        with self._sequences(id_lists, room) as seqs:
             logits: list[torch.Tensor | None] = []
-            for seq, ids in zip(seqs, id_lists):  # read each prompt, a step of the lock at a time
+            for row, (seq, ids) in enumerate(zip(seqs, id_lists)):  # one prompt per step of the lock
+                same = next((r for r in range(row) if list(id_lists[r]) == list(ids)), None)
                 with self._lock:
-                    logits.append(torch.from_numpy(self._read(seq, ids)[0]))
+                    if same is None:
+                        logits.append(torch.from_numpy(self._read(seq, ids)[0]))
+                    else:  # the cache cells are shared, not copied (a unified cache)
+                        self._forget(seq)
+                        self._c.llama_memory_seq_cp(self._memory(), seqs[same], seq, 0, -1)
+                        self._cached[seq] = list(self._cached[seqs[same]])
+                        logits.append(logits[same].clone())
             positions = list(lengths)
             alive = [True] * len(id_lists)
             for step in range(max_new_tokens):
@@ -325,8 +335,11 @@ class LlamaCppEngine:
                     if token in eos_ids:
                         alive[row] = False
                 yield tokens, logits
+                if ended is not None:
+                    alive = [a and not ended(row) for row, a in enumerate(alive)]
                 out_of_time = max_time is not None and time.perf_counter() - started > max_time
-                if not any(alive) or out_of_time or (stop is not None and stop.is_set()):
+                last_step = step == max_new_tokens - 1  # its logits would never be used
+                if last_step or not any(alive) or out_of_time or (stop is not None and stop.is_set()):
                     return
                 entries = [(tokens[r], positions[r], seqs[r], True) for r in range(len(seqs)) if alive[r]]
                 with self._lock:
@@ -334,8 +347,18 @@ class LlamaCppEngine:
                     rows = iter(self._row(i) for i in range(len(entries)))
                     for r in range(len(seqs)):
                         if alive[r]:
-                            self._cached[seqs[r]] = self._cached[seqs[r]] + [tokens[r]]
+                            self._cached[seqs[r]].append(tokens[r])
                             positions[r] += 1
                             logits[r] = torch.from_numpy(next(rows))
                         else:
                             logits[r] = None
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two id lists share at their start."""
+    common = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        common += 1
+    return common

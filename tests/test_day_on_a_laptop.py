@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gallery import housekeeping, ui
 
@@ -173,5 +174,58 @@ def test_llama_cpp_gives_a_prompt_the_same_numbers_however_it_was_read(which):
                             "beside other rows": in_a_batch}.items():
             gap = float((again.softmax(-1) - whole.softmax(-1)).abs().max())
             assert gap < 1e-5, f"{entry.label}, {name}: probabilities {gap:.4f} apart"
+    finally:
+        engine.close()
+
+
+def _bundled_engine(which: str):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (scripts/setup.sh builds it)")
+    from gallery import catalog, models
+    from gallery.text_engine import LlamaCppEngine
+
+    entry = getattr(catalog, which)
+    lm, tokenizer = models.load_causal_lm(entry)
+    return lm, tokenizer, LlamaCppEngine(catalog.gguf_file(entry), n_ctx=1024, n_seq=6)
+
+
+@pytest.mark.real_weights
+def test_rows_with_the_same_prompt_share_its_cache_and_decode_as_one_row_alone():
+    """Self-consistency's samples read their prompt once (the cache cells are shared): each copy
+    must then decode exactly as the prompt does on its own, step for step."""
+    _, tokenizer, engine = _bundled_engine("EMBEDDED_LM")
+    prompt = tokenizer("Once upon a time, in a small village by the sea,")["input_ids"]
+    greedy = lambda row, step, logits: int(logits.argmax())  # noqa: E731
+    try:
+        alone = [(tokens[0], rows[0]) for tokens, rows in engine.generate_batch([prompt], 12, greedy, set())]
+        decoded = []
+        real = engine._decode
+        engine._decode = lambda entries: (decoded.append(len(entries)), real(entries))  # noqa: SLF001
+        together = [(list(t), list(r)) for t, r in engine.generate_batch([prompt, prompt, prompt], 12, greedy, set())]
+        for step, (tokens, rows) in enumerate(together):
+            for row in range(3):
+                assert tokens[row] == alone[step][0], (step, row)
+                assert torch.allclose(rows[row], alone[step][1], atol=1e-4), (step, row)
+        assert len(decoded) == 1 + 11  # the prompt read once (not three times), then one batch per step
+    finally:
+        engine.close()
+
+
+@pytest.mark.real_weights
+def test_a_request_gets_the_sequence_that_already_holds_its_start():
+    """The next question of a set finds its worked examples already read: only the new end is decoded."""
+    _, tokenizer, engine = _bundled_engine("EMBEDDED_LM")
+    examples = tokenizer("Q: the opposite of hot? A: cold\nQ: the opposite of up? A: down\n")["input_ids"]
+    question = tokenizer("Q: the opposite of big? A:", add_special_tokens=False)["input_ids"]
+    try:
+        for other in ("The cat sat on the", "One, two, three,", "Paris is in"):
+            engine.logits(tokenizer(other)["input_ids"])  # other sequences hold other prompts
+            engine.logits_batch([tokenizer(other)["input_ids"]])
+        list(engine.generate_batch([tokenizer("Hello")["input_ids"], examples], 1, lambda r, s, l: 0, set()))
+        decoded = []
+        real = engine._decode
+        engine._decode = lambda entries: (decoded.append(len(entries)), real(entries))  # noqa: SLF001
+        list(engine.generate_batch([tokenizer("Paris is in")["input_ids"], examples + question], 1,
+                                   lambda r, s, l: 0, set()))
+        assert decoded == [1, len(question)], decoded  # the last token of the first; the question only
     finally:
         engine.close()

@@ -520,6 +520,29 @@ def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_forma
     assert tok.decode(final.tokens[1], skip_special_tokens=True).startswith("The answer is")
 
 
+
+@pytest.mark.real_weights
+def test_on_llama_cpp_each_reply_stops_where_it_has_said_its_answer():
+    """The engine path ends a row at the step its reply first says the answer (as transformers'
+    StopAtAnswer does): same greedy answers as letting every row run on, in fewer tokens."""
+    entry = catalog.EMBEDDED_GEMMA  # a base model: left alone, it runs on into new "Q:" blocks
+    lm, tok = models.load_causal_lm(entry)
+    engine = models.load_text_engine(entry)
+    assert engine is not None, "llama.cpp is not usable here"
+    problem_set = P.get_problem_set("opposites")
+    strategies = [PP.ZERO_SHOT, P.FEW_SHOT, PP.COT]
+    runs = {}
+    for stop in (True, False):
+        runs[stop] = list(PR.compare_strategies(lm, tok, problem_set.items[0].question, problem_set.items[0].answer,
+                                                problem_set.items[0].kind, strategies, problem_set,
+                                                P.Sampling(k=3, max_new_tokens=48), engine=engine, plain=True,
+                                                stop_at_answer=stop))[-1]
+    for stopped, ran_on in zip(runs[True], runs[False]):
+        assert stopped.answer == ran_on.answer, stopped.strategy
+        assert ran_on.texts[0].startswith(stopped.texts[0]), stopped.strategy
+    assert sum(r.tokens for r in runs[True]) < sum(r.tokens for r in runs[False]) / 2, \
+        [(r.strategy, r.tokens) for r in runs[True] + runs[False]]
+
 # --- plain "Q: … A:" prompts for a pre-trained-only model, and replies that stop at the answer ---
 def test_plain_prompts_are_gpt3_style_question_answer_blocks():
     examples = (PP.Example("Q1?", "Step 1.", "1"), PP.Example("Q2?", "Step 2.", "2"), PP.Example("Q3?", "S3.", "3"))
