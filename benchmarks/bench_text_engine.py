@@ -37,7 +37,7 @@ CLOZE = [
     "The chemical symbol for water is", "Apples grow on",
 ]
 SET_NAME = "Arithmetic word problems"
-SET_QUESTIONS = 3
+SET_QUESTIONS = 12  # what the tab scores by default
 SET_NEW_TOKENS = 48
 
 
@@ -68,7 +68,7 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     engine = models.load_text_engine(entry)
     assert engine is not None, models.text_engine_problem(entry)
     raw = Llama(model_path=str(path), n_ctx=2048, n_threads=text_engine.threads(),
-                n_threads_batch=text_engine.threads(), verbose=False)
+                n_threads_batch=text_engine.batch_threads(), verbose=False)
     ids = tokenizer(PROMPT)["input_ids"]
     greedy = NWD.Sampling(temperature=0.0)
 

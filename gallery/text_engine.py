@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import subprocess
@@ -42,17 +43,30 @@ log = logging.getLogger("gallery")
 N_CTX = 8192  # key/value cache shared by every sequence (tokens, all sequences together)
 N_SEQ = 32  # sequences at once: one per short request, one per generated row
 N_BATCH = 512  # tokens per decode call while reading a prompt
+# What idle sequences may keep for the next request (tokens, all together). Every decode step
+# attends over the cache cells in use, other sequences' included (masked), so a full cache
+# slows every token: measured, 4 rows a step took 34 ms with an empty cache, 51 ms beside 7 100
+# idle cells. The least recently used idle sequences are dropped beyond this.
+IDLE_KEEP = 2048
 
 
 def threads() -> int:
-    """Threads per llama.cpp call: half the cores (one on 2 cores), at most 4.
+    """Threads for one token at a time: half the cores (one on 2 cores), at most 4.
 
-    llama.cpp's threads wait for each other at every operation by spinning; when the cores are
-    shared (the other lane, the web server, anything else on a laptop), a spinning thread waits
-    for one that is not running. Measured here on a busy 2-core machine: 1 thread 12.9 tok/s,
-    2 threads 0.6 tok/s. GALLERY_LLAMA_THREADS overrides this."""
+    Measured here on 2 cores (llama.cpp built with OpenMP, OMP_WAIT_POLICY=PASSIVE): one
+    token's step is too short to share, 1 thread 86-94 tok/s, 2 threads 30-34 tok/s, and a
+    thread that waits for one that is not running (the other lane, the web server) is lost
+    time. GALLERY_LLAMA_THREADS overrides this."""
     asked = int(os.environ.get("GALLERY_LLAMA_THREADS", "0") or 0)
     return max(1, asked or min(4, (os.cpu_count() or 2) // 2))
+
+
+def batch_threads() -> int:
+    """Threads for many tokens at once (reading a prompt, a step of several rows): every core,
+    at most 4. Measured here on 2 cores: prompts read at 277-344 tok/s with 2 threads against
+    191-206 with 1, and no slower than 1 thread while another process keeps a core busy."""
+    asked = int(os.environ.get("GALLERY_LLAMA_THREADS", "0") or 0)
+    return max(1, asked or min(4, os.cpu_count() or 2))
 
 
 def weights_name(gguf_path: Path) -> str:
@@ -167,7 +181,7 @@ class LlamaCppEngine:
         # Sliding-window models (Gemma 3): a full-size window cache, so that a cached prefix can
         # be cut back and read on from anywhere (a pruned window could not).
         params.swa_full = True
-        params.n_threads = params.n_threads_batch = threads()
+        params.n_threads = params.n_threads_batch = self._threads_now = threads()
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
         self.vocab_size = int(self._model.n_vocab())
@@ -178,6 +192,8 @@ class LlamaCppEngine:
         self._reserved: dict[int, int] = {}  # borrowed sequence -> tokens it may hold
         self._free_ready = threading.Condition(threading.Lock())
         self._cached: dict[int, list[int]] = {}  # sequence -> the tokens its cache holds
+        self._last_used: dict[int, int] = {}  # sequence -> when a request last gave it back
+        self._uses = itertools.count()
 
     def close(self) -> None:
         self._ctx.close()
@@ -221,7 +237,17 @@ class LlamaCppEngine:
             with self._free_ready:
                 for seq in taken:
                     del self._reserved[seq]
+                    self._last_used[seq] = next(self._uses)
                 self._free.extend(taken)
+                idle = sorted(self._free, key=lambda seq: self._last_used.get(seq, -1))  # oldest first
+                held = sum(len(self._cached.get(seq, [])) for seq in idle)
+                if held > IDLE_KEEP:
+                    with self._lock:
+                        for seq in idle:
+                            if held <= IDLE_KEEP:
+                                break
+                            held -= len(self._cached.get(seq, []))
+                            self._forget(seq)
                 self._free_ready.notify_all()
 
     def _forget(self, seq: int, keep: int = 0) -> int:
@@ -238,8 +264,13 @@ class LlamaCppEngine:
     def _row(self, i: int) -> np.ndarray:
         return np.ctypeslib.as_array(self._c.llama_get_logits_ith(self._ctx.ctx, i), shape=(self.vocab_size,)).copy()
 
-    def _decode(self, entries: Sequence[tuple[int, int, int, bool]]) -> None:
-        """One llama_decode of (token, position, sequence, wants logits) entries."""
+    def _decode(self, entries: Sequence[tuple[int, int, int, bool]], reading: bool = False) -> None:
+        """One llama_decode of (token, position, sequence, wants logits) entries. A prompt being
+        read shares the cores (`batch_threads`); one step of a few rows does not (`threads`)."""
+        wanted = batch_threads() if reading else threads()
+        if wanted != self._threads_now:
+            self._c.llama_set_n_threads(self._ctx.ctx, threads(), wanted)
+            self._threads_now = wanted
         batch = self._batch.batch
         batch.n_tokens = len(entries)
         for i, (token, pos, seq, wants) in enumerate(entries):
@@ -264,7 +295,7 @@ class LlamaCppEngine:
         first_wanted = len(ids) - keep_last
         for start in range(common, len(ids), N_BATCH):
             chunk = range(start, min(len(ids), start + N_BATCH))
-            self._decode([(ids[p], p, seq, p >= first_wanted) for p in chunk])
+            self._decode([(ids[p], p, seq, p >= first_wanted) for p in chunk], reading=len(chunk) > 1)
             rows += [self._row(i) for i, p in enumerate(chunk) if p >= first_wanted]
         self._cached[seq] = ids
         return np.stack(rows)

@@ -199,7 +199,7 @@ def test_rows_with_the_same_prompt_share_its_cache_and_decode_as_one_row_alone()
         alone = [(tokens[0], rows[0]) for tokens, rows in engine.generate_batch([prompt], 12, greedy, set())]
         decoded = []
         real = engine._decode
-        engine._decode = lambda entries: (decoded.append(len(entries)), real(entries))  # noqa: SLF001
+        engine._decode = lambda entries, reading=False: (decoded.append(len(entries)), real(entries, reading))  # noqa: SLF001
         together = [(list(t), list(r)) for t, r in engine.generate_batch([prompt, prompt, prompt], 12, greedy, set())]
         for step, (tokens, rows) in enumerate(together):
             for row in range(3):
@@ -223,7 +223,7 @@ def test_a_request_gets_the_sequence_that_already_holds_its_start():
         list(engine.generate_batch([tokenizer("Hello")["input_ids"], examples], 1, lambda r, s, l: 0, set()))
         decoded = []
         real = engine._decode
-        engine._decode = lambda entries: (decoded.append(len(entries)), real(entries))  # noqa: SLF001
+        engine._decode = lambda entries, reading=False: (decoded.append(len(entries)), real(entries, reading))  # noqa: SLF001
         list(engine.generate_batch([tokenizer("Paris is in")["input_ids"], examples + question], 1,
                                    lambda r, s, l: 0, set()))
         assert decoded == [1, len(question)], decoded  # the last token of the first; the question only
