@@ -181,6 +181,12 @@ class LlamaCppEngine:
         # Sliding-window models (Gemma 3): a full-size window cache, so that a cached prefix can
         # be cut back and read on from anywhere (a pruned window could not).
         params.swa_full = True
+        # No flash attention: its CPU kernel takes one path for a single new token and another
+        # (tiled) for many, which round differently; Gemma's numbers for the same prompt came out
+        # up to 0.007 apart depending on how much of it was already cached. Plain attention gives
+        # identical numbers however a prompt is read (tests/test_day_on_a_laptop.py); measured
+        # here, generation is as fast, and prompts are read about 20% slower.
+        params.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.n_threads = params.n_threads_batch = self._threads_now = threads()
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
         self._batch = _internals.LlamaBatch(n_tokens=N_BATCH, embd=0, n_seq_max=1, verbose=False)
@@ -219,11 +225,17 @@ class LlamaCppEngine:
                 if len(self._free) >= count and in_use + tokens <= self.n_ctx:
                     break
                 self._free_ready.wait()
-            taken = []
-            for ids in id_lists:
-                best = max(self._free, key=lambda seq: _common(self._cached.get(seq, []), ids))
-                self._free.remove(best)
-                taken.append(best)
+            # Longest shared starts first: a short prompt must not take, on a tie over the chat
+            # template's header, the sequence that holds the worked examples of another row.
+            pairs = sorted(((_common(self._cached.get(seq, []), ids), row, seq)
+                            for row, ids in enumerate(id_lists) for seq in self._free), reverse=True)
+            given: dict[int, int] = {}
+            for _, row, seq in pairs:
+                if row not in given and seq not in given.values():
+                    given[row] = seq
+            taken = [given[row] for row in range(count)]
+            for seq in taken:
+                self._free.remove(seq)
             for seq in taken:
                 self._reserved[seq] = tokens // count + 1
             kept = sum(len(self._cached.get(seq, [])) for seq in self._free)

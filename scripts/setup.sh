@@ -28,23 +28,28 @@ $PY -m pip install --quiet --disable-pip-version-check --no-deps \
 # llama.cpp, the CPU engine for the bundled GGUF text models: llama-cpp-python is a source
 # package, built once into a wheel kept in the gallery's cache (about 10 minutes on 2 cores).
 # Portable: GGML_NATIVE=OFF targets AVX2/FMA/F16C, not this CPU's own extras, so the wheel runs
-# on other machines too (the app also checks at start, in a child process, that it runs). If
-# the build fails, the text tabs run on transformers and the page says so; it is not retried
-# until the FAILED file in the wheel folder is removed.
+# on other machines too (the app also checks at start, in a child process, that it runs).
+# GGML_LLAMAFILE=OFF: llamafile's matrix kernels take over only for two tokens or more, and
+# round differently from the one-token path, so a prompt's bars would depend on how much of it
+# was already cached (Gemma: 0.007 apart); without them every token gets the same numbers
+# however it is read. A wheel built with them is replaced. If the build fails, the text tabs
+# run on transformers and the page says so; it is not retried until the FAILED file in the
+# wheel folder is removed.
 LLAMA_CPP=llama-cpp-python==0.3.36
-if ! $PY -c "import llama_cpp" 2>/dev/null; then
-  wheels="${GALLERY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/foundation-model-gallery}/wheels"
+LLAMA_BUILD=0.3.36-nollamafile  # names the wheel folder: a new build flag means a new folder
+if ! $PY -c "import sys, llama_cpp; sys.exit(b'LLAMAFILE = 1' in llama_cpp.llama_print_system_info())" 2>/dev/null; then
+  wheels="${GALLERY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/foundation-model-gallery}/wheels/$LLAMA_BUILD"
   mkdir -p "$wheels"
   wheel=$(ls "$wheels"/llama_cpp_python-0.3.36-*.whl 2>/dev/null | head -n 1 || true)
-  if [ -z "$wheel" ] && [ ! -f "$wheels/FAILED-0.3.36" ]; then
+  if [ -z "$wheel" ] && [ ! -f "$wheels/FAILED" ]; then
     if command -v cmake >/dev/null && command -v c++ >/dev/null; then
       echo "[setup] building llama.cpp ($LLAMA_CPP) from source, once: about 10 minutes on 2 cores (log: $wheels/build.log)"
-      if CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+      if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_LLAMAFILE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
          CMAKE_BUILD_PARALLEL_LEVEL="$(nproc 2>/dev/null || echo 2)" \
          nice -n 5 $PY -m pip wheel --quiet --disable-pip-version-check --no-deps "$LLAMA_CPP" -w "$wheels" >"$wheels/build.log" 2>&1; then
         wheel=$(ls "$wheels"/llama_cpp_python-0.3.36-*.whl 2>/dev/null | head -n 1 || true)
       else
-        touch "$wheels/FAILED-0.3.36"
+        touch "$wheels/FAILED"
         echo "[setup] the llama.cpp build failed (see $wheels/build.log): the text tabs run on transformers instead, more slowly"
       fi
     else
@@ -52,7 +57,9 @@ if ! $PY -c "import llama_cpp" 2>/dev/null; then
     fi
   fi
   if [ -n "$wheel" ]; then
-    $PY -m pip install --quiet --disable-pip-version-check "$wheel" || echo "[setup] installing $wheel failed: text runs on transformers"
+    $PY -m pip uninstall --quiet --yes llama-cpp-python 2>/dev/null || true  # a build with other flags
+    $PY -m pip install --quiet --disable-pip-version-check "$wheel" \
+      || echo "[setup] installing $wheel failed: text runs on transformers"
   fi
 fi
 if [ "$want" = dev ] && [ ! -x /usr/bin/chromium ]; then
