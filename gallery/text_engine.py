@@ -226,11 +226,12 @@ class LlamaCppEngine:
                     break
                 self._free_ready.wait()
             # Longest shared starts first: a short prompt must not take, on a tie over the chat
-            # template's header, the sequence that holds the worked examples of another row.
-            pairs = sorted(((_common(self._cached.get(seq, []), ids), row, seq)
+            # template's header, the sequence that holds the worked examples of another row. On
+            # a tie, the sequence that holds least (what it drops is the least lost).
+            pairs = sorted(((_common(self._cached.get(seq, []), ids), -len(self._cached.get(seq, [])), row, seq)
                             for row, ids in enumerate(id_lists) for seq in self._free), reverse=True)
             given: dict[int, int] = {}
-            for _, row, seq in pairs:
+            for _, _, row, seq in pairs:
                 if row not in given and seq not in given.values():
                     given[row] = seq
             taken = [given[row] for row in range(count)]
