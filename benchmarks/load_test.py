@@ -5,9 +5,10 @@
     python -m benchmarks.load_test --soak --users 20 --duration 600       memory and disk every minute
 
 Starts `app.py` in its own process on 127.0.0.1 with tiny checkpoints (or those in --tiny), with
-a temporary folder of its own, then reports requests done, failures, p50/p95 latency per
-endpoint and overall, the server's memory and the temporary folder's size. The endpoints are
-read from the app itself: one per tab of `app.DEMOS`, the event of its main button
+a temporary folder of its own, then reports requests done, failures, plain refusals (each
+sentence: a refusal the visitor can read is not a failure), p50/p95 latency per endpoint and
+overall, the server's memory and the temporary folder's size. The endpoints are read from the
+app itself: one per tab of `app.DEMOS`, the event of its main button
 (`FIRST_SCREEN["button"]`), with its parameters from the server's API description (`view_api`).
 `--lanes` splits the users: 4 ask for the first tab's next-token bars, the rest run the endpoints
 of the long lane (every event declared with `ui.heavy()`); the bars' p95 is the figure that
@@ -42,10 +43,21 @@ BAR_USERS = 4
 CLIENT_HTTP = {"timeout": 900}
 
 
+GENERIC_ERROR = "has not enabled verbose error reporting"  # gradio's reply to an unhandled exception
+
+
+def is_plain_refusal(message: str) -> bool:
+    """A refusal the visitor can read (the gallery's own sentence), not a crash: no traceback,
+    not gradio's generic error, not empty."""
+    text = message.strip()
+    return bool(text) and text != "None" and GENERIC_ERROR not in text and "Traceback" not in text
+
+
 @dataclass
 class Result:
     latencies: dict[str, list[float]] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    refusals: dict[str, int] = field(default_factory=dict)  # "endpoint: sentence" -> how often
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, endpoint: str, seconds: float, error: str | None) -> None:
@@ -54,6 +66,11 @@ class Result:
                 self.failures.append(f"{endpoint}: {error[:160]}")
             else:
                 self.latencies.setdefault(endpoint, []).append(seconds)
+
+    def refuse(self, endpoint: str, sentence: str) -> None:
+        with self.lock:
+            key = f"{endpoint}: {sentence[:160]}"
+            self.refusals[key] = self.refusals.get(key, 0) + 1
 
     def count(self) -> tuple[int, int]:
         with self.lock:
@@ -159,8 +176,11 @@ def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, resul
             try:
                 client.predict(*args, api_name=name)
                 result.add(name, time.perf_counter() - started, None)
-            except AppError as error:  # a clear message is still a failed request under load
-                result.add(name, 0.0, f"AppError: {error}")
+            except AppError as error:  # a plain sentence (e.g. "Train a model first") is a refusal
+                if is_plain_refusal(str(error)):
+                    result.refuse(name, str(error))
+                else:
+                    result.add(name, 0.0, f"AppError: {error}")
             except Exception as error:  # noqa: BLE001 - count every failure, keep the user going
                 result.add(name, 0.0, f"{type(error).__name__}: {error}")
     finally:
@@ -170,6 +190,7 @@ def user_loop(url: str, endpoints: dict, names: list[str], stop_at: float, resul
 def user_once(url: str, endpoints: dict, names: list[str], result: Result, text_model: str | None) -> None:
     """Each endpoint once, in order (the warm-up)."""
     from gradio_client import Client
+    from gradio_client.exceptions import AppError
 
     client = Client(url, verbose=False, download_files=False, httpx_kwargs=CLIENT_HTTP)
     try:
@@ -178,6 +199,11 @@ def user_once(url: str, endpoints: dict, names: list[str], result: Result, text_
             try:
                 client.predict(*_args_for(endpoints[name], text_model), api_name=name)
                 result.add(name, time.perf_counter() - started, None)
+            except AppError as error:
+                if is_plain_refusal(str(error)):
+                    result.refuse(name, str(error))
+                else:
+                    result.add(name, 0.0, f"AppError: {error}")
             except Exception as error:  # noqa: BLE001
                 result.add(name, 0.0, f"{type(error).__name__}: {error}")
     finally:
@@ -234,6 +260,8 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
             warm_up = Result()
             user_once(url, endpoints, names, warm_up, text_model)
             result.failures += [f"(warm-up) {f}" for f in warm_up.failures]
+            for key, count in warm_up.refusals.items():
+                result.refusals[f"(warm-up) {key}"] = count
         started = time.time()
         stop_at = started + duration_s
         threads, seed = [], 0
@@ -275,7 +303,7 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
     every = [s for values in result.latencies.values() for s in values]
     stats = dict(
         users=users, duration_s=duration_s, endpoints=names, lanes=lane_of, bundled=bundled,
-        done=len(every), failures=result.failures, latencies=result.latencies,
+        done=len(every), failures=result.failures, refusals=result.refusals, latencies=result.latencies,
         p50=statistics.median(every) if every else float("nan"), p95=_p95(every),
         memory_start_mb=timeline[0]["memory_mb"], memory_end_mb=end["memory_mb"],
         temp_end_mb=end["temp_mb"], temp_max_mb=max(p["temp_mb"] for p in timeline),
@@ -299,7 +327,8 @@ def report(stats: dict) -> str:
     lines = [
         f"{stats['users']} users for {stats['duration_s']:.0f} s against {len(stats['endpoints'])} endpoints "
         f"({models}, 127.0.0.1)",
-        f"requests done: {stats['done']}, failed: {len(stats['failures'])}, server alive: {stats['server_alive']}",
+        f"requests done: {stats['done']}, failed: {len(stats['failures'])}, "
+        f"refused with a plain sentence: {sum(stats['refusals'].values())}, server alive: {stats['server_alive']}",
         f"latency p50 {stats['p50']:.2f} s, p95 {stats['p95']:.2f} s (queueing included)",
         f"server memory: {stats['memory_start_mb']:.0f} MB at start, {stats['memory_end_mb']:.0f} MB at end",
         f"temporary folder: {stats['temp_end_mb']:.2f} MB at end, {stats['temp_max_mb']:.2f} MB at most",
@@ -315,6 +344,7 @@ def report(stats: dict) -> str:
         lane = f" [{stats['lanes'].get(name)}]" if stats["lanes"] else ""
         lines.append(f"  {name:<22} n={len(values):<4} p50={statistics.median(values):.2f} s "
                      f"p95={_p95(values):.2f} s{lane}")
+    lines += [f"  REFUSED ×{count} {key}" for key, count in sorted(stats["refusals"].items())]
     lines += [f"  FAILED {f}" for f in stats["failures"][:20]]
     return "\n".join(lines)
 

@@ -81,6 +81,15 @@ def test_the_app_sets_gradio_delete_cache(tiny_dir):
     assert blocks.delete_cache == (settings.TEMP_SWEEP_S, settings.TEMP_MAX_AGE_S)
 
 
+def test_the_load_test_tells_a_plain_refusal_from_a_crash():
+    from benchmarks.load_test import is_plain_refusal
+
+    assert is_plain_refusal("Train a model first (press Train); then ask it.")
+    for crash in ("", "None", "The upstream Gradio app has raised an exception but has not enabled verbose error "
+                  "reporting. To enable, set show_error=True in launch().", "Traceback (most recent call last): ..."):
+        assert not is_plain_refusal(crash), crash
+
+
 # --- a short soak --------------------------------------------------------------------------------
 def test_short_soak_has_no_failures_and_a_bounded_temporary_folder(tiny_dir):
     from benchmarks.load_test import report, run
@@ -89,7 +98,7 @@ def test_short_soak_has_no_failures_and_a_bounded_temporary_folder(tiny_dir):
                 server_settings=SOAK_SETTINGS)
     print(report(stats))
     assert stats["server_alive"]
-    assert stats["failures"] == []
+    assert stats["failures"] == [] and stats["refusals"] == {}  # good values: nothing to refuse
     assert stats["done"] >= len(stats["endpoints"])
     assert len(stats["timeline"]) >= 5  # a memory and disk line every 5 s, and one when idle
     start, idle = stats["timeline"][0], stats["timeline"][-1]
