@@ -31,8 +31,8 @@ $PY -m pip install --quiet --disable-pip-version-check --no-deps \
 # on other machines too (the app also checks at start, in a child process, that it runs).
 # GGML_LLAMAFILE=OFF: llamafile's matrix kernels take over only for two tokens or more, and
 # round differently from the one-token path, so a prompt's bars would depend on how much of it
-# was already cached (Gemma: 0.007 apart); without them every token gets the same numbers
-# however it is read. A wheel built with them is replaced. If the build fails, the text tabs
+# was already cached (Gemma: 0.007 apart); without them a prompt's probabilities agree
+# within 1e-5 however it is read. A wheel built with them is replaced. If the build fails, the text tabs
 # run on transformers and the page says so; it is not retried until the FAILED file in the
 # wheel folder is removed.
 LLAMA_CPP=llama-cpp-python==0.3.36
