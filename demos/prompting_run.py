@@ -168,13 +168,16 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
     ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
     streamer = RowStreamer(len(prompts), eos_token_ids(lm, tokenizer))  # snapshots read directly
     streamer.prompt_seen = True  # the engine hands over new tokens only
+    read_upto = [0] * len(prompts)  # tokens of each row already looked at for its answer
+
     def ended(row: int) -> bool:  # asked twice per step: after put (for the snapshot) and by the engine
         if stop_at_answer is None:
             return False
         if streamer.stop_length[row] is not None:
             return True
-        if streamer.finished_s[row] is not None:  # an end token
-            return False
+        if streamer.finished_s[row] is not None or len(streamer.tokens[row]) == read_upto[row]:
+            return False  # an end token, or nothing new since the last look
+        read_upto[row] = len(streamer.tokens[row])
         if not _said_answer(streamer, row, streamer.tokens[row], tokenizer, *stop_at_answer[row]):
             return False
         streamer.finished_s[row] = time.perf_counter() - streamer.started
@@ -187,10 +190,9 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
             streamer.put(torch.tensor([-1 if t is None else t for t in tokens]))  # ended rows: ignored
             for row in range(len(prompts)):
                 ended(row)
-            state = streamer._snapshot(False)
             if time.perf_counter() - last_sent >= every_s:
                 last_sent = time.perf_counter()
-                yield state
+                yield streamer._snapshot(False)
         streamer.end()
         yield streamer._snapshot(True)
     finally:

@@ -303,7 +303,8 @@ class LlamaCppEngine:
             raise ValueError("no tokens to read")
         if len(ids) > self.n_ctx:
             raise ValueError(f"{len(ids)} tokens do not fit the engine's {self.n_ctx}-token context")
-        common = min(_common(self._cached.get(seq, []), ids), len(ids) - keep_last)  # the positions we need logits for are decoded again
+        # The positions whose logits we need are decoded again, even when cached.
+        common = min(_common(self._cached.get(seq, []), ids), len(ids) - keep_last)
         common = self._forget(seq, common)
         rows: list[np.ndarray] = []
         first_wanted = len(ids) - keep_last
