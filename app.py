@@ -9,7 +9,7 @@ from gallery import device  # noqa: F401  (imports `spaces` before torch, as Zer
 
 import gradio as gr
 
-from gallery import housekeeping, room_ui, ui
+from gallery import housekeeping, opening, room_ui, ui
 
 DEMOS = [  # (tab title, module with create_demo())
     ("1 · Next word", "demos.next_word"),
@@ -126,6 +126,7 @@ def launch(app: gr.Blocks, **overrides):
     )
     options.update(overrides)
     housekeeping.start_temp_sweeper(app)  # before launch(), which blocks in `python app.py`
+    opening.warm_all()  # each tab's opening answer, in the background, ready for the first visitors
     return app.launch(**options)
 
 

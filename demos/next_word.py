@@ -10,8 +10,6 @@ then top-p) and a softmax; "generate" calls `model.generate` itself, seeded.
 
 from __future__ import annotations
 
-import threading
-
 import gradio as gr
 import pandas as pd
 
@@ -23,7 +21,7 @@ from demos.next_word_distribution import (
 from demos.next_word_extend import (
     HISTORY_COLUMNS, Step, add_steps, on_clear_history, generate_for, history_outputs, on_inspect_step,
 )
-from gallery import catalog, inputs, models, room_ui, ui
+from gallery import catalog, inputs, models, opening, room_ui, ui
 from gallery.catalog import Model
 from gallery.errors import InputError, ModelUnavailable
 
@@ -160,35 +158,37 @@ def on_reveal_batch(prompt, model_label, temperature, top_k, top_p):
 
 
 GUESS_PROMPT = "*Type a guess, then press Reveal: your word's probability and rank show here.*"
+NO_GUESS_YET = "—"  # what the probability and rank boxes read until there is a guess
 
-_opening: dict[str, tuple] = {}  # model label -> the default prompt's outputs, computed once
-_opening_lock = threading.Lock()
+def _default_label() -> str | None:
+    ready = catalog.available(ROLE)
+    return ready[0].label if ready else None
+
+
+# The default prompt's bars from the default model, worked out once (at start) for every page.
+OPENING = opening.Opening("next word", lambda label: on_reveal(DEFAULT_PROMPT, label, 1.0, 0, 1.0), _default_label)
 
 
 @ui.user_errors
 def on_load(request: gr.Request):
-    """The page opens alive: the default prompt's bars from the default model, computed by the
-    first visitor's page and served from memory to everyone after (the load event runs after the
-    page is drawn, so it never delays it). A shared link's text gets its own bars."""
-    ready = catalog.available(ROLE)
-    if not ready:
+    """The page opens alive: the default prompt's bars from the default model (`OPENING`, the
+    same answer for every page, each its own copy). The load event runs after the page is drawn,
+    so it never delays it. A shared link's text gets its own bars."""
+    label = _default_label()
+    if label is None:
         return tuple(gr.skip() for _ in range(5 + CANDIDATE_BUTTONS))
-    label = ready[0].label
     link = ui.link_values(request, "next_word")
     if link.get("text"):
         defaults = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
         return on_reveal(link["text"], label, *(link.get(k, v) for k, v in defaults.items()))
-    with _opening_lock:
-        if label not in _opening:
-            _opening[label] = on_reveal(DEFAULT_PROMPT, label, 1.0, 0, 1.0)
-        return _opening[label]
+    return OPENING.get(label)
 
 
 @ui.user_errors
 def on_guess(prompt, model_label, guess, temperature, top_k, top_p):
     """The model's probability and rank for the visitor's own next word."""
     if guess is None or not str(guess).strip():
-        return GUESS_PROMPT, None, None, None
+        return GUESS_PROMPT, NO_GUESS_YET, NO_GUESS_YET, None
     lm, _, _ = load(model_label)
     s = check_settings(temperature, top_k, top_p, vocab_size(lm))
     g = word_for(model_label, prompt, str(guess), s)
@@ -204,8 +204,13 @@ def on_guess(prompt, model_label, guess, temperature, top_k, top_p):
         f"**{g.probability:.2%}** ({verdict}). Under your sampling settings: "
         f"{g.sampling_probability:.2%}."
     )
-    return text, g.probability, g.rank, pieces
+    return text, probability_text(g.probability), f"{g.rank:,}", pieces
 
+
+
+def probability_text(p: float) -> str:
+    """0.767659 (six decimals, as the table beside it), or 3.14e-07 where six decimals would read 0."""
+    return f"{p:.6f}" if p >= 1e-5 else f"{p:.2e}"
 
 
 def _refresh(label, text, temperature, top_k, top_p) -> list:
@@ -302,8 +307,10 @@ def create_demo(batch: bool = True) -> None:
         sampling_bars = probability_chart(SAMPLING_SIDE, elem_id="next-word-sampling-bars")
     with gr.Row():
         guess_text = gr.Markdown(GUESS_PROMPT)
-        guess_prob = gr.Number(label="Probability of your word (model)", interactive=False, precision=6, placeholder="—")
-        guess_rank = gr.Number(label="Its rank", interactive=False, precision=0, placeholder="—")
+        # Text boxes, not gr.Number: a Number with no value shows "0", which reads as an answer.
+        guess_prob = gr.Textbox(NO_GUESS_YET, label="Probability of your word (model)", interactive=False,
+                                elem_id="next-word-guess-probability")
+        guess_rank = gr.Textbox(NO_GUESS_YET, label="Its rank", interactive=False, elem_id="next-word-guess-rank")
     with gr.Accordion("Your word, piece by piece", open=False):
         guess_pieces = gr.Dataframe(label="Pieces of your word", interactive=False)
     room_view = room_ui.word_view()  # the presenter's: the room's guesses beside the model's
@@ -351,13 +358,17 @@ def create_demo(batch: bool = True) -> None:
     batching = dict(fn=on_reveal_batch, batch=True, max_batch_size=MAX_BATCH) if batch else dict(fn=on_reveal)
     # Sliders: `.input` fires on a drag, on arrow keys and on a number typed in the box (`.release`
     # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
+    # The opening answer (on page load) is cancelled by any request of this page that draws the
+    # same outputs, so a late opening can never replace the answer to a click (gallery/opening.py).
+    opening_event = gr.on(None, on_load, [], dist_outputs, api_name="next_word_opening", **opening.LANE)
+    own = dict(cancels=[opening_event])
+    triggers = [reveal.click, guess.submit, model.change, *(s.input for s in settings_inputs)]
+    ui.loading_notice(triggers, ROLE, model, note)
     shown = gr.on(
-        [reveal.click, guess.submit, model.change, *(s.input for s in settings_inputs)],
-        inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_word_bars",
-        preprocess=False, trigger_mode="always_last", **batching, **ui.short(),
+        triggers, inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_word_bars",
+        preprocess=False, trigger_mode="always_last", **batching, **ui.short(), **own,
     )
     ui.bring_into_view(reveal.click, "next-word-model-bars")
-    gr.on(None, on_load, [], dist_outputs, api_name="next_word_opening", **ui.heavy())
     shown.success(
         on_guess, [prompt, model, guess, *settings_inputs], [guess_text, guess_prob, guess_rank, guess_pieces],
         api_name="next_word_guess", preprocess=False, **ui.short(),
@@ -369,15 +380,16 @@ def create_demo(batch: bool = True) -> None:
         button.click(
             _on_candidate(i), [prompt, model, *settings_inputs, table, history],
             [prompt, *history_outputs, *dist_outputs], api_name=f"next_word_append_candidate_{i + 1}", **ui.short(),
+            **own,
         )
     gen_outputs = [prompt, seed, gen_note, *history_outputs, *dist_outputs]
     sample_next.click(
         on_sample_next, [prompt, model, *settings_inputs, seed, new_seed, history], gen_outputs,
-        api_name="next_word_sample", preprocess=False, **ui.short(),  # one token: short
+        api_name="next_word_sample", preprocess=False, **ui.short(), **own,  # one token: short
     )
     generate_n.click(
         on_generate, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
-        api_name="next_word_generate", preprocess=False, **ui.heavy(),
+        api_name="next_word_generate", preprocess=False, **ui.heavy(), **own,
     )
     new_seed.change(ui.user_errors(lambda on: gr.update(interactive=not on)), new_seed, seed, queue=False, api_visibility="private")
     inspect_step.change(on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")

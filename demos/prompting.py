@@ -18,7 +18,6 @@ this module checks the visitor's values, draws the results and lays out the tab.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import gradio as gr
@@ -29,7 +28,7 @@ from demos.prompting_prompts import (
     find_problem, get_problem_set, problem_sets, question_choices, set_description, set_lesson,
 )
 from demos.prompting_run import StrategyResult, run_compare, run_score
-from gallery import catalog, inputs, room_ui, ui
+from gallery import catalog, inputs, opening, room_ui, ui
 from gallery.device import device
 from gallery.errors import InputError
 
@@ -260,30 +259,36 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
         first = False
 
 
-_opening: dict[str, list] = {}  # model label -> the default question's outputs, computed once
-_opening_lock = threading.Lock()
+def _opening_answer(label: str) -> list:
+    """Every strategy's answer to the first question of the first set, from `label`."""
+    first = next(iter(problem_sets().values()))
+    outputs = None
+    for outputs in on_compare(
+        label, first.items[0].question, first.items[0].answer, list(STRATEGIES), NO_GUESS, DEFAULT_K,
+        DEFAULT_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE, DEFAULT_SEED,
+        default_new_tokens(first), first.name,
+    ):
+        pass
+    return outputs
+
+
+def _default_label() -> str | None:
+    ready = catalog.available("instruct")
+    return ready[0].label if ready else None  # the model dropdown's first choice
+
+
+OPENING = opening.Opening("prompting", _opening_answer, _default_label)
 
 
 @ui.user_errors
 def on_load(request: gr.Request = None):
     """The page opens alive: every strategy's answer to the default question, from the default
-    model, computed by the first visitor's page after it is drawn and served from memory to
-    everyone after. (A shared link fills in its own question; it gets no opening answers.)"""
-    ready = catalog.available("instruct")
-    first = next(iter(problem_sets().values()))
-    if not ready or ui.link_values(request, "prompting"):
+    model (`OPENING`: worked out once, at start, and each page gets its own copy). A shared link
+    fills in its own question; it gets no opening answers."""
+    label = _default_label()
+    if label is None or ui.link_values(request, "prompting"):
         return [gr.skip()] * (3 + 4 * len(STRATEGIES))
-    label = ready[0].label  # the model dropdown's first choice
-    with _opening_lock:
-        if label not in _opening:
-            for outputs in on_compare(
-                label, first.items[0].question, first.items[0].answer, list(STRATEGIES), NO_GUESS, DEFAULT_K,
-                DEFAULT_SAMPLES, DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE, DEFAULT_SEED,
-                default_new_tokens(first), first.name,
-            ):
-                pass
-            _opening[label] = outputs
-        return _opening[label]
+    return OPENING.get(label)
 
 
 @ui.user_errors
@@ -458,11 +463,16 @@ def create_demo() -> None:
     ui.bring_into_view(run.click, "prompting-results")
     ui.linked(question, "prompting", "question")
     ui.linked(expected, "prompting", "expected")
+    # The opening answer is cancelled by this page's own run, so a late one cannot replace it.
+    opening_event = gr.on(None, on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening",
+                          **opening.LANE)
+    ui.loading_notice([run.click], "instruct", model, summary)
     compare_event = run.click(
         on_compare,
         [model, question, expected, strategies, guess, *settings_inputs, set_name],
         [summary, *per_strategy, verdict, data],
         api_name="prompting_compare",
+        cancels=[opening_event],
         **ui.heavy(),
     )
     score_event = score.click(
@@ -472,7 +482,6 @@ def create_demo() -> None:
         api_name="prompting_score",
         **ui.heavy(),
     )
-    gr.on(None, on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening", **ui.heavy())
     for button in (stop, stop_run):  # cancelling closes the handler's generator, which stops `generate`
         button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
     set_name.change(on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],

@@ -75,6 +75,10 @@ TEMP_MIN_AGE_S = _env_float("GALLERY_TEMP_MIN_AGE_S", 10.0)  # younger files may
 # before the first request (a model loaded inside a call would be lost with the worker).
 ZERO_GPU = _env_bool("SPACES_ZERO_GPU", False)
 PRELOAD = _env_bool("GALLERY_PRELOAD", ZERO_GPU)  # load every default model at start
+# Work out each tab's opening answer at start, so the first visitors find it ready (gallery/opening.py);
+# not on ZeroGPU, where no GPU is lent outside a request.
+WARM_OPENINGS = _env_bool("GALLERY_WARM", not ZERO_GPU)
+OPENING_CONCURRENCY = _env_int("GALLERY_OPENING_CONCURRENCY", 8)
 # ZeroGPU meters GPU time per visitor IP, and a room on one Wi-Fi is one IP. Text models up to this
 # many million parameters answer quickly on a CPU, so on ZeroGPU they stay there and never spend
 # that quota (0 = every model on the GPU). See catalog.runs_on_cpu.

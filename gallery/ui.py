@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from gallery import catalog, settings
+from gallery import catalog, gradio_compat, settings
 from gallery.errors import InputError, ModelUnavailable
 from gallery.inputs import raw_policy
 from gallery.lru import LRU
@@ -96,6 +96,26 @@ def bring_into_view(trigger, elem_id: str) -> None:
     trigger(None, None, None, js=js, queue=False, api_visibility="private")
 
 
+def loading_notice(triggers: list, role: str, model: gr.Dropdown, note: gr.Markdown) -> None:
+    """A click that must first wait for its model to load says so at once, in `note`: "Loading
+    <model> (first use, about N s)…"; the request's own answer then takes its place. Nothing is
+    sent when the model is already loaded. Runs outside the queue: it answers in milliseconds."""
+    from gallery import models  # here: models imports torch, which the page shell does not need
+
+    @user_errors
+    def on_first_use(label):
+        try:
+            entry = catalog.by_label(role, label)
+        except Exception:  # an unknown label: the request itself refuses it in plain words
+            return gr.skip()
+        wait = models.first_use_wait_s(entry)
+        if wait is None:
+            return gr.skip()
+        return f"⏳ Loading **{entry.label}** (first use, about {wait} s); your answer follows as soon as it is ready."
+
+    gr.on(triggers, on_first_use, [model], [note], queue=False, api_visibility="private")
+
+
 # --- examples that show their answer ------------------------------------------------------------
 EXAMPLE_ANSWERS_KEPT = 64  # per tab: a few examples × the models and settings a room tries
 
@@ -124,12 +144,12 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
         key = key_of(example, values)
         answer = kept.get(key)
         if answer is not None:
-            yield answer
+            yield gradio_compat.fresh_copy(answer)  # gradio consumes what it is handed
             return
         answer = fn(*values)
         last = None
         for last in answer if inspect.isgenerator(answer) else [answer]:
-            yield last
+            yield gradio_compat.fresh_copy(last)  # `last` itself stays whole, to be kept
         if last is not None:
             kept.put(key, last if single else list(last))
 
