@@ -28,6 +28,18 @@ log = logging.getLogger("gallery")
 _loaded: dict[tuple[str, str], Any] = {}
 _key_locks: dict[tuple[str, str], threading.Lock] = {}
 _table_lock = threading.Lock()
+# One model is built at a time in this process. Loading with transformers is not thread-safe: two
+# first loads at once (two visitors opening two tabs just after a start) failed 3 times in 3 here,
+# one with an ImportError from transformers' lazy imports, and a model built while another one
+# loads can end up with weights left on the "meta" device ("Cannot copy out of meta tensor").
+_build_lock = threading.RLock()
+
+
+@contextlib.contextmanager
+def one_build_at_a_time():
+    """Hold while building or loading a model with transformers (pre-training's models too)."""
+    with _build_lock:
+        yield
 
 
 def _cached(family: str, model: Model, build: Callable[[], Any]) -> Any:
@@ -45,7 +57,8 @@ def _cached(family: str, model: Model, build: Callable[[], Any]) -> Any:
         log.info("loading %s model %s ...", family, model.model_id)
         started = time.perf_counter()
         try:
-            value = build()
+            with one_build_at_a_time():
+                value = build()
         except ModelUnavailable:
             raise
         except Exception as error:  # corrupt file, half-finished download, wrong format...

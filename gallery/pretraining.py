@@ -140,9 +140,14 @@ def digit_split() -> tuple[torch.Tensor, torch.Tensor]:
 # --- models ----------------------------------------------------------------------------------------
 def build_model(config: Config, seed: int | None = None) -> torch.nn.Module:
     """Random weights from `seed` (the config's own by default), without touching the global RNG."""
-    from transformers import LlamaConfig, LlamaForCausalLM, ViTMAEConfig, ViTMAEForPreTraining
+    from gallery.models import one_build_at_a_time
 
-    with torch.random.fork_rng(devices=[]):
+    # (one_build_at_a_time: a model built while another visitor's model loads can be left with
+    # weights on transformers' "meta" device)
+    with one_build_at_a_time(), torch.random.fork_rng(devices=[]):
+        from transformers import LlamaConfig, LlamaForCausalLM, ViTMAEConfig, ViTMAEForPreTraining
+
+
         torch.manual_seed(config.seed if seed is None else seed)
         if config.kind == "text":
             model_config = LlamaConfig(

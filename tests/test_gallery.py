@@ -89,6 +89,36 @@ def test_a_loader_loads_each_model_once_even_when_called_from_many_threads(caplo
     assert sum("loaded " in rec.getMessage() for rec in caplog.records) == 1
 
 
+FIRST_LOADS_AT_ONCE = """
+import threading
+from gallery import catalog, models
+picks = [(role, catalog.available(role)[0]) for role in ("next_word", "mae", "clip", "masked_lm")]
+picks.append(("next_word", catalog.available("next_word")[1]))
+failed = []
+
+def load(role, model):
+    try:
+        models.loader_for(role)(model)
+    except Exception as error:
+        failed.append(f"{model.label}: {error}")
+
+threads = [threading.Thread(target=load, args=pick) for pick in picks]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("FAILED" if failed else "ALL LOADED", len(picks), failed)
+"""
+
+
+def test_different_models_loading_at_the_same_time_all_load(tiny_dir):
+    """Just after a start, several visitors' first clicks load several models at once. In a
+    fresh process (transformers not yet imported), five first loads in five threads must all
+    succeed: without one build at a time, 3 runs in 3 lost at least one to an ImportError."""
+    env = {**os.environ, "GALLERY_TINY_MODELS": str(tiny_dir), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", FIRST_LOADS_AT_ONCE], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert "ALL LOADED 5" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
 def test_a_failed_load_is_reported_and_a_retry_can_succeed(tiny_dir):
     models.unload_all()
     model = catalog.by_label("mae", None)
