@@ -253,17 +253,43 @@ _engines: dict[str, Any] = {}  # GGUF path -> LlamaCppEngine, or None where it f
 _engine_lock = threading.Lock()
 
 
+_read_gaps: dict[str, float] = {}  # GGUF path -> text_engine.read_gap on the probe prompts
+PROBE_TEXTS = ("What is the capital of France?", "Write a haiku about the sea.", "The capital of France is")
+READ_GAP_LIMIT = 1e-5  # bars that move by more than this with the cache's history are not used
+
+
 def text_engine_problem(model: Model) -> str | None:
-    """Why a GGUF model runs on transformers rather than llama.cpp here (None: it does not, or
-    it is not a GGUF model)."""
+    """Why a GGUF model's next-token bars come from transformers rather than llama.cpp here
+    (None: they do not, or it is not a GGUF model)."""
     path = catalog.gguf_file(model)
     if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
         return None
     from gallery import text_engine
 
+    gap = _read_gaps.get(str(path), 0.0)
     return text_engine.why_unusable(path) or (
         "llama.cpp could not open the model file" if _engines.get(str(path), 1) is None else None
-    )
+    ) or (f"on this CPU llama.cpp gives the same text probabilities up to {gap:.3f} apart depending on what "
+          "it read before" if gap > READ_GAP_LIMIT else None)
+
+
+def distribution_engine(model: Model, tokenizer):
+    """The engine for next-token distributions (the bars, a guess's probability): llama.cpp where
+    it gives a prompt the same numbers however its cache was filled, else None (transformers).
+    Checked once per model on its first use (`text_engine.read_gap` on PROBE_TEXTS): on some CPUs
+    Gemma's Q4_K weights gave the same prompt probabilities 0.011 apart, so the same Reveal twice
+    would draw different bars. Generation keeps llama.cpp either way."""
+    engine = load_text_engine(model)
+    if engine is None:
+        return None
+    key = str(engine.path)
+    with _engine_lock:
+        if key not in _read_gaps:
+            _read_gaps[key] = engine.read_gap([tokenizer(text)["input_ids"] for text in PROBE_TEXTS])
+            if _read_gaps[key] > READ_GAP_LIMIT:
+                log.warning("llama.cpp reads %s inconsistently here (probabilities %.4f apart): its bars come "
+                            "from transformers", engine.path.name, _read_gaps[key])
+    return engine if _read_gaps[key] <= READ_GAP_LIMIT else None
 
 
 def load_text_engine(model: Model):
