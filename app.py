@@ -21,8 +21,8 @@ DEMOS = [  # (tab title, module with create_demo())
 ]
 
 INTRO = """## Foundation Model Gallery
-Small experiments with real models, one idea per tab: how these models learn from raw data without
-labels, and how one pre-trained model can then do many jobs."""
+Small experiments with real models, one idea per tab: how they learn from raw data, and how one
+pre-trained model then does many jobs."""
 
 
 def build_app() -> gr.Blocks:
@@ -34,10 +34,11 @@ def build_app() -> gr.Blocks:
         title="Foundation Model Gallery", delete_cache=(settings.TEMP_SWEEP_S, settings.TEMP_MAX_AGE_S)
     ) as app:
         mode = "tiny test models" if settings.TINY_MODELS_DIR else None
-        offline = f" *(Running offline{' with ' + mode if mode else ''}.)*" if mode or settings.OFFLINE else ""
-        with gr.Row(equal_height=False):
+        # (Offline with the bundled models, each tab says so in its own note.)
+        offline = f" *(Running offline with {mode}.)*" if mode else ""
+        with gr.Row(equal_height=False, elem_id="gallery-header"):  # stacks on a phone (ui.CSS)
             gr.Markdown(INTRO + offline, elem_id="gallery-intro")
-            with gr.Column(scale=0, min_width=220):
+            with gr.Column(scale=0, min_width=180):
                 share = gr.Button("🔗 Share this tab", size="sm", elem_id="gallery-share")
                 link = gr.Textbox(show_label=False, visible=False, elem_id="gallery-link", buttons=["copy"])
         room_ui.panel(app)  # closed: guesses counted together in a workshop room

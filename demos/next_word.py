@@ -27,9 +27,8 @@ from gallery.errors import InputError, ModelUnavailable
 
 TITLE = "Next word: what a language model learns from raw text"
 SUMMARY = (
-    "**Next word.** From raw text alone, a language model learns to give every possible next token a "
-    "probability. Guess the next word, then reveal the model's bets; reshape them the way sampling "
-    "does (temperature, top-k, top-p) and extend the text one token at a time."
+    "**Next word.** Trained on raw text alone, a language model gives every possible next token a "
+    "probability. Guess the next word, then reveal the model's bets."
 )
 # The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
 FIRST_SCREEN = {"inputs": ["next-word-prompt", "next-word-guess"], "button": "next-word-reveal",
@@ -84,7 +83,7 @@ def _summary(d: Distribution, entry: Model) -> str:
     ]
     problem = models.text_engine_problem(entry)
     if problem:
-        problem = f"This bundled model runs on transformers here, more slowly: {problem}."
+        problem = f"This bundled model's bars come from transformers here, more slowly: {problem}."
     lines += [f"⚠️ {note}" for note in (d.prompt.note, *d.settings.notes, problem) if note]
     return "\n\n".join(lines)
 
@@ -272,36 +271,29 @@ def create_demo(batch: bool = True) -> None:
     ui.lesson("next_word", SUMMARY)
     ready = [m.label for m in catalog.available(ROLE)]
 
-    with gr.Row():
-        with gr.Column(scale=3):
+    # The first screen holds the text, the guess, Reveal and the top of the bars (at 1280×800);
+    # on a phone the columns stack, the inputs first. The sliders sit under the bars they reshape.
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
             prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=2, max_lines=12, elem_id="next-word-prompt")
             ui.linked(prompt, "next_word", "text")
-            with gr.Row(equal_height=True):
+            with gr.Row(equal_height=True, elem_classes=["keep-together"]):
                 guess = gr.Textbox(
-                    label="Your guess for the next word (type it before you reveal)",
-                    placeholder="e.g. Paris", scale=2, elem_id="next-word-guess",
+                    label="Your guess for the next word", placeholder="type it before you reveal, e.g. Paris", scale=2, min_width=150,
+                    elem_id="next-word-guess",
                 )
-                with gr.Column(scale=1, min_width=160):
+                with gr.Column(scale=1, min_width=120):
                     reveal = ui.model_button("Reveal the next word", ROLE, elem_id="next-word-reveal")
-            gr.Examples(
-                EXAMPLES, [prompt, guess], label="Examples (a text and a guess)", cache_examples=False,
-                example_labels=[f"{text.splitlines()[0]} … {word}" for text, word in EXAMPLES],
-            )
-        with gr.Column(scale=2):
+        with gr.Column(scale=1, min_width=300):
             model = ui.model_dropdown(ROLE)
             if len(ready) == 1:
                 gr.Markdown(f"*Only **{ready[0]}** can be loaded on this machine, so it is the only choice.*")
-            temperature = gr.Slider(
-                0, 2, value=1.0, step=0.05, label="Temperature", elem_id="next-word-temperature",
-                info="1 = the model's own odds · lower = safer · 0 = always the top token · higher = wilder",
-            )
-            top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k", elem_id="next-word-top-k", info="keep only the k most likely tokens (0 = off)")
-            top_p = gr.Slider(
-                0, 1, value=1.0, step=0.01, label="Top-p", elem_id="next-word-top-p",
-                info="keep the fewest top tokens that together reach p (1 = off)",
+            gr.Examples(
+                EXAMPLES, [prompt, guess], label="Examples (a text and a guess)", cache_examples=False,
+                example_labels=[f"{text.splitlines()[0]} … {word}" for text, word in EXAMPLES],
+                elem_id="next-word-examples",
             )
 
-    note = gr.Markdown(elem_id="next-word-note")
     with gr.Row():
         model_bars = probability_chart(MODEL_SIDE, elem_id="next-word-model-bars")
         sampling_bars = probability_chart(SAMPLING_SIDE, elem_id="next-word-sampling-bars")
@@ -311,13 +303,25 @@ def create_demo(batch: bool = True) -> None:
         guess_prob = gr.Textbox(NO_GUESS_YET, label="Probability of your word (model)", interactive=False,
                                 elem_id="next-word-guess-probability")
         guess_rank = gr.Textbox(NO_GUESS_YET, label="Its rank", interactive=False, elem_id="next-word-guess-rank")
+    note = gr.Markdown(elem_id="next-word-note")
+    with gr.Row():
+        temperature = gr.Slider(
+            0, 2, value=1.0, step=0.05, label="Temperature", elem_id="next-word-temperature",
+            info="1 = the model's own odds · lower = safer · 0 = always the top token · higher = wilder",
+        )
+        top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k", elem_id="next-word-top-k", info="keep only the k most likely tokens (0 = off)")
+        top_p = gr.Slider(
+            0, 1, value=1.0, step=0.01, label="Top-p", elem_id="next-word-top-p",
+            info="keep the fewest top tokens that together reach p (1 = off)",
+        )
     with gr.Accordion("Your word, piece by piece", open=False):
         guess_pieces = gr.Dataframe(label="Pieces of your word", interactive=False)
     room_view = room_ui.word_view()  # the presenter's: the room's guesses beside the model's
 
     gr.Markdown("**Extend the text:** click a candidate to append it, or let the model pick.")
     with gr.Row():
-        candidates = [gr.Button(visible=False, size="sm") for _ in range(CANDIDATE_BUTTONS)]
+        candidates = [gr.Button(visible=False, size="sm", elem_id=f"next-word-candidate-{i + 1}")
+                      for i in range(CANDIDATE_BUTTONS)]
     with gr.Row():
         # While a new seed is drawn each click the box only shows the seed that was used.
         seed = gr.Number(value=42, label="Seed", precision=0, interactive=False, elem_id="next-word-seed")

@@ -30,6 +30,20 @@ CSS = """
 .button-reason { font-size: 0.85rem; color: #92400e; }
 .banner-warning { border-left: 4px solid #f59e0b; padding: 0.4rem 0.8rem; background: #fffbeb; }
 .banner-error { border-left: 4px solid #dc2626; padding: 0.4rem 0.8rem; background: #fef2f2; }
+.banner-note, .banner-note * { font-size: 0.85rem !important; color: #57534e; }
+#gallery-intro h2 { margin-bottom: 0.2rem; }
+/* A phone (390 px wide): the header stacks instead of squeezing the title into a narrow column
+   beside the Share button, the intro and the small notes shrink, and the tab's inputs come
+   sooner on the first screen. */
+@media (max-width: 640px) {
+  #gallery-header { flex-direction: column; gap: 0.3rem; }
+  #gallery-header > * { width: 100%; min-width: 0 !important; }
+  #gallery-intro h2 { font-size: 1.2rem !important; }
+  #gallery-intro p, #gallery-intro em { font-size: 0.8rem !important; line-height: 1.3 !important; }
+  .lesson-summary, .lesson-summary * { font-size: 0.8rem !important; line-height: 1.35 !important; }
+  .banner-note, .banner-note * { font-size: 0.72rem !important; line-height: 1.3 !important; }
+  .keep-together { flex-wrap: nowrap !important; }
+}
 """
 
 
@@ -88,11 +102,23 @@ def link_update(component, raw: str | None):
 def bring_into_view(trigger, elem_id: str) -> None:
     """When `trigger` fires (e.g. `button.click`), scroll the page just enough that `#elem_id`
     (the main result) is on screen: its loading bar, then the result, show where the visitor looks.
+    The result often grows once it arrives (a label list, a picture, a chart), so for the next
+    30 s the page follows its size, until the visitor scrolls, types or touches the page.
     Runs in the browser only (no server call)."""
-    js = (
-        "() => { const el = document.getElementById(%r); "
-        "if (el) el.scrollIntoView({behavior: 'smooth', block: 'nearest'}); }" % elem_id
-    )
+    js = """() => {
+      const el = document.getElementById(%r);
+      if (!el) return;
+      const show = () => el.scrollIntoView({behavior: 'auto', block: 'nearest'});
+      show();
+      const watch = new ResizeObserver(show);
+      watch.observe(el);
+      const stop = () => {
+        watch.disconnect();
+        ['wheel', 'touchstart', 'keydown'].forEach((kind) => window.removeEventListener(kind, stop));
+      };
+      ['wheel', 'touchstart', 'keydown'].forEach((kind) => window.addEventListener(kind, stop, {passive: true}));
+      setTimeout(stop, 30000);
+    }""" % elem_id
     trigger(None, None, None, js=js, queue=False, api_visibility="private")
 
 
@@ -204,20 +230,20 @@ def bar_plot(**kwargs) -> gr.BarPlot:
 
 
 def model_banner(*roles: str) -> gr.Markdown:
-    """A warning above a tab naming each default model that cannot be loaded here, and why."""
-    lines = []
+    """A warning above a tab naming each default model that cannot be loaded here, and why; or,
+    offline with the bundled text models (where everything works), a one-line note."""
+    lines, offline = [], ""
     for role in roles:
         models = catalog.all_models(role)
         if not catalog.available(role):
             lines.append(catalog.missing_reason(models[0]) or "")
         elif catalog.missing_reason(models[0]) and catalog.ROLES[role].text:
-            lines.append(
-                f"The Hugging Face Hub is not reachable, so only the bundled models ("
-                + ", ".join(f"**{m.label}**" for m in catalog.EMBEDDED_MODELS)
-                + f") are offered. Run `{settings.PREFETCH_COMMAND}` "
-                "on a connected machine to get the larger models."
-            )
+            names = ", ".join(m.label.split(" (")[0] for m in catalog.EMBEDDED_MODELS)
+            offline = (f"Offline: the bundled models ({names}) are offered; `{settings.PREFETCH_COMMAND}` on a "
+                       "connected machine fetches the larger ones.")
     text = "\n\n".join(f"⚠️ {line}" for line in lines if line)
+    if not text and offline:
+        return gr.Markdown(offline, elem_classes=["banner-note"])
     return gr.Markdown(text, visible=bool(text), elem_classes=["banner-warning"])
 
 

@@ -18,7 +18,7 @@ def test_guess_reveal_click_a_candidate_and_sample(page):
     open_tab(page, TAB)
     prompt = page.get_by_label("Text so far")
     prompt.fill("The cat sat on the")
-    page.get_by_label("Your guess for the next word (type it before you reveal)").fill("mat")
+    page.get_by_label("Your guess for the next word").fill("mat")
     page.get_by_role("button", name="Reveal the next word", exact=True).click()
 
     expect(page.get_by_text(re.compile(r"Your word ␣mat is one token"))).to_be_visible(timeout=30_000)

@@ -60,7 +60,7 @@ def test_a_guess_on_one_page_appears_in_the_presenter_s_chart_on_the_other(page,
         expect(attendee.locator("#room-status")).to_contain_text(f"room {code}", timeout=20_000)
         open_tab(attendee, TAB)
         attendee.get_by_label("Text so far").fill(PROMPT)
-        attendee.get_by_label("Your guess for the next word (type it before you reveal)").fill("<b>Mat</b>")
+        attendee.get_by_label("Your guess for the next word").fill("<b>Mat</b>")
         attendee.get_by_role("button", name="Reveal the next word", exact=True).click()
         expect(attendee.get_by_text(re.compile("Your word"))).to_be_visible(timeout=30_000)
         expect(attendee.locator("#room-status")).to_contain_text("is counted", timeout=20_000)
@@ -75,10 +75,10 @@ def test_a_guess_on_one_page_appears_in_the_presenter_s_chart_on_the_other(page,
         expect(presenter.locator("#room-word-view")).to_contain_text("top token", timeout=30_000)
 
         # The attendee changes their guess: the chart follows; the presenter's own guess counts too.
-        attendee.get_by_label("Your guess for the next word (type it before you reveal)").fill("hat")
+        attendee.get_by_label("Your guess for the next word").fill("hat")
         attendee.get_by_role("button", name="Reveal the next word", exact=True).click()
         _wait_for_bar(presenter, "room-word-bars", r"^word: hat; share of the room: 1$", 15)
-        presenter.get_by_label("Your guess for the next word (type it before you reveal)").fill("HAT ")
+        presenter.get_by_label("Your guess for the next word").fill("HAT ")
         presenter.get_by_role("button", name="Reveal the next word", exact=True).click()
         _, bars = _wait_for_bar(presenter, "room-word-bars", r"^word: hat; share of the room: 1$", 15)
         expect(presenter.locator("#room-word-view")).to_contain_text("**2** pages".replace("**", ""), timeout=15_000)

@@ -1,0 +1,158 @@
+"""A room at once (tests/support/classroom.py): one freshly started gallery on the bundled models,
+N browser contexts opening it within a second of each other, half at 1280×800 and half at
+390×844. Every page, not only the first, must open alive and answer each of its own clicks once,
+with its own answer, on its first screen.
+
+Two kinds of visitor, both sizes of each:
+- *readers* wait for the opening answer, check it, then Reveal two texts of their own;
+- *early clickers* type and press Reveal as soon as their page is drawn, while the opening
+  answers may still be on their way: the answer to their click must stay, not be replaced by a
+  late opening.
+What each page draws is compared with the API's answer to the same request (vega's aria-label on
+every bar, read after the chart is scrolled into view, since vega draws a chart only once it has
+been on screen); where the result sits on the first screen is checked separately.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from demos import next_word, prompting
+from tests.browser_charts import expect_bars, plot_frame
+from tests.support.classroom import Classroom, fresh_gallery, open_tab
+
+pytestmark = pytest.mark.browser
+
+VISITORS = int(os.environ.get("GALLERY_CLASS_SIZE", "6"))  # CI: 6; `benchmarks/classroom.py` opens 30
+EARLY = {2, 3}  # early clickers (one laptop, one phone); everyone else reads the opening first
+# Different texts per visitor (two each), whose next-word bars differ from one another's.
+TEXTS = [
+    ("The capital of Italy is", "Rome"), ("My favourite colour is", "blue"), ("The cat sat on the", "mat"),
+    ("Once upon a time, there was a", "king"), ("The opposite of hot is", "cold"), ("2 + 2 =", "4"),
+    ("The sun rises in the", "east"), ("I drink my coffee with", "milk"), ("The largest planet is", "Jupiter"),
+    ("Water freezes at zero degrees", "Celsius"), ("She opened the door and", "saw"), ("def add(a, b):\n    return", "a"),
+]
+BARS = "next-word-model-bars"
+SHOWN = ("token", "probability")
+
+
+@pytest.fixture(scope="module")
+def gallery():
+    with fresh_gallery("classroom") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def api(gallery):
+    from gradio_client import Client
+
+    client = Client(gallery, verbose=False, download_files=False)
+    yield client
+    client.close()
+
+
+def _bars_for(api, text: str):
+    """The API's answer for `text` on the default model (the dropdown's first choice)."""
+    model_bars, *_ = api.predict(text, None, 1, 0, 1, api_name="/next_word_bars")
+    return plot_frame(model_bars, *SHOWN)
+
+
+def _guess_for(api, text: str, word: str) -> tuple[str, str]:
+    _, probability, rank, _ = api.predict(text, None, word, 1, 0, 1, api_name="/next_word_guess")
+    return probability, rank
+
+
+def _field(visitor, elem_id: str) -> str:
+    return visitor.page.locator(f"#{elem_id} input, #{elem_id} textarea").first.input_value()
+
+
+def _reveal(visitor, text: str, word: str) -> None:
+    page = visitor.page
+    page.locator("#next-word-prompt textarea").fill(text)
+    page.locator("#next-word-guess input, #next-word-guess textarea").first.fill(word)
+    page.locator("#next-word-reveal").click()
+
+
+@pytest.fixture(scope="module")
+def room(browser, gallery, api):
+    """The class: every page asked for within a second; early clickers click at once."""
+    classroom = Classroom(browser, gallery, VISITORS)
+    spread = classroom.open()
+    assert spread < 1.0, f"the pages were asked for {spread:.1f} s apart"
+    for visitor in classroom.visitors:
+        if visitor.number in EARLY:
+            _reveal(visitor, *TEXTS[2 * visitor.number])
+    yield classroom
+    classroom.close()
+
+
+def test_every_page_opens_with_the_default_bars_and_no_answer_yet(room, api):
+    expected = _bars_for(api, next_word.DEFAULT_PROMPT)
+    top = list(expected.sort_values(SHOWN[1], ascending=False)[SHOWN[0]])[: next_word.CANDIDATE_BUTTONS]
+    for visitor in room.visitors:
+        if visitor.number in EARLY:
+            continue
+        page = visitor.page
+        page.wait_for_function("() => document.querySelector('#next-word-note p') !== null", timeout=120_000)
+        visitor.settle()
+        assert visitor.events("next_word_opening") and visitor.answers("next_word_opening") == 1, visitor
+        page.evaluate("() => window.scrollTo(0, 0)")
+        # Where the opening bars sit: on a laptop's first screen; on a phone the text, the guess
+        # and Reveal come first, and the page is no wider than the phone.
+        if visitor.size == "laptop":
+            assert visitor.shows(BARS), f"{visitor}: the opening bars are below the first screen: {visitor.box(BARS)}"
+        for elem_id in ("next-word-prompt", "next-word-guess", "next-word-reveal"):
+            assert visitor.on_first_screen(elem_id), f"{visitor}: #{elem_id} is not on the first screen: {visitor.box(elem_id)}"
+        assert visitor.scroll_width() <= visitor.viewport["width"], f"{visitor}: the page scrolls sideways"
+        visitor.screenshot("class-opening")
+        page.locator(f"#{BARS}").scroll_into_view_if_needed()
+        expect_bars(page, BARS, expected, x=SHOWN[0], y=SHOWN[1], what=f"{visitor}'s opening bars")
+        chips = [page.locator(f"#next-word-candidate-{i + 1}").inner_text() for i in range(len(top))]
+        assert [c.rsplit(" (", 1)[0].strip().removeprefix("+ ") for c in chips] == top, f"{visitor}: candidate chips {chips}"
+        assert _field(visitor, "next-word-guess-probability") == "—" and _field(visitor, "next-word-guess-rank") == "—"
+    assert not room.errors()
+
+
+def test_each_page_draws_its_own_reveals_once_on_its_first_screen(room, api):
+    for round_ in range(2):
+        for visitor in room.visitors:
+            if round_ == 0 and visitor.number in EARLY:
+                continue  # their first click was made as the page opened
+            visitor.settle()
+            _reveal(visitor, *TEXTS[2 * visitor.number + round_])
+        for visitor in room.visitors:
+            text, word = TEXTS[2 * visitor.number + round_]
+            visitor.settle()
+            assert visitor.answers("next_word_bars") == round_ + 1, (
+                f"{visitor}: {visitor.events('next_word_bars')} for {round_ + 1} click(s)")
+            assert visitor.shows(BARS), f"{visitor}: after Reveal the bars are not on screen: {visitor.box(BARS)}"
+            expect_bars(visitor.page, BARS, _bars_for(api, text), x=SHOWN[0], y=SHOWN[1],
+                        what=f"{visitor}'s Reveal {round_ + 1} ({text!r})")
+            probability, rank = _guess_for(api, text, word)
+            assert (_field(visitor, "next-word-guess-probability"), _field(visitor, "next-word-guess-rank")) == (probability, rank)
+            if round_ == 1:
+                visitor.screenshot("class-second-reveal")
+    # Every opening answer was delivered once or cancelled by the page's own click, never both.
+    for visitor in room.visitors:
+        states = [e["state"] for e in visitor.events("next_word_opening")]
+        assert len(states) == 1 and states[0] in ("ok", "cancelled"), f"{visitor}: opening events {states}"
+    assert not room.errors()
+
+
+def test_every_page_opens_prompting_with_the_served_answers(room, api):
+    served = api.predict(api_name="/prompting_opening")
+    # [summary, (header, output, prompt) per strategy, verdict, data] (the columns are layout, not data)
+    outputs = list(served[2:1 + 3 * len(prompting.STRATEGIES):3])
+    assert len(outputs) == len(prompting.STRATEGIES) and all(outputs), f"the served opening: {outputs}"
+    for visitor in room.visitors:
+        open_tab(visitor.page, "Prompting")
+    for visitor in room.visitors:
+        visitor.settle()
+        page = visitor.page
+        for strategy, expected in zip(prompting.STRATEGIES, outputs):
+            box = page.get_by_label(f"{strategy} output", exact=True)
+            assert box.input_value() == expected, f"{visitor}: {strategy} shows {box.input_value()!r}"
+        visitor.screenshot("class-prompting-opening")
+    assert not room.errors()
