@@ -48,7 +48,7 @@ def run(repeats: int = 200) -> list[Row]:
     build_all(os.environ["GALLERY_TINY_MODELS"])
     blocks, client = launch_app()
     try:
-        api_code, _, _ = client.predict(api_name="/room_open")
+        api_code, *_ = client.predict(api_name="/room_open")
         client.predict(api_code, api_name="/room_join")
         calls = max(repeats // 10, 10)
         raw, app = paired(lambda: client.predict(api_name="/next_word_clear_history"),

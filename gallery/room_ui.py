@@ -78,6 +78,26 @@ def _link(request: gr.Request | None, code: str) -> str:
     return f"{base}?room={code}" if base else f"this page's address + `?room={code}`"
 
 
+def projector(code: str, link: str) -> str:
+    """What the presenter puts on the projector: the room's code in large letters and a QR code
+    of the room's link (drawn here, by segno, as an SVG: nothing is fetched from anywhere)."""
+    import segno
+
+    qr = ""
+    if link.startswith(("http://", "https://")):
+        svg = segno.make(link, error="m").svg_inline(scale=6, dark="#111827", light="#ffffff")
+        qr = f'<div class="room-qr" role="img" aria-label="QR code of {html.escape(link)}">{svg}</div>'
+    else:  # no address known (an API call): say how to make the link
+        link = f"this page's address + ?room={code}"
+    return (f'<div class="room-projector">{qr}<div><div class="room-code-label">Join the room</div>'
+            f'<div class="room-code" aria-label="Room code">{html.escape(code)}</div>'
+            f'<div class="room-link">{html.escape(link)}</div></div></div>')
+
+
+def _hidden_projector():
+    return gr.update(value="", visible=False)
+
+
 # --- the panel's handlers --------------------------------------------------------------------------
 @ui.user_errors
 def on_open(request: gr.Request):
@@ -87,7 +107,7 @@ def on_open(request: gr.Request):
         f"Your room key: `{key}`. Note it: it resets or closes the room, and brings back your "
         "presenter view after a reload (type it in the key box, then *I am the presenter*)."
     )
-    return code, key, code, key, text
+    return code, key, code, key, text, gr.update(value=projector(code, _link(request, code)), visible=True)
 
 
 @ui.user_errors
@@ -99,16 +119,17 @@ def on_join(code_text, current, key, request: gr.Request):
 
 @ui.user_errors
 def on_leave():
-    return "", "", "", "You left the room; your guesses are no longer sent to it."
+    return "", "", "", "You left the room; your guesses are no longer sent to it.", _hidden_projector()
 
 
 @ui.user_errors
-def on_use_key(code, key_text):
+def on_use_key(code, key_text, request: gr.Request):
     if not code:
         raise RoomError("Join your room first (type its code and press Join), then use its key.")
     if not ROOMS.is_presenter(code, key_text):
         raise RoomError("That is not this room's key: only the presenter's key shows the room's guesses.")
-    return key_text.strip(), f"You present room **{code}**: its guesses appear in the tabs' room views."
+    return (key_text.strip(), f"You present room **{code}**: its guesses appear in the tabs' room views.",
+            gr.update(value=projector(code, _link(request, code)), visible=True))
 
 
 @ui.user_errors
@@ -124,7 +145,7 @@ def on_close(code, key_text):
     if not code:
         raise RoomError("This page is in no room.")
     ROOMS.close(code, key_text)
-    return "", "", "", f"Room **{code}** is closed; its guesses are gone."
+    return "", "", "", f"Room **{code}** is closed; its guesses are gone.", _hidden_projector()
 
 
 @ui.user_errors
@@ -151,19 +172,23 @@ def panel(app: gr.Blocks) -> None:
             leave = gr.Button("Leave", scale=1)
             open_room = gr.Button("Open a new room (presenter)", scale=2)
         status = gr.Markdown(elem_id="room-status")
+        # The presenter's: a large code and a QR code of the link, to put on the projector.
+        shown_to_room = gr.HTML(visible=False, elem_id="room-projector")
         with gr.Row():
             key_box = gr.Textbox(label="Room key (presenter only)", type="password", max_lines=1, scale=2)
             use_key = gr.Button("I am the presenter", scale=1)
             reset = gr.Button("Reset the guesses", scale=1)
             close = gr.Button("Close the room", variant="stop", scale=1)
     _panels[app] = _Panel(code, key, status)
-    open_room.click(on_open, None, [code, key, code_box, key_box, status], api_name="room_open", **ROOM_LANE)
+    open_room.click(on_open, None, [code, key, code_box, key_box, status, shown_to_room], api_name="room_open",
+                    **ROOM_LANE)
     gr.on([join.click, code_box.submit], on_join, [code_box, code, key], [code, key, code_box, status], api_name="room_join",
           **ROOM_LANE)
-    leave.click(on_leave, None, [code, key, code_box, status], api_name="room_leave", **ROOM_LANE)
-    use_key.click(on_use_key, [code, key_box], [key, status], api_name="room_presenter", **ROOM_LANE)
+    leave.click(on_leave, None, [code, key, code_box, status, shown_to_room], api_name="room_leave", **ROOM_LANE)
+    use_key.click(on_use_key, [code, key_box], [key, status, shown_to_room], api_name="room_presenter", **ROOM_LANE)
     reset.click(on_reset, [code, key_box], [status], api_name="room_reset", **ROOM_LANE)
-    close.click(on_close, [code, key_box], [code, key, code_box, status], api_name="room_close", **ROOM_LANE)
+    close.click(on_close, [code, key_box], [code, key, code_box, status, shown_to_room], api_name="room_close",
+                **ROOM_LANE)
     app.load(on_page_load, None, [code, code_box, status], api_visibility="private", **ROOM_LANE)
 
 
@@ -249,15 +274,23 @@ def on_word_view(code, key, prompt, seen):
     return bars, note, signature
 
 
-def on_word_model(code, key, prompt, model_label, model_view: Callable):
+REVEAL_BETS, HIDE_BETS = "🎲 Reveal the model's bets", "Hide the model's bets"
+BETS_HIDDEN = ("*The model's bets stay hidden while the room guesses: press **Reveal the model's bets** "
+               "when everyone has guessed.*")
+
+
+def on_word_model(code, key, prompt, model_label, model_view: Callable, revealed: bool = True):
     """The model's side, for the same words: its probability for each, its top token, and where
-    the room's favourite ranks for it (a model call; it runs only when the room's tally changed)."""
+    the room's favourite ranks for it (a model call; it runs only when the room's tally changed,
+    and only once the presenter has revealed the model's bets)."""
+    if not revealed:
+        return gr.update(visible=False), BETS_HIDDEN
     tally = _tally_or_none(code, key, lambda: ROOMS.word_tally(code, prompt))
     if tally is None or not tally.counts:
         return gr.skip(), ""
     words = [word for word, _ in tally.counts[:SHOWN_WORDS]]
     top_token, scores, label = model_view(model_label, prompt, words)
-    bars = _bars(MODEL_P, [(word, p) for word, (p, _) in zip(words, scores)])
+    bars = gr.update(value=_bars(MODEL_P, [(word, p) for word, (p, _) in zip(words, scores)]), visible=True)
     p, rank = scores[0]
     if rank is None:
         verdict = "too many tokens to score"
@@ -276,6 +309,8 @@ class WordView:
     model_note: gr.Markdown
     timer: gr.Timer
     seen: gr.State
+    reveal: gr.Button  # the presenter's gate: the model's bets appear when they press it
+    revealed: gr.State
 
 
 def word_view() -> WordView | None:
@@ -284,13 +319,15 @@ def word_view() -> WordView | None:
         return None
     with gr.Accordion("🏫 The room's guesses (presenter)", open=False, elem_id="room-word-view"):
         note = gr.Markdown(WORD_VIEW_HELP)
+        reveal = gr.Button(REVEAL_BETS, size="sm", elem_id="room-reveal-model")
         with gr.Row():
             room_bars = ui.bar_plot(x="word", y=ROOM_SHARE, y_lim=[0, 1], label="The room's guesses, most common first",
                                     x_label_angle=-30, height=260, elem_id="room-word-bars")
             model_bars = ui.bar_plot(x="word", y=MODEL_P, y_lim=[0, 1], label="The model's probability for the same words, highest first",
-                                     x_label_angle=-30, height=260, elem_id="room-model-bars")
-        model_note = gr.Markdown()
-    return WordView(room_bars, model_bars, note, model_note, gr.Timer(REFRESH_S, active=False), gr.State(None))
+                                     x_label_angle=-30, height=260, elem_id="room-model-bars", visible=False)
+        model_note = gr.Markdown(BETS_HIDDEN, elem_id="room-model-note")
+    return WordView(room_bars, model_bars, note, model_note, gr.Timer(REFRESH_S, active=False), gr.State(None),
+                    reveal, gr.State(False))
 
 
 def _timer_on_for_presenter(timer: gr.Timer) -> None:
@@ -310,11 +347,20 @@ def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropd
     panel_.key.change(on_word_view, **look, api_name="room_word_view", **ROOM_LANE)
 
     @ui.user_errors
-    def on_model_side(code, key, text, model_label):
-        return on_word_model(code, key, text, model_label, model_view)
+    def on_model_side(code, key, text, model_label, revealed):
+        return on_word_model(code, key, text, model_label, model_view, bool(revealed))
 
-    gr.on([view.seen.change, model.change], on_model_side, [panel_.code, panel_.key, prompt, model],
-          [view.model_bars, view.model_note], api_name="room_word_model", **ui.short())  # a few forward passes: short lane
+    @ui.user_errors
+    def on_gate(revealed):
+        """The presenter's button: reveal the model's bets (or hide them again for the next round)."""
+        revealed = not revealed
+        return revealed, HIDE_BETS if revealed else REVEAL_BETS
+
+    view.reveal.click(on_gate, [view.revealed], [view.revealed, view.reveal], api_name="room_reveal_model",
+                      **ROOM_LANE)
+    gr.on([view.seen.change, model.change, view.revealed.change], on_model_side,
+          [panel_.code, panel_.key, prompt, model, view.revealed], [view.model_bars, view.model_note],
+          api_name="room_word_model", **ui.short())  # a few forward passes: short lane
 
 
 def _measured(scored, compared) -> tuple[dict[str, float], str]:

@@ -32,6 +32,10 @@ CSS = """
 .banner-error { border-left: 4px solid #dc2626; padding: 0.4rem 0.8rem; background: #fef2f2; }
 .banner-note, .banner-note * { font-size: 0.85rem !important; color: #57534e; }
 #gallery-intro h2 { margin-bottom: 0.2rem; }
+.room-projector { display: flex; flex-wrap: wrap; gap: 1.5rem; align-items: center; }
+.room-qr svg { width: 220px; height: 220px; }
+.room-code { font: 800 4.5rem/1.1 ui-monospace, monospace; letter-spacing: 0.25em; }
+.room-code-label, .room-link { font-size: 1rem; color: #57534e; word-break: break-all; }
 /* A phone (390 px wide): the header stacks instead of squeezing the title into a narrow column
    beside the Share button, the intro and the small notes shrink, and the tab's inputs come
    sooner on the first screen. */

@@ -144,8 +144,9 @@ def test_hostile_guesses_are_cleaned_capped_and_shown_as_text():
 
 # --- the app's room endpoints, several visitors at once -----------------------------------------------
 def _open(c) -> tuple[str, str]:
-    code, key, status = c.predict(api_name="/room_open")
+    code, key, status, projected = c.predict(api_name="/room_open")
     assert code in status and key in status
+    assert f">{code}<" in projected["value"] and projected["visible"]  # the large code for the projector
     return code, key
 
 
@@ -188,6 +189,11 @@ def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):
 
     label = next_word.catalog.available("next_word")[0].label
     bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
+    assert "stay hidden" in note  # the presenter's gate: the room guesses before the model's bets show
+    presenter.predict(api_name="/room_reveal_model")  # the presenter presses Reveal the model's bets
+    bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
+    assert bars.get("visible") is True
+    bars = bars["value"]
     lm, tokenizer, _ = next_word.load(label)
     guess = NWD.word_probability(lm, tokenizer, PROMPT, "Paris")
     [[word, p]] = bars["data"]

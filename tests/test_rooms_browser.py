@@ -70,7 +70,8 @@ def test_a_guess_on_one_page_appears_in_the_presenter_s_chart_on_the_other(page,
         waited, bars = _wait_for_bar(presenter, "room-word-bars", r"^word: <b>Mat</b>; share of the room: 1$", 10)
         assert time.monotonic() - guessed_at < 10 and bars == ["word: <b>Mat</b>; share of the room: 1"]
         assert presenter.locator("#room-word-view b", has_text="Mat").count() == 0  # drawn as text, never HTML
-        # ... and the model's side for the same word.
+        # ... and, once the presenter reveals the model's bets, the model's side for the same word.
+        presenter.get_by_role("button", name="🎲 Reveal the model's bets").click()
         _wait_for_bar(presenter, "room-model-bars", r"^word: <b>Mat</b>; model probability: [0-9.e-]+$", 30)
         expect(presenter.locator("#room-word-view")).to_contain_text("top token", timeout=30_000)
 
@@ -86,3 +87,68 @@ def test_a_guess_on_one_page_appears_in_the_presenter_s_chart_on_the_other(page,
         assert not take_error_toasts(attendee)
     finally:
         context.close()
+
+
+def test_a_room_of_phones_and_laptops_joins_by_qr_link_or_typed_code(browser, app_url):
+    """The presenter opens a room: a large code and a QR code of the room's link go on the
+    projector. Three attendees join, two by the link (one phone, one laptop), one by typing the
+    code on a phone, and guess; the presenter's chart counts them, and the model's bets stay
+    hidden until the presenter reveals them."""
+    import cv2
+    import numpy as np
+
+    from tests.support.classroom import Classroom, open_tab as open_any_tab
+
+    room = Classroom(browser, app_url, 4)  # 0: the presenter (laptop); 1, 3: phones; 2: laptop
+    try:
+        room.open()
+        presenter, *attendees = room.visitors
+        page = presenter.page
+        page.get_by_text("🏫 Workshop room").click()
+        page.get_by_role("button", name="Open a new room (presenter)").click()
+        expect(page.locator("#room-projector .room-code")).to_be_visible(timeout=20_000)
+        code = page.locator("#room-projector .room-code").inner_text().strip()
+        assert re.fullmatch(r"[A-Z]{4}", code), code
+        assert page.locator("#room-projector .room-code").evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)") >= 48
+        # The QR code, read back from what is drawn, is the room's link.
+        picture = page.locator("#room-projector .room-qr").screenshot()
+        found, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR))
+        assert found == f"{app_url}/?room={code}", found
+        presenter.screenshot("room-projector")
+
+        open_tab(page, TAB)
+        page.get_by_label("Text so far").fill(PROMPT)
+        page.get_by_text("🏫 The room's guesses (presenter)").click()
+        expect(page.locator("#room-word-view")).to_contain_text("no guesses yet", timeout=20_000)
+
+        guesses = {1: "mat", 2: "Mat ", 3: "sofa"}
+        for attendee in attendees:
+            if attendee.number == 3:  # types the code on the phone
+                attendee.page.get_by_text("🏫 Workshop room").click()
+                attendee.page.locator("#room-code input").fill(code.lower())
+                attendee.page.get_by_role("button", name="Join", exact=True).click()
+            else:  # follows the link (the QR code)
+                attendee.page.goto(found)
+                attendee.page.wait_for_selector("button[role=tab]", timeout=30_000)
+                attendee.page.get_by_text("🏫 Workshop room").click()
+            expect(attendee.page.locator("#room-status")).to_contain_text(f"room {code}", timeout=20_000)
+            assert attendee.scroll_width() <= attendee.viewport["width"], f"{attendee}: the page scrolls sideways"
+            open_any_tab(attendee.page, "Next word")
+            attendee.page.get_by_label("Text so far").fill(PROMPT)
+            attendee.page.get_by_label("Your guess for the next word").fill(guesses[attendee.number])
+            attendee.page.locator("#next-word-reveal").click()
+            expect(attendee.page.locator("#room-status")).to_contain_text("is counted", timeout=30_000)
+        attendees[-1].screenshot("room-attendee")
+
+        _wait_for_bar(page, "room-word-bars", r"^word: mat; share of the room: 0\.66+7$", 15)
+        _wait_for_bar(page, "room-word-bars", r"^word: sofa; share of the room: 0\.33+$", 15)
+        # The gate: no model bars until the presenter reveals them.
+        expect(page.locator("#room-model-note")).to_contain_text("stay hidden", timeout=10_000)
+        assert not page.locator("#room-model-bars").is_visible()
+        page.get_by_role("button", name="🎲 Reveal the model's bets").click()
+        _wait_for_bar(page, "room-model-bars", r"^word: mat; model probability: [0-9.e-]+$", 30)
+        expect(page.locator("#room-model-note")).to_contain_text("top token", timeout=30_000)
+        presenter.screenshot("room-presenter-revealed")
+        assert not room.errors()
+    finally:
+        room.close()
