@@ -230,23 +230,31 @@ _engine_lock = threading.Lock()
 def text_engine_problem(model: Model) -> str | None:
     """Why a GGUF model runs on transformers rather than llama.cpp here (None: it does not, or
     it is not a GGUF model)."""
+    from gallery import text_engine, text_server
+
     path = catalog.gguf_file(model)
+    if text_server.engine_for(model) is not None:  # a text server answers for it (GALLERY_TEXT_SERVER)
+        return None
     if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
         return None
-    from gallery import text_engine
-
     return text_engine.why_unusable(path) or (
         "llama.cpp could not open the model file" if _engines.get(str(path), 1) is None else None
     )
 
 
 def load_text_engine(model: Model):
-    """-> a shared `text_engine.LlamaCppEngine` for a model that comes from a GGUF file, on CPU,
-    when llama.cpp works here; None means: use transformers (Hub models, GPU, or no llama.cpp)."""
+    """-> the text server's engine when GALLERY_TEXT_SERVER serves this model and answers
+    (`text_server.engine_for`); else a shared `text_engine.LlamaCppEngine` for a model that comes
+    from a GGUF file, on CPU, when llama.cpp works here; None means: use transformers (Hub
+    models, GPU, or no llama.cpp)."""
+    from gallery import text_engine, text_server
+
+    server = text_server.engine_for(model)
+    if server is not None:
+        return server
     path = catalog.gguf_file(model)
     if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
         return None
-    from gallery import text_engine
 
     key = str(path)
     with _engine_lock:
