@@ -101,9 +101,10 @@ def _client(url: str, key: str, timeout_s: float):
 
 
 def _where(url: str) -> str:
-    """The server as the page names it: scheme, host and port (never a key in a URL)."""
+    """The server as the page names it: host and port (not a link a visitor would follow; never
+    a key written into a URL)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}:{parts.port}" if parts.port else f"{parts.scheme}://{parts.hostname}"
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 def catalogue_entry(name: str) -> Model | None:
@@ -366,9 +367,9 @@ class ServerEngine:
         }
         answer = _post(self._server, "/completions", body, deadline)
         steps = _logprob_steps(answer)
-        if not steps:
+        if not steps or not steps[0].listed:
             raise ModelUnavailable("The text server sent no log-probabilities for the next token.")
-        return self._row(steps[0][1])
+        return self._row(steps[0].listed)  # (the forced end token is not one of them, unless listed)
 
     def logits_batch(self, id_lists: Sequence[Sequence[int]]) -> torch.Tensor:
         """-> (B, V): each id list's next-token row, the requests sent at once."""
@@ -505,11 +506,14 @@ class _RowStream:
         out = []
         choice = (chunk.get("choices") or [{}])[0]
         engine = self._engine
-        for token, listed, raw in _logprob_steps(chunk):
-            own = engine._bytes_of[token] if 0 <= token < len(engine._bytes_of) else None
-            if raw is not None and own and len(raw) > len(own) and raw.endswith(own):
-                out += [(held, []) for held in _pieces(raw[: len(raw) - len(own)], engine._token_of)]
-            out.append((token, listed))
+        for step in _logprob_steps(chunk):
+            own = engine._bytes_of[step.token] if 0 <= step.token < len(engine._bytes_of) else None
+            if step.raw is not None and own and len(step.raw) > len(own) and step.raw.endswith(own):
+                out += [(held, []) for held in _pieces(step.raw[: len(step.raw) - len(own)], engine._token_of)]
+            listed = dict(step.listed)
+            if step.logprob is not None:
+                listed[step.token] = step.logprob
+            out.append((step.token, list(listed.items())))
         if not out and choice.get("text"):
             raise ValueError("the text server's streamed chunk carries text but no token ids")
         return out
@@ -627,27 +631,31 @@ def _post(server: _Server, path: str, body: dict, deadline: float) -> dict:
         raise _failed(server, error) from None
 
 
-def _logprob_steps(answer: dict) -> list[tuple[int, list[tuple[int, float]], bytes | None]]:
-    """(chosen token, [(token, log-probability)] of its top list, the bytes sent with it) per
-    generated token, from either shape of `/v1/completions` log-probabilities: llama.cpp's
-    (`logprobs.content[i]` with ids) or OpenAI's (`logprobs.top_logprobs[i]` as {token: lp}, whose
-    tokens a vLLM server writes as 'token_id:<id>' when asked)."""
+@dataclass
+class _Step:
+    """One generated token as `/v1/completions` describes it."""
+
+    token: int
+    logprob: float | None  # the chosen token's own log-probability (None: not sent)
+    listed: list[tuple[int, float]]  # (token, log-probability) of the top list
+    raw: bytes | None  # the bytes sent with it (llama.cpp), held-back ones first
+
+
+def _logprob_steps(answer: dict) -> list[_Step]:
+    """One `_Step` per generated token, from either shape of `/v1/completions` log-probabilities:
+    llama.cpp's (`logprobs.content[i]`, with ids) or OpenAI's (`logprobs.tokens[i]` and
+    `logprobs.top_logprobs[i]` as {token: lp}, whose tokens a vLLM server writes as
+    'token_id:<id>' when asked)."""
     choice = (answer.get("choices") or [{}])[0]
     logprobs = choice.get("logprobs") or {}
-    steps = []
     if isinstance(logprobs.get("content"), list):
-        for entry in logprobs["content"]:
-            listed = [(int(t["id"]), float(t["logprob"])) for t in entry.get("top_logprobs") or []]
-            chosen = (int(entry["id"]), float(entry["logprob"]))
-            if chosen[0] not in {t for t, _ in listed}:
-                listed.append(chosen)
-            raw = bytes(entry["bytes"]) if entry.get("bytes") is not None else None
-            steps.append((chosen[0], listed, raw))
-        return steps
-    for token, top in zip(logprobs.get("tokens") or [], logprobs.get("top_logprobs") or []):
-        listed = [(_token_id(t), float(lp)) for t, lp in (top or {}).items()]
-        steps.append((_token_id(token), listed, None))
-    return steps
+        return [_Step(int(entry["id"]), float(entry["logprob"]),
+                      [(int(t["id"]), float(t["logprob"])) for t in entry.get("top_logprobs") or []],
+                      bytes(entry["bytes"]) if entry.get("bytes") is not None else None)
+                for entry in logprobs["content"]]
+    chosen = logprobs.get("token_logprobs") or [None] * len(logprobs.get("tokens") or [])
+    return [_Step(_token_id(token), lp, [(_token_id(t), float(v)) for t, v in (top or {}).items()], None)
+            for token, lp, top in zip(logprobs.get("tokens") or [], chosen, logprobs.get("top_logprobs") or [])]
 
 
 def _token_id(text: str) -> int:

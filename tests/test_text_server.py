@@ -108,8 +108,9 @@ def test_next_token_bars_agree_with_the_in_process_engine(using, in_process):
     served = NWD.next_token_distributions(lm, tokenizer, PROMPTS, settings_list, engine=engine)
     local = NWD.next_token_distributions(lm, tokenizer, PROMPTS, settings_list, engine=reference)
     for text, a, b in zip(PROMPTS, served, local):
-        assert a.engine.startswith("llama.cpp server at http://127.0.0.1:") and FILE_NAME in a.engine
+        assert a.engine.startswith("llama.cpp server at 127.0.0.1:") and FILE_NAME in a.engine
         assert a.top_n == text_server.TOP_N and b.top_n is None
+        assert a.kept == text_server.TOP_N  # sampling draws from the server's top N, as the page says
         mine, theirs = dict(zip(a.token_ids, a.model_probs)), dict(zip(b.token_ids, b.model_probs))
         for token in set(mine) | set(theirs):  # every bar of either side, on the other side too
             p_server = mine.get(token)
@@ -280,7 +281,7 @@ def test_down_at_start_the_tabs_fall_back_and_the_page_says_so(in_process):
         assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)
         note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
         assert "llama.cpp, " in note  # the in-process engine answered
-        assert f"The text server at {nowhere.removesuffix('/v1')} is not answering" in note
+        assert f"The text server at {nowhere.removeprefix('http://').removesuffix('/v1')} is not answering" in note
         assert "own engine" in note
         summary = list(P.on_compare(LABEL, "What is the capital of Italy?", "Rome", ["zero-shot"], P.NO_GUESS,
                                     1, 1, 0.0, 0.7, 0, 16, "Capital cities"))[-1][0]
