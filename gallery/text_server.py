@@ -20,9 +20,11 @@ engines do (the tokenizer stays transformers'):
   top N renormalised. The one token the request generates is forced to the end-of-text token
   (`logit_bias`): llama-server sends no log-probabilities at all for a generated token that ends
   in the middle of a UTF-8 character (a piece of an emoji, most CJK), and the forced one never does.
-- `generate(ids, n, pick, ...)`: one token at a time, each step such a request on the text so far
-  (the server keeps the prompt in its cache, so each step reads one new token): `pick` chooses
-  from the step's row, as with the in-process engine, and every step's distribution is exact.
+- `generate(ids, n, pick, ...)` (the next-word tab's tokens): one token at a time, each step such
+  a request on the text so far (the server keeps the prompt in its cache, so each step reads one
+  new token): `pick` chooses from the step's row, as with the in-process engine, so a token is
+  drawn from exactly the bars the page shows, and the history keeps every step's top N. Not a
+  stream: llama-server streams no log-probabilities for a token that ends inside a character.
 - `generate_batch(...)` (the prompting strategies): every row one streamed request (`stream=True`),
   all at once, so the server's own continuous batching does the work; the server samples with
   each row's `Draw`.

@@ -410,3 +410,18 @@ def test_unset_nothing_changes(in_process):
     assert d.top_n is None
     note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
     assert "text server" not in note
+
+
+def test_both_shapes_of_completions_log_probabilities_are_read():
+    """llama.cpp's shape is read live above; OpenAI's legacy shape (what vLLM sends, with token
+    ids as 'token_id:<id>' when asked) is read the same way, and one without ids is refused."""
+    llama = {"choices": [{"logprobs": {"content": [
+        {"id": 7, "logprob": -0.5, "bytes": [32, 80], "top_logprobs": [{"id": 7, "logprob": -0.5}, {"id": 9, "logprob": -1.5}]}]}}]}
+    openai = {"choices": [{"logprobs": {"tokens": ["token_id:7"], "token_logprobs": [-0.5],
+                                        "top_logprobs": [{"token_id:7": -0.5, "token_id:9": -1.5}]}}]}
+    for answer in (llama, openai):
+        [step] = text_server._logprob_steps(answer)
+        assert (step.token, step.logprob, sorted(step.listed)) == (7, -0.5, [(7, -0.5), (9, -1.5)])
+    with pytest.raises(ModelUnavailable, match="names its tokens by text"):
+        text_server._logprob_steps({"choices": [{"logprobs": {"tokens": [" Paris"], "token_logprobs": [-0.5],
+                                                              "top_logprobs": [{" Paris": -0.5}]}}]})
