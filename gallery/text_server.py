@@ -8,7 +8,8 @@ and scales on its own (llama.cpp's `llama-server`, vLLM...):
     GALLERY_TEXT_SERVER_KEY=<key>                optional; sent as a bearer token, never logged
 
 The served model must be one of the catalogue's (`catalog.py`, the allow-list): its model id, or
-for a bundled model also its GGUF file name; it is checked against `/v1/models` at start (`start`).
+for a bundled model also its GGUF file name (llama-server lists a model started without an alias
+by its file's path); it is checked against `/v1/models` at start (`start`).
 `ServerEngine` then answers the tabs' three questions for that model, in token ids as the other
 engines do (the tokenizer stays transformers'):
 
@@ -33,7 +34,8 @@ Faults, in plain words (`ModelUnavailable`): a server down at start, or failing 
 request (cut connection, no answer within GALLERY_TEXT_SERVER_TIMEOUT_S), is set aside: the
 request that met the failure says so, and the next requests run on the in-process engine
 (`models.load_text_engine` falls back) until the server answers again (asked every RECHECK_S).
-A server whose model is not on the allow-list is refused at start and never used.
+A server whose model is not on the allow-list, or that refuses the key, is refused at start, in
+words (`status_line`, and a note on the text tabs' pages), and never used.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 from pathlib import PurePosixPath
+from typing import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 import torch
@@ -61,7 +63,7 @@ TOP_N = 200  # log-probabilities asked per next token (the next-word tab's top-k
 FALLBACK_TOP_N = (20, 5)  # what OpenAI-style servers accept when TOP_N is refused
 CONNECT_TIMEOUT_S = 3.0
 PROBE_TIMEOUT_S = 5.0  # asking /v1/models, at start and when a set-aside server is asked again
-RETRIES = 2  # a refused or reset connection is tried again this many times (httpx's transport)
+RETRIES = 2  # a connection that cannot be made is tried again this many times (httpx's transport)
 RECHECK_S = 30.0  # a server set aside is asked again after this long
 MAX_CONNECTIONS = 64  # open connections to the server, all visitors together
 ROW_LOGPROBS = 1  # a streamed row asks for one log-probability per token: it carries the token's id
@@ -94,11 +96,10 @@ def _client(url: str, key: str, timeout_s: float):
     import httpx
 
     headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(
-        base_url=url.rstrip("/"), headers=headers,
-        timeout=httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S),
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
-        transport=httpx.HTTPTransport(retries=RETRIES),
+    limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
+    return httpx.Client(  # (a client given a transport takes its limits from the transport)
+        base_url=url.rstrip("/"), headers=headers, timeout=httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S),
+        transport=httpx.HTTPTransport(retries=RETRIES, limits=limits),
     )
 
 
