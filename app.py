@@ -135,6 +135,9 @@ if __name__ == "__main__":
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from gallery import text_server
+
+    text_server.start()  # GALLERY_TEXT_SERVER: checked once here; unset, the text tabs run in-process
     if settings.PRELOAD:
         from gallery import models
 

@@ -21,7 +21,7 @@ from demos.next_word_distribution import (
 from demos.next_word_extend import (
     HISTORY_COLUMNS, Step, add_steps, on_clear_history, generate_for, history_outputs, on_inspect_step,
 )
-from gallery import catalog, inputs, models, opening, room_ui, ui
+from gallery import catalog, inputs, models, opening, room_ui, text_server, ui
 from gallery.catalog import Model
 from gallery.errors import InputError, ModelUnavailable
 
@@ -81,10 +81,15 @@ def _summary(d: Distribution, entry: Model) -> str:
         f"Sampling with {d.settings.describe()} can draw from **{d.kept:,}** "
         f"token{'s' if d.kept != 1 else ''}.",
     ]
+    if d.top_n:
+        lines.append(
+            f"The text server sends its top {d.top_n} next tokens with their probabilities; the bars after "
+            f"your settings are those {d.top_n} renormalised, and sampling here draws from them only."
+        )
     problem = models.text_engine_problem(entry)
     if problem:
         problem = f"This bundled model's bars come from transformers here, more slowly: {problem}."
-    lines += [f"⚠️ {note}" for note in (d.prompt.note, *d.settings.notes, problem) if note]
+    lines += [f"⚠️ {note}" for note in (d.prompt.note, *d.settings.notes, problem, text_server.notice(entry)) if note]
     return "\n\n".join(lines)
 
 
@@ -194,16 +199,23 @@ def on_guess(prompt, model_label, guess, temperature, top_k, top_p):
     pieces = pd.DataFrame(g.pieces, columns=["piece", "id", "model p", "rank", "p after settings"])
     n = len(g.pieces)
     how = "one token" if n == 1 else f"{n} tokens, so its probability is the product of the pieces' (chained)"
+    beyond = bool(g.top_n) and g.rank > g.top_n
     if g.rank == 1:
         verdict = "🎯 the model's top choice" + (" for the first piece" if n > 1 else "")
+    elif beyond:
+        verdict = f"beyond the text server's top {g.top_n}" + (" for the first piece" if n > 1 else "")
     else:
         verdict = f"rank {g.rank:,} among all next tokens" + (" for the first piece" if n > 1 else "")
+    odds = f"at most **{g.probability:.2%}**" if g.at_most else f"**{g.probability:.2%}**"
     text = (
         f"Your word **{visible_whitespace(g.continuation)}** is {how}. The model gives it "
-        f"**{g.probability:.2%}** ({verdict}). Under your sampling settings: "
-        f"{g.sampling_probability:.2%}."
+        f"{odds} ({verdict}). Under your sampling settings: {g.sampling_probability:.2%}."
     )
-    return text, probability_text(g.probability), f"{g.rank:,}", pieces
+    if g.at_most:
+        text += (f" (The text server sends no figures beyond its top {g.top_n} tokens, so for a piece beyond "
+                 "them only a bound is known: the probability of its last listed token.)")
+    shown_p = ("at most " if g.at_most else "") + probability_text(g.probability)
+    return text, shown_p, f"beyond the top {g.top_n}" if beyond else f"{g.rank:,}", pieces
 
 
 

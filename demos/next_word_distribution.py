@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> printable character table
 
-from gallery import catalog, generation, inputs, models, ui
+from gallery import catalog, generation, inputs, models, text_engine, ui
 from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError
 
@@ -203,6 +203,7 @@ class Distribution:
     vocab_size: int
     pieces: list[tuple[str, str]]  # how the prompt was tokenized: (readable piece, id)
     engine: str = ""  # what computed the logits, e.g. "llama.cpp, Q4_1 weights"
+    top_n: int | None = None  # a text server's: it sent its top N tokens only (None: every token)
 
 
 def _last_logits(lm, id_lists: list[list[int]], pad_id: int) -> torch.Tensor:
@@ -234,9 +235,10 @@ def pad_id(tokenizer) -> int:
     return int(pad or 0)
 
 
-def _distribution(tokenizer, prompt: Prompt, logits: torch.Tensor, s: Sampling, top: int, engine: str = "") -> Distribution:
-    """(1, V) last-token logits -> Distribution."""
-    model = logits.softmax(-1)[0]  # (V,)
+def _distribution(tokenizer, prompt: Prompt, logits: torch.Tensor, s: Sampling, top: int, engine: str = "",
+                  source=None) -> Distribution:
+    """(1, V) last-token logits (from the engine `source`, if any) -> Distribution."""
+    model = text_engine.probabilities(logits, source)[0]  # (V,)
     sampled = sampling_probabilities(torch.tensor([prompt.ids]), logits, s)[0]
     values, ids = model.topk(min(top, model.shape[-1]))
     token_ids = [int(i) for i in ids]
@@ -251,6 +253,7 @@ def _distribution(tokenizer, prompt: Prompt, logits: torch.Tensor, s: Sampling, 
         vocab_size=int(model.shape[-1]),
         pieces=tokenization(tokenizer, prompt.ids),
         engine=engine,
+        top_n=getattr(source, "top_n", None),
     )
 
 
@@ -268,7 +271,7 @@ def next_token_distributions(
         logits = _last_logits(lm, [p.ids for p in prompts], pad_id(tokenizer))  # (B, V)
     name = engine_name(lm, engine)
     return [
-        _distribution(tokenizer, prompt, logits[row : row + 1], s, top, name)
+        _distribution(tokenizer, prompt, logits[row : row + 1], s, top, name, engine)
         for row, (prompt, s) in enumerate(zip(prompts, settings_list))
     ]
 
@@ -300,6 +303,11 @@ class WordGuess:
     sampling_probability: float  # the same under the sampling settings
     rank: int  # rank of the first piece among all next tokens (1 = the model's top choice)
     prompt: Prompt
+    # A text server lists its top N next tokens only (None: every token). A piece beyond them has
+    # rank > top_n, and its probability is only known to be at most the N-th's: `probability`
+    # is then that bound ("at most"), and `at_most` is True.
+    top_n: int | None = None
+    at_most: bool = False
 
 
 def word_probability(lm, tokenizer, text: str, word: str, s: Sampling = Sampling(), engine=None) -> WordGuess:
@@ -320,18 +328,23 @@ def word_probability(lm, tokenizer, text: str, word: str, s: Sampling = Sampling
         with torch.inference_mode():
             logits = lm(input_ids=torch.tensor([read]).to(lm.device), logits_to_keep=len(word_ids), use_cache=False).logits
         logits = logits[0].float().cpu()  # (pieces, V): row i predicts piece i
-    model = logits.softmax(-1)
+    model = text_engine.probabilities(logits, engine)
+    top_n = getattr(engine, "top_n", None)
     pieces = []
     p_model = p_sampling = 1.0
+    at_most = False
     for i, token_id in enumerate(word_ids):
         prefix = torch.tensor([prompt.ids + word_ids[:i]])
         sampled = sampling_probabilities(prefix, logits[i : i + 1], s)[0]
         p = float(model[i, token_id])
         rank = 1 + int((model[i] > model[i, token_id]).sum())
+        if top_n and p == 0.0:  # not in the server's list: at most the N-th listed token's probability
+            p = float(model[i].topk(top_n).values[-1])
+            at_most = True
         pieces.append((readable_token(tokenizer, token_id), token_id, p, rank, float(sampled[token_id])))
         p_model *= p
         p_sampling *= float(sampled[token_id])
-    return WordGuess(continuation, pieces, p_model, p_sampling, pieces[0][3], prompt)
+    return WordGuess(continuation, pieces, p_model, p_sampling, pieces[0][3], prompt, top_n, at_most)
 
 
 # --- models --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from demos.next_word_distribution import (
     ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, bars, context_length, encode_prompt, engine_name, load,
     readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id,
 )
-from gallery import generation, models, settings, ui
+from gallery import generation, models, settings, text_engine, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
 
@@ -104,7 +104,7 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
     how = "greedy" if s.greedy else f"sampled (seed {seed})"
     steps, context = [], text
     for i, token_id in enumerate(new_ids):
-        model = raws[i].softmax(-1)[0]
+        model = text_engine.probabilities(raws[i], engine)[0]
         after = afters[i]
         values, ids = model.topk(min(TOP_BARS, model.shape[-1]))
         top = [(readable_token(tokenizer, int(j)), float(v), float(after[int(j)])) for v, j in zip(values, ids)]

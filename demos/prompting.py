@@ -27,7 +27,7 @@ from demos.prompting_prompts import (
     DEFAULT_MAX_NEW_TOKENS, FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY, STRATEGIES, STRATEGY_HELP, ProblemSet,
     find_problem, get_problem_set, problem_sets, question_choices, set_description, set_lesson,
 )
-from demos.prompting_run import StrategyResult, run_compare, run_score
+from demos.prompting_run import StrategyResult, engine_note, run_compare, run_score
 from gallery import catalog, inputs, opening, room_ui, ui
 from gallery.device import device
 from gallery.errors import InputError
@@ -246,6 +246,9 @@ def on_compare(model_label, question, expected, strategies, guess, k, samples, t
     rows = sum(settings.samples if s == SELF_CONSISTENCY else 1 for s in strategies)
     summary = (decoding_summary(strategies, settings, rows, problem_set.name, is_pretrained_only(model_label))
                + "\n\n" + inputs.notes_markdown(notes, bullet="ℹ️ "))
+    server_note = engine_note(model_label)  # a text server (GALLERY_TEXT_SERVER): which, or why not
+    if server_note:
+        summary += "\n\n" + server_note
     first = True
     for results in run_compare(model_label, question, expected, kind, strategies, problem_set.name, settings):
         done = all(r.finished for r in results)

@@ -19,8 +19,9 @@ import torch
 
 from demos.prompting_answers import extract_answer, is_correct, majority_vote, reply_end
 from demos.prompting_prompts import SELF_CONSISTENCY, ProblemSet, RowPlan, get_problem_set, plan_rows, uses_plain_prompts
-from gallery import catalog, generation, models, settings as gallery_settings
+from gallery import catalog, generation, models, settings as gallery_settings, text_server
 from gallery.generation import eos_token_ids
+from gallery.text_engine import Draw
 from gallery.device import gpu, sized
 
 if TYPE_CHECKING:
@@ -156,7 +157,9 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
                         stop_at_answer: list[tuple[str, str]] | None) -> Iterator[BatchState]:
     """stream_generate on a text engine (llama.cpp): every row decoded together, one engine batch
     per step; rows at temperature 0 take the top token, the others sample softmax(logits / t)
-    with one seeded generator, as RowSampler does; a row ends once it has said its answer."""
+    with one seeded generator, as RowSampler does; a row ends once it has said its answer.
+    A text server samples the rows itself, each with its `Draw` (the same temperature, its own
+    seed: seed + row, so self-consistency's samples differ)."""
     generator = torch.Generator().manual_seed(seed)
 
     def pick(row: int, step: int, logits: torch.Tensor) -> int:
@@ -185,8 +188,10 @@ def _stream_with_engine(engine, lm, tokenizer, prompts: list[str], temperatures:
 
     last_sent = 0.0
     try:
+        draws = [Draw(temperature=t, seed=seed + row) for row, t in enumerate(temperatures)]
         for tokens, _ in engine.generate_batch(ids, max_new_tokens, pick, streamer.eos_ids,
-                                               max_time=gallery_settings.TIME_LIMIT_S, stop=stop, ended=ended):
+                                               max_time=gallery_settings.TIME_LIMIT_S, stop=stop, ended=ended,
+                                               draws=draws):
             streamer.put(torch.tensor([-1 if t is None else t for t in tokens]))  # ended rows: ignored
             for row in range(len(prompts)):
                 ended(row)
@@ -328,8 +333,21 @@ def load_model(model_label: str | None):
 
 
 def load_engine(model_label: str | None):
-    """llama.cpp for a bundled GGUF model on CPU, else None (transformers' generate)."""
+    """The text server when it serves this model (GALLERY_TEXT_SERVER), llama.cpp for a bundled
+    GGUF model on CPU, else None (transformers' generate)."""
     return models.load_text_engine(catalog.by_label("instruct", model_label))
+
+
+def engine_note(model_label: str | None) -> str:
+    """What the page says about a text server: the one that runs this model's rows, or why it
+    does not ("" when no server is set)."""
+    entry = catalog.by_label("instruct", model_label)
+    server = text_server.engine_for(entry)
+    if server is not None:
+        return (f"⚙️ Run by the **{server.name}**: every row is one streamed request, all sent at once, "
+                "and the server batches them and samples each row itself.")
+    note = text_server.notice(entry)
+    return f"⚠️ {note}" if note else ""
 
 
 

@@ -261,11 +261,13 @@ READ_GAP_LIMIT = 1e-5  # bars that move by more than this with the cache's histo
 def text_engine_problem(model: Model) -> str | None:
     """Why a GGUF model's next-token bars come from transformers rather than llama.cpp here
     (None: they do not, or it is not a GGUF model)."""
+    from gallery import text_engine, text_server
+
     path = catalog.gguf_file(model)
+    if text_server.engine_for(model) is not None:  # a text server answers for it (GALLERY_TEXT_SERVER)
+        return None
     if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
         return None
-    from gallery import text_engine
-
     gap = _read_gaps.get(str(path), 0.0)
     return text_engine.why_unusable(path) or (
         "llama.cpp could not open the model file" if _engines.get(str(path), 1) is None else None
@@ -279,9 +281,11 @@ def distribution_engine(model: Model, tokenizer):
     Checked once per model on its first use (`text_engine.read_gap` on PROBE_TEXTS): on some CPUs
     Gemma's Q4_K weights gave the same prompt probabilities 0.011 apart, so the same Reveal twice
     would draw different bars. Generation keeps llama.cpp either way."""
+    from gallery import text_engine
+
     engine = load_text_engine(model)
-    if engine is None:
-        return None
+    if not isinstance(engine, text_engine.LlamaCppEngine):  # None, or a text server (its own check)
+        return engine
     key = str(engine.path)
     with _engine_lock:
         if key not in _read_gaps:
@@ -293,12 +297,18 @@ def distribution_engine(model: Model, tokenizer):
 
 
 def load_text_engine(model: Model):
-    """-> a shared `text_engine.LlamaCppEngine` for a model that comes from a GGUF file, on CPU,
-    when llama.cpp works here; None means: use transformers (Hub models, GPU, or no llama.cpp)."""
+    """-> the text server's engine when GALLERY_TEXT_SERVER serves this model and answers
+    (`text_server.engine_for`); else a shared `text_engine.LlamaCppEngine` for a model that comes
+    from a GGUF file, on CPU, when llama.cpp works here; None means: use transformers (Hub
+    models, GPU, or no llama.cpp)."""
+    from gallery import text_engine, text_server
+
+    server = text_server.engine_for(model)
+    if server is not None:
+        return server
     path = catalog.gguf_file(model)
     if path is None or settings.TEXT_ENGINE == "transformers" or device() != "cpu":
         return None
-    from gallery import text_engine
 
     key = str(path)
     with _engine_lock:

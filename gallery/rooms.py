@@ -1,10 +1,14 @@
 """Workshop rooms: a presenter opens a room, attendees join it by a short code, and their guesses
 (the next word, which prompting strategy wins) are counted there, to be shown beside the model's.
 
-Pure logic, no Gradio (`gallery/room_ui.py` is the page piece). Everything lives in this process's
-memory: no accounts, no names; a voter is gradio's per-page session id, so a page that changes its
-guess moves its one vote. Bounded on every side: rooms expire after hours idle, and there are caps
-on rooms, on counted guesses per room and on the length of a guess.
+Pure logic, no Gradio (`gallery/room_ui.py` is the page piece). No accounts, no names; a voter is
+gradio's per-page session id, so a page that changes its guess moves its one vote. Bounded on every
+side: rooms expire after hours idle, and there are caps on rooms, on counted guesses per room and
+on the length of a guess.
+
+Where the rooms are kept is a `RoomStore`, five operations; today's is this process's memory
+(`MemoryRoomStore`). A gallery on several replicas would give `Rooms` a shared one (Redis, say:
+docs/ARCHITECTURE.md, "Scaling out"), and nothing else would change.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import threading
 import time
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal, Protocol, TypeVar
 
 from gallery.errors import InputError
 
@@ -92,49 +96,118 @@ class Tally:
         return self.counts[0][0] if self.counts and self.counts[0][1] > 0 else None
 
 
-class Rooms:
-    """Every open room of this process. Thread-safe; `clock` is injectable (tests)."""
+T = TypeVar("T")
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic, *, max_rooms: int = MAX_ROOMS,
-                 idle_s: float = IDLE_EXPIRY_S, max_votes: int = MAX_VOTES_PER_ROOM,
-                 max_prompts: int = MAX_PROMPTS_PER_ROOM):
-        self.clock, self.max_rooms, self.idle_s = clock, max_rooms, idle_s
-        self.max_votes, self.max_prompts = max_votes, max_prompts
+
+class NoSuchRoom(LookupError):
+    """A store has no room under that code (never opened, closed, or expired)."""
+
+
+class RoomStore(Protocol):
+    """Where rooms are kept: the one thing a gallery on several replicas must share. Every change
+    to a room goes through `change`, whole and atomic for that room; the rules (codes, keys, caps,
+    cleaning, tallies) stay in `Rooms`, the same for every store. A shared store implements these
+    five: Redis, say, with one key per room holding it serialised, a time-to-live for `expire`,
+    and `change` as a WATCH/MULTI transaction (or a Lua script)."""
+
+    def create(self, room: Room, max_rooms: int) -> Literal["created", "taken", "full"]:
+        """Keep a new room, unless its code is taken or `max_rooms` are open."""
+
+    def change(self, code: str, apply: Callable[[Room], T]) -> T:
+        """-> apply(room), the room's changes kept, no other change to it in between;
+        NoSuchRoom when there is none."""
+
+    def remove(self, code: str) -> None:
+        """Forget a room (nothing happens when there is none)."""
+
+    def count(self) -> int:
+        """Rooms open now."""
+
+    def expire(self, used_before: float) -> None:
+        """Forget the rooms last used before this time (the `Rooms` clock's)."""
+
+
+class MemoryRoomStore:
+    """The rooms in this process's memory, under one lock: today's store (one replica)."""
+
+    def __init__(self):
         self._rooms: dict[str, Room] = {}
         self._lock = threading.Lock()
 
-    # --- opening, finding, closing ---
-    def _expire(self) -> None:
-        now = self.clock()
-        for code in [c for c, r in self._rooms.items() if now - r.last_used > self.idle_s]:
-            del self._rooms[code]
+    def create(self, room: Room, max_rooms: int) -> Literal["created", "taken", "full"]:
+        with self._lock:
+            if room.code in self._rooms:
+                return "taken"
+            if len(self._rooms) >= max_rooms:
+                return "full"
+            self._rooms[room.code] = room
+            return "created"
 
-    def _room(self, code, touch: bool = True) -> Room:
-        self._expire()
-        room = self._rooms.get(clean_code(code))
-        if room is None:
-            raise RoomError(f"There is no open room {clean_code(code)}: it may have been closed, or it "
-                            "expired after hours without use. Check the code, or ask the presenter.")
-        if touch:
-            room.last_used = self.clock()
-        return room
+    def change(self, code: str, apply: Callable[[Room], T]) -> T:
+        with self._lock:
+            room = self._rooms.get(code)
+            if room is None:
+                raise NoSuchRoom(code)
+            return apply(room)
+
+    def remove(self, code: str) -> None:
+        with self._lock:
+            self._rooms.pop(code, None)
+
+    def count(self) -> int:
+        with self._lock:
+            return len(self._rooms)
+
+    def expire(self, used_before: float) -> None:
+        with self._lock:
+            for code in [c for c, r in self._rooms.items() if r.last_used < used_before]:
+                del self._rooms[code]
+
+
+class Rooms:
+    """Every open room, kept in `store` (this process's memory unless told otherwise). Thread-safe;
+    `clock` is injectable (tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, max_rooms: int = MAX_ROOMS,
+                 idle_s: float = IDLE_EXPIRY_S, max_votes: int = MAX_VOTES_PER_ROOM,
+                 max_prompts: int = MAX_PROMPTS_PER_ROOM, store: RoomStore | None = None):
+        self.clock, self.max_rooms, self.idle_s = clock, max_rooms, idle_s
+        self.max_votes, self.max_prompts = max_votes, max_prompts
+        self._store: RoomStore = store if store is not None else MemoryRoomStore()
+
+    # --- opening, finding, closing ---
+    def _in_room(self, code, apply: Callable[[Room], T], touch: bool = True) -> T:
+        """-> apply(room) for the open room `code` (a visitor's text), atomically; RoomError in
+        words when there is none. `touch`: this counts as a use (it keeps the room open)."""
+        code = clean_code(code)
+        self._store.expire(self.clock() - self.idle_s)
+
+        def used(room: Room) -> T:
+            if touch:
+                room.last_used = self.clock()
+            return apply(room)
+
+        try:
+            return self._store.change(code, used)
+        except NoSuchRoom:
+            raise RoomError(f"There is no open room {code}: it may have been closed, or it expired after "
+                            "hours without use. Check the code, or ask the presenter.") from None
 
     def open(self) -> tuple[str, str]:
         """-> (code, key). The key lets its holder reset or close the room; nobody else can."""
-        with self._lock:
-            self._expire()
-            if len(self._rooms) >= self.max_rooms:
+        self._store.expire(self.clock() - self.idle_s)
+        key = secrets.token_urlsafe(9)  # 12 characters, 72 random bits
+        while True:
+            code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
+            made = self._store.create(Room(code, key, self.clock()), self.max_rooms)
+            if made == "created":
+                return code, key
+            if made == "full":
                 raise RoomError(f"This gallery already has {self.max_rooms} rooms open, its limit. Rooms "
                                 "close themselves after a few hours without use; try again later.")
-            while (code := "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))) in self._rooms:
-                pass
-            key = secrets.token_urlsafe(9)  # 12 characters, 72 random bits
-            self._rooms[code] = Room(code, key, self.clock())
-            return code, key
 
     def join(self, code) -> str:
-        with self._lock:
-            return self._room(code).code
+        return self._in_room(code, lambda room: room.code)
 
     def is_open(self, code) -> bool:
         try:
@@ -143,35 +216,38 @@ class Rooms:
         except RoomError:
             return False
 
-    def _presenter_room(self, code, key) -> Room:
-        room = self._room(code)
-        if not isinstance(key, str) or not hmac.compare_digest(key.strip().encode(), room.key.encode()):
-            raise RoomError("Only the presenter can do that: it needs the room key shown when the room was opened.")
-        return room
+    def _as_presenter(self, code, key, apply: Callable[[Room], T]) -> T:
+        """apply(room) for the holder of the room's key only."""
+
+        def checked(room: Room) -> T:
+            if not isinstance(key, str) or not hmac.compare_digest(key.strip().encode(), room.key.encode()):
+                raise RoomError("Only the presenter can do that: it needs the room key shown when the room was opened.")
+            return apply(room)
+
+        return self._in_room(code, checked)
 
     def is_presenter(self, code, key) -> bool:
         try:
-            with self._lock:
-                self._presenter_room(code, key)
+            self._as_presenter(code, key, lambda room: None)
             return True
         except RoomError:
             return False
 
     def reset(self, code, key) -> None:
         """Forget every guess (a new round); the room stays open with the same code."""
-        with self._lock:
-            room = self._presenter_room(code, key)
+
+        def clear(room: Room) -> None:
             room.words.clear(), room.written.clear(), room.strategies.clear()
             room.version += 1
 
+        self._as_presenter(code, key, clear)
+
     def close(self, code, key) -> None:
-        with self._lock:
-            del self._rooms[self._presenter_room(code, key).code]
+        self._store.remove(self._as_presenter(code, key, lambda room: room.code))
 
     def __len__(self) -> int:
-        with self._lock:
-            self._expire()
-            return len(self._rooms)
+        self._store.expire(self.clock() - self.idle_s)
+        return self._store.count()
 
     # --- counting ---
     def _check_room_for_one_more(self, room: Room, is_new: bool) -> None:
@@ -185,8 +261,8 @@ class Rooms:
         word, where = clean_text(guess, MAX_GUESS_CHARS), prompt_key(prompt)
         if not word:
             return None
-        with self._lock:
-            room = self._room(code)
+
+        def count(room: Room) -> str:
             votes = room.words.get(where, {})
             self._check_room_for_one_more(room, voter not in votes)
             if where not in room.words:
@@ -201,10 +277,12 @@ class Rooms:
                 room.version += 1
             return room.written[where][key]
 
+        return self._in_room(code, count)
+
     def vote_strategy(self, code, voter: str, strategy: str | None, allowed: tuple[str, ...]) -> None:
         """Count this page's "which strategy wins" guess; None (or "no guess") takes it back."""
-        with self._lock:
-            room = self._room(code)
+
+        def count(room: Room) -> None:
             if strategy in allowed:
                 self._check_room_for_one_more(room, voter not in room.strategies)
                 if room.strategies.get(voter) != strategy:
@@ -213,11 +291,13 @@ class Rooms:
             elif room.strategies.pop(voter, None) is not None:
                 room.version += 1
 
+        self._in_room(code, count)
+
     # --- what the presenter sees ---
     def word_tally(self, code, prompt) -> Tally:
-        with self._lock:
-            room = self._room(code)
-            where = prompt_key(prompt)
+        where = prompt_key(prompt)
+
+        def tally(room: Room) -> Tally:
             votes = room.words.get(where, {})
             counts: dict[str, int] = {}
             for key in votes.values():
@@ -226,15 +306,17 @@ class Rooms:
             ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: first guessed first on ties
             return Tally([(written[k], n) for k, n in ranked], len(votes), room.version)
 
+        return self._in_room(code, tally)
+
     def strategy_tally(self, code, allowed: tuple[str, ...]) -> Tally:
-        with self._lock:
-            room = self._room(code)
+        def tally(room: Room) -> Tally:
             counts = {s: 0 for s in allowed}
             for strategy in room.strategies.values():
                 counts[strategy] = counts.get(strategy, 0) + 1
             ranked = sorted(counts.items(), key=lambda kv: -kv[1])
             return Tally(ranked, len(room.strategies), room.version)
 
+        return self._in_room(code, tally)
+
     def version(self, code) -> int:
-        with self._lock:
-            return self._room(code, touch=False).version
+        return self._in_room(code, lambda room: room.version, touch=False)

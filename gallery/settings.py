@@ -91,6 +91,13 @@ TINY_MODELS_DIR = os.environ.get("GALLERY_TINY_MODELS", "").strip() or None
 # The engine for the bundled GGUF text models on CPU: "auto" = llama.cpp when it is installed
 # and passes its start-up check, else transformers; "transformers" = always transformers.
 TEXT_ENGINE = os.environ.get("GALLERY_TEXT_ENGINE", "auto").strip().lower() or "auto"
+# An OpenAI-compatible text server for the text tabs (gallery/text_server.py): its API's URL
+# ("http://host:port/v1"), the model it serves (a catalogue model), an optional API key (never
+# logged), and how long one request may wait for it before it is set aside. Unset: in-process.
+TEXT_SERVER = os.environ.get("GALLERY_TEXT_SERVER", "").strip()
+TEXT_SERVER_MODEL = os.environ.get("GALLERY_TEXT_SERVER_MODEL", "").strip()
+TEXT_SERVER_KEY = os.environ.get("GALLERY_TEXT_SERVER_KEY", "")
+TEXT_SERVER_TIMEOUT_S = max(0.1, _env_float("GALLERY_TEXT_SERVER_TIMEOUT_S", 20.0))
 # Where converted models (the bundled GGUF turned into safetensors) are kept between starts.
 CACHE_DIR = Path(
     os.environ.get("GALLERY_CACHE_DIR")

@@ -14,6 +14,10 @@ so both engines read exactly the same ids):
 
 Transformers stays the engine for Hub models, on GPU, and the reference in tests; this module
 is used only where `models.load_text_engine` finds a GGUF file and a working `llama_cpp`.
+The third engine, an OpenAI-compatible server (`text_server.ServerEngine`, GALLERY_TEXT_SERVER),
+answers the same three things; its rows list only the server's top N tokens (`top_n`; None here:
+every token), so the tabs read probabilities through `probabilities`, and its `generate_batch`
+lets the server sample each row as `draws` says (this engine ignores `draws`: `pick` chooses).
 
 One llama.cpp context serves every visitor: each request gets its own sequence in the shared
 key/value cache, and the context is taken one decode step at a time through a first-come,
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -151,9 +156,34 @@ class FairLock:
                 self._held = False
 
 
+@dataclass(frozen=True)
+class Draw:
+    """How an engine that samples on its own side (a server) draws one row's tokens: temperature
+    (0 = always the top token), then top-k (0 = off), then top-p (1 = off), transformers' order,
+    with the row's own seed."""
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+
+
+def probabilities(logits: torch.Tensor, engine=None) -> torch.Tensor:
+    """(..., V) rows from an engine -> the model's next-token probabilities. Full-vocabulary logits
+    (llama.cpp here, transformers) go through a softmax. A server engine's rows (`top_n` set) are
+    already the server's log-probabilities over the whole vocabulary, -inf where it sent none, so
+    they are only exponentiated: the page shows the server's own figures for its top N, not those
+    N renormalised (the sampling settings, applied to the rows, do renormalise them)."""
+    if getattr(engine, "top_n", None):
+        return logits.float().exp()
+    return logits.float().softmax(-1)
+
+
 # --- the engine -------------------------------------------------------------------------------
 class LlamaCppEngine:
     """One GGUF file in llama.cpp, shared by every request (see the module docstring)."""
+
+    top_n = None  # its rows hold every token's logit
 
     def __init__(self, gguf_path: Path, n_ctx: int = N_CTX, n_seq: int = N_SEQ):
         import llama_cpp
@@ -364,12 +394,13 @@ class LlamaCppEngine:
     def generate_batch(self, id_lists: Sequence[Sequence[int]], max_new_tokens: int,
                        pick: Callable[[int, int, torch.Tensor], int], eos_ids: set[int],
                        max_time: float | None = None, stop: threading.Event | None = None,
-                       ended: Callable[[int], bool] | None = None,
+                       ended: Callable[[int], bool] | None = None, draws=None,
                        ) -> Iterator[tuple[list[int | None], list[torch.Tensor | None]]]:
         """Decode several rows together: each step yields every row's new token (None once the
         row has ended) and the (V,) logits it was picked from. `pick(row, step, logits)`;
         `ended(row)`, asked after each step's yield, ends a row early (it has said its answer).
-        Rows with the same prompt (self-consistency's samples) read it once and share its cache."""
+        Rows with the same prompt (self-consistency's samples) read it once and share its cache.
+        `draws` (how a server engine samples each row) is not used here: `pick` chooses."""
         started = time.perf_counter()
         lengths = [len(ids) for ids in id_lists]
         room = sum(lengths) + (max_new_tokens + 1) * len(id_lists)

@@ -62,6 +62,40 @@ if ! $PY -c "import sys, llama_cpp; sys.exit(b'LLAMAFILE = 1' in llama_cpp.llama
       || echo "[setup] installing $wheel failed: text runs on transformers"
   fi
 fi
+# Dev only: llama.cpp's own HTTP server (`llama-server`), what the text-server tests and
+# benchmarks/bench_text_server.py run the gallery's text tabs against (GALLERY_TEXT_SERVER). Built
+# once from the same pinned source as the wheel (the sdist carries llama.cpp in vendor/), with
+# the wheel's flags, statically linked, and kept beside the wheel. The app never needs it. If the
+# build fails, those tests say so (they do not skip); it is not retried until SERVER-FAILED in
+# the wheel folder is removed.
+server_dir="${GALLERY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/foundation-model-gallery}/wheels/$LLAMA_BUILD"
+if [ "$want" = dev ] && [ ! -x "$server_dir/llama-server" ] && [ ! -f "$server_dir/SERVER-FAILED" ]; then
+  mkdir -p "$server_dir"
+  if command -v cmake >/dev/null && command -v c++ >/dev/null; then
+    echo "[setup] building llama-server ($LLAMA_CPP's llama.cpp) once for the text-server tests: about 10 minutes on 2 cores (log: $server_dir/server-build.log)"
+    src=$(mktemp -d)
+    # One && chain (`set -e` does not act inside a condition). No web UI (its prebuilt assets would
+    # come from the Hugging Face Hub), no curl, no TLS: the tests talk to it over loopback HTTP.
+    if { $PY -m pip download --quiet --disable-pip-version-check --no-deps --no-binary :all: "$LLAMA_CPP" -d "$src" \
+         && tar -xzf "$src"/llama_cpp_python-*.tar.gz -C "$src" \
+         && cmake -S "$src"/llama_cpp_python-*/vendor/llama.cpp -B "$src/build" -DCMAKE_BUILD_TYPE=Release \
+              -DBUILD_SHARED_LIBS=OFF -DGGML_NATIVE=OFF -DGGML_LLAMAFILE=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+              -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
+              -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+         && nice -n 10 cmake --build "$src/build" --target llama-server -j "$(nproc 2>/dev/null || echo 2)" \
+         && cp "$src/build/bin/llama-server" "$server_dir/llama-server.tmp" \
+         && "$server_dir/llama-server.tmp" --version \
+         && mv "$server_dir/llama-server.tmp" "$server_dir/llama-server"; } >"$server_dir/server-build.log" 2>&1; then
+      echo "[setup] llama-server built: $server_dir/llama-server"
+    else
+      touch "$server_dir/SERVER-FAILED"
+      echo "[setup] the llama-server build failed (see $server_dir/server-build.log): the text-server tests will say so"
+    fi
+    rm -rf "$src"
+  else
+    echo "[setup] no cmake / C++ compiler: llama-server is not built; the text-server tests will say so"
+  fi
+fi
 if [ "$want" = dev ] && [ ! -x /usr/bin/chromium ]; then
   echo "[setup] installing Debian's chromium for the browser test"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

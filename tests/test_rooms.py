@@ -249,3 +249,20 @@ def test_the_measured_winner_comes_from_the_scored_set_else_the_last_run():
     assert _measured(scored, last_run)[0] == {"zero-shot": 0.2, "few-shot": 0.6}
     assert _measured(None, last_run)[0] == {"zero-shot": 1.0, "few-shot": 0.0}
     assert _measured(None, None) == ({}, "")
+
+
+def test_two_replicas_sharing_one_store_count_into_the_same_room():
+    """`Rooms` keeps its rooms only through the RoomStore interface: two of them (two replicas of
+    the gallery) over one store open, join, count, reset and close the same rooms."""
+    store = rooms.MemoryRoomStore()
+    one, two = Rooms(store=store), Rooms(store=store)
+    code, key = one.open()
+    assert two.join(code) == code and len(two) == 1
+    two.guess_word(code, "page-a", "The capital of France is", "Paris")
+    one.guess_word(code, "page-b", "The capital of France is", " paris ")
+    assert two.word_tally(code, "The capital of France is").counts == [("Paris", 2)]
+    assert two.is_presenter(code, key) and not two.is_presenter(code, "not-the-key")
+    two.reset(code, key)
+    assert one.word_tally(code, "The capital of France is").voters == 0
+    one.close(code, key)
+    assert not two.is_open(code) and len(two) == 0
