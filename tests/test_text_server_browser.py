@@ -62,7 +62,7 @@ def test_next_word_on_the_text_server(served, reference, page):
     open_tab(page, "1 · Next word")
     _choose(page, "Model", ENTRY.label)
     page.get_by_label("Text so far").fill(TEXT)
-    page.get_by_label("Your guess for the next word (type it before you reveal)").fill("Paris")
+    page.get_by_label("Your guess for the next word").fill("Paris")
     page.get_by_role("button", name="Reveal the next word", exact=True).click()
 
     note = page.locator("#next-word-note")
