@@ -201,12 +201,13 @@ def _launch_tab(batch: bool):
     import gradio as gr
 
     import app as gallery_app
+    from gallery import server
     from demos import clip_classify as cc
     from demos import clip_model as CM
 
     with gr.Blocks() as blocks:
         cc.create_demo(batch=batch)
-    _, url, _ = gallery_app.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = server.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return blocks, url
 
 
@@ -216,11 +217,12 @@ def _launch_floor():
     from gradio_client import Client
 
     import app as gallery_app
+    from gallery import server
 
     with gr.Blocks() as blocks:
         picture, label = gr.Image(type="filepath"), gr.Label()
         picture.change(lambda path: {"picture": 1.0}, picture, label, api_name="echo")
-    _, url, _ = gallery_app.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = server.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return blocks, Client(url, verbose=False, download_files=False)
 
 

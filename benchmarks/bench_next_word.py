@@ -193,12 +193,13 @@ def _launch_unbatched():
     import gradio as gr
 
     import app as gallery_app
+    from gallery import server
     from demos import next_word as nw
     from demos import next_word_distribution as NWD, next_word_extend as NWE
 
     with gr.Blocks() as blocks:
         nw.create_demo(batch=False)
-    _, url, _ = gallery_app.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = server.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return blocks, url
 
 

@@ -86,10 +86,11 @@ def launch_app():
     Set GALLERY_TINY_MODELS (or not) before importing anything from `gallery`.
     """
     import app as gallery_app
+    from gallery import server
     from gradio_client import Client
 
     blocks = gallery_app.build_app()
-    _, url, _ = gallery_app.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = server.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return blocks, Client(url, verbose=False, download_files=False)
 
 

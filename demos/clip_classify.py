@@ -24,7 +24,7 @@ from demos.clip_model import (
     check_request, class_embeddings, cosine_scores, cut_note, embed, empty_frame, logit_scale, percent,
     shown_names, templates_for, zero_shot_probabilities,
 )
-from gallery import catalog, inputs, ui
+from gallery import catalog, inputs, links, ui
 from gallery.errors import InputError
 
 TITLE = "CLIP: name your own classes (zero-shot), or show a few examples (few-shot)"
@@ -211,8 +211,8 @@ def create_demo(batch: bool = True) -> None:
             bias_tab(model)
 
     ui.bring_into_view(run.click, "clip-softmax")
-    ui.linked(labels, "clip_classify", "labels")
-    ui.linked(template, "clip_classify", "template")
+    links.linked(labels, "clip_classify", "labels")
+    links.linked(template, "clip_classify", "template")
     zero_inputs = [model, image, labels, template]
     if catalog.available(ROLE):  # an example shows its answer: computed on its first click, then kept
         ui.answer_examples(zero_examples, on_classify, zero_inputs, [probabilities, cosine, note], lane=ui.short())
@@ -227,4 +227,6 @@ def create_demo(batch: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    ui.standalone(create_demo, TITLE)
+    from gallery import server
+
+    server.standalone(create_demo, TITLE)

@@ -26,7 +26,7 @@ from PIL import Image
 from demos.inpainting_masks import (
     BOTTOM, CENTRE, DRAWN, GREY, MASK_KINDS, RANDOM, TOP, masked_view, paste_visible, prepare, split_editor_value,
 )
-from gallery import catalog, inputs, models, ui
+from gallery import catalog, inputs, links, models, ui
 from gallery.device import device, dtype, gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
 
@@ -386,7 +386,7 @@ def create_demo() -> None:
         api_visibility="private", queue=False,
     )
     ui.bring_into_view(button.click, "inpaint-mae")
-    ui.linked(kind, "inpainting", "hide")
+    links.linked(kind, "inpainting", "hide")
     run_inputs = [photo, kind, ratio, mask_seed, mae_model, inpaint_model, prompt, seed, steps, side]
     outputs = [original, masked, telea, mae_raw, mae_pasted, diffusion, notes]
     button.click(on_run, run_inputs, outputs, api_name="inpaint", **ui.heavy())
@@ -395,4 +395,6 @@ def create_demo() -> None:
 
 
 if __name__ == "__main__":
-    ui.standalone(create_demo, TITLE)
+    from gallery import server
+
+    server.standalone(create_demo, TITLE)

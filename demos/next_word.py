@@ -21,7 +21,7 @@ from demos.next_word_distribution import (
 from demos.next_word_extend import (
     HISTORY_COLUMNS, Step, add_steps, on_clear_history, generate_for, history_outputs, on_inspect_step,
 )
-from gallery import catalog, inputs, models, opening, room_ui, text_server, ui
+from gallery import catalog, inputs, links, models, opening, room_ui, text_server, ui
 from gallery.catalog import Model
 from gallery.errors import InputError, ModelUnavailable
 
@@ -181,7 +181,7 @@ def on_load(request: gr.Request):
     label = _default_label()
     if label is None:
         return tuple(gr.skip() for _ in range(5 + CANDIDATE_BUTTONS))
-    link = ui.link_values(request, "next_word")
+    link = links.values(request, "next_word")
     if link.get("text"):
         defaults = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}
         return on_reveal(link["text"], label, *(link.get(k, v) for k, v in defaults.items()))
@@ -288,7 +288,7 @@ def create_demo(batch: bool = True) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=2, max_lines=12, elem_id="next-word-prompt")
-            ui.linked(prompt, "next_word", "text")
+            links.linked(prompt, "next_word", "text")
             with gr.Row(equal_height=True, elem_classes=["keep-together"]):
                 guess = gr.Textbox(
                     label="Your guess for the next word", placeholder="type it before you reveal, e.g. Paris", scale=2, min_width=150,
@@ -364,7 +364,7 @@ def create_demo(batch: bool = True) -> None:
     panels.causal_vs_masked_panel(ready)
 
     for component, key in ((guess, "guess"), (temperature, "temperature"), (top_k, "top_k"), (top_p, "top_p")):
-        ui.linked(component, "next_word", key)
+        links.linked(component, "next_word", key)
 
     # --- wiring ---
     # preprocess=False on model events: the raw values reach our own checks (plain words for any
@@ -413,5 +413,7 @@ def create_demo(batch: bool = True) -> None:
 
 
 if __name__ == "__main__":
-    ui.standalone(create_demo, TITLE)
+    from gallery import server
+
+    server.standalone(create_demo, TITLE)
 

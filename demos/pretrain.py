@@ -422,8 +422,6 @@ def create_demo() -> None:
 
 
 if __name__ == "__main__":
-    import app as gallery_app
+    from gallery import server
 
-    with gr.Blocks(title=TITLE) as demo:
-        create_demo()
-    gallery_app.launch(demo)
+    server.standalone(create_demo, TITLE)

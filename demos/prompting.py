@@ -28,7 +28,7 @@ from demos.prompting_prompts import (
     find_problem, get_problem_set, problem_sets, question_choices, set_description, set_lesson,
 )
 from demos.prompting_run import StrategyResult, engine_note, run_compare, run_score
-from gallery import catalog, inputs, opening, room_ui, ui
+from gallery import catalog, inputs, links, opening, room_ui, ui
 from gallery.device import device
 from gallery.errors import InputError
 
@@ -289,7 +289,7 @@ def on_load(request: gr.Request = None):
     model (`OPENING`: worked out once, at start, and each page gets its own copy). A shared link
     fills in its own question; it gets no opening answers."""
     label = _default_label()
-    if label is None or ui.link_values(request, "prompting"):
+    if label is None or links.values(request, "prompting"):
         return [gr.skip()] * (3 + 4 * len(STRATEGIES))
     return OPENING.get(label)
 
@@ -464,8 +464,8 @@ def create_demo() -> None:
 
     settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
     ui.bring_into_view(run.click, "prompting-results")
-    ui.linked(question, "prompting", "question")
-    ui.linked(expected, "prompting", "expected")
+    links.linked(question, "prompting", "question")
+    links.linked(expected, "prompting", "expected")
     # The opening answer is cancelled by this page's own run, so a late one cannot replace it.
     opening_event = gr.on(None, on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening",
                           **opening.LANE)
@@ -497,4 +497,6 @@ def create_demo() -> None:
 
 
 if __name__ == "__main__":
-    ui.standalone(create_demo, TITLE)
+    from gallery import server
+
+    server.standalone(create_demo, TITLE)

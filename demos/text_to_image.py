@@ -16,7 +16,7 @@ from PIL import Image
 from demos.text_to_image_steps import (
     FLAGGED_NOTE, PASSED_NOTE, Generation, Request, generate, notice_image, safety_flags, stream_generation,
 )
-from gallery import catalog, inputs, models, settings, ui
+from gallery import catalog, inputs, links, models, settings, ui
 from gallery.device import device, gpu, sized
 from gallery.errors import InputError, ModelUnavailable
 
@@ -372,7 +372,7 @@ def create_demo() -> None:
     # `clean_settings` clamps out-of-range, missing or NaN numbers with a note, for the UI and the
     # API alike (Gradio's own slider check would refuse them with a message naming no field).
     ui.bring_into_view(run.click, "t2i-image")
-    ui.linked(prompt, "text_to_image", "prompt")
+    links.linked(prompt, "text_to_image", "prompt")
     inputs = [model, prompt, negative, seed, randomize, steps, guidance, width, height]
     gr.on(
         [run.click, prompt.submit],
@@ -401,4 +401,6 @@ def create_demo() -> None:
 
 
 if __name__ == "__main__":
-    ui.standalone(create_demo, TITLE)
+    from gallery import server
+
+    server.standalone(create_demo, TITLE)

@@ -1,8 +1,11 @@
 """What the gallery does with a value a visitor, or an API call, sends: one policy for every tab.
 
-Sliders, number boxes and dropdowns are not enforced over the API, so every handler reads its
-values through these helpers. The rule: a value that still says what was meant is used, clamped,
-with a note the page shows; a value that says nothing usable is refused in plain words.
+Every handler reads its values through these helpers, because gradio's own checks are not
+enough: gradio refuses a slider value out of its range or a choice not on a dropdown's list
+(`ui.harden` then names the input), but lets NaN through; the events that must not fail a shared
+batch take raw values (`preprocess=False`, `pass_raw`); and tests and benchmarks call handlers
+directly. The rule: a value that still says what was meant is used, clamped, with a note
+the page shows; a value that says nothing usable is refused in plain words.
 
 Clamped with a note (the request runs):
 - a number outside its range, ±infinity included: "Steps 99 is outside 1–4; 4 was used.";
@@ -34,6 +37,7 @@ from dataclasses import dataclass
 import gradio as gr
 from PIL import Image
 
+from gallery import gradio_compat
 from gallery.errors import InputError
 from gallery.images import to_rgb
 
@@ -150,8 +154,8 @@ def pass_raw(component, on_error=None):
     `on_error(error)`) reaches the handler, which applies this policy to it.
 
     The mark is the component's gradio `key`, a constructor argument: gradio rebuilds a
-    component per session (`block.__class__(**constructor_args)`) once a handler or an example
-    sends it an update, and that copy keeps its key, where a patched method would be lost. Call
+    component per session from its constructor arguments once a handler or an example sends it
+    an update (`gradio_compat`, section 2), and that copy keeps its key. Call
     it where the component is built, before a gr.Examples uses it (an example's update carries
     the props gr.Examples saw, key included). `ui.harden`'s
     class-level preprocess reads the mark (`raw_policy`). (Gradio's own `validator=` runs on
@@ -160,8 +164,7 @@ def pass_raw(component, on_error=None):
         raise ValueError(f"pass_raw marks a component through its key; {component!r} already has one.")
     key = f"gallery-pass-raw-{len(_RAW)}"
     _RAW[key] = on_error
-    component.key = key
-    component.constructor_args["key"] = key  # what the per-session copy is built from
+    gradio_compat.set_constructor_arg(component, "key", key)  # the per-session copy is built from these
     return component
 
 

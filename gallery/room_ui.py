@@ -17,9 +17,8 @@ from typing import Callable, Sequence
 
 import gradio as gr
 import pandas as pd
-from gradio.context import Context
 
-from gallery import rooms, ui
+from gallery import gradio_compat, rooms, ui
 from gallery.rooms import RoomError
 
 ROOMS = rooms.Rooms()  # this process's rooms
@@ -54,7 +53,7 @@ _panels: "weakref.WeakKeyDictionary[gr.Blocks, _Panel]" = weakref.WeakKeyDiction
 
 def _panel() -> _Panel | None:
     """The room panel of the app being built (None: a tab launched on its own has no rooms)."""
-    root = Context.root_block
+    root = gradio_compat.root_block()
     return _panels.get(root) if root is not None else None
 
 
@@ -363,7 +362,7 @@ def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropd
           api_name="room_word_model", **ui.short())  # a few forward passes: short lane
 
 
-def _measured(scored, compared) -> tuple[dict[str, float], str]:
+def measured_scores(scored, compared) -> tuple[dict[str, float], str]:
     """The measured side: accuracy per strategy from the scored set (the accuracy chart), else
     right/wrong from the last run of the strategies (its results data)."""
     rows = getattr(scored, "data", None) or []
@@ -400,7 +399,7 @@ def connect_strategy_view(view, scored: gr.BarPlot, compared: gr.JSON) -> None:
         tally = _tally_or_none(code, key, lambda: ROOMS.strategy_tally(code, strategies))
         if tally is None:
             return gr.skip(), VOTE_VIEW_HELP, None
-        measured, how = _measured(scored_value, compared_value)
+        measured, how = measured_scores(scored_value, compared_value)
         signature = [code, tally.version, sorted(measured.items())]
         if signature == last_seen:
             return gr.skip(), gr.skip(), gr.skip()

@@ -65,44 +65,6 @@ def lesson(name: str, summary: str = "", title: str = "The idea in full", open: 
     return box
 
 
-# --- links that open a tab with its inputs filled in ------------------------------------------------
-# (tab id, query key, component) for every input a shared link restores; filled as tabs are built.
-LINKED_INPUTS: list[tuple[str, str, gr.components.Component]] = []
-
-
-def linked(component, tab: str, key: str):
-    """Let `?tab=<tab>&<key>=<value>` links fill this input (the share button writes them)."""
-    LINKED_INPUTS.append((tab, key, component))
-    return component
-
-
-def link_values(request: gr.Request | None, tab: str) -> dict[str, str]:
-    """The inputs a link asks for on this tab: {key: raw text}; {} when the link is for another tab."""
-    params = dict(request.query_params) if request is not None else {}
-    if params.pop("tab", None) != tab:
-        return {}
-    return params
-
-
-def link_update(component, raw: str | None):
-    """A link's text -> the component's new value (gr.skip() when absent or unreadable)."""
-    if raw is None:
-        return gr.skip()
-    if isinstance(component, (gr.Slider, gr.Number)):
-        try:
-            number = float(raw)
-        except ValueError:
-            return gr.skip()
-        low, high = getattr(component, "minimum", None), getattr(component, "maximum", None)
-        if number != number or (low is not None and number < low) or (high is not None and number > high):
-            return gr.skip()
-        return number
-    if isinstance(component, (gr.Dropdown, gr.Radio)):
-        choices = [c[1] if isinstance(c, tuple) else c for c in (component.choices or [])]
-        return raw if raw in choices else gr.skip()
-    return raw[:5000]
-
-
 def bring_into_view(trigger, elem_id: str) -> None:
     """When `trigger` fires (e.g. `button.click`), scroll the page just enough that `#elem_id`
     (the main result) is on screen: its loading bar, then the result, show where the visitor looks.
@@ -184,7 +146,7 @@ def answer_examples(examples: gr.Examples, fn, inputs: list, outputs: list, lane
             kept.put(key, last if single else list(last))
 
     on_example.__name__ = f"on_example_{getattr(fn, '__name__', 'answer')}"
-    examples.load_input_event.then(
+    gradio_compat.example_click(examples).then(
         on_example, [examples.dataset, *inputs], outputs, api_visibility="private", **(lane or heavy())
     )
     return on_example
@@ -257,7 +219,7 @@ def model_dropdown(role: str, label: str = "Model", **kwargs) -> gr.Dropdown:
     return gr.Dropdown(choices=choices, value=choices[0] if choices else None, label=label, **kwargs)
 
 
-def _as_user_error(error: BaseException) -> gr.Error:
+def as_user_error(error: BaseException) -> gr.Error:
     from gallery.device import gpu_refusal, refusal_sentence
 
     if gpu_refusal(error):  # ZeroGPU said no (quota used up, no GPU free): one plain sentence
@@ -296,7 +258,7 @@ def user_errors(fn):
             try:
                 yield from fn(*args, **kwargs)
             except Exception as error:
-                raise _as_user_error(error) from None
+                raise as_user_error(error) from None
 
         generator_wrapper._plain_errors = True
         return generator_wrapper
@@ -306,7 +268,7 @@ def user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except Exception as error:
-            raise _as_user_error(error) from None
+            raise as_user_error(error) from None
 
     wrapper._plain_errors = True
     return wrapper
@@ -324,15 +286,11 @@ _HINTS = {
 }
 
 
-def _plain_preprocess(cls):
-    """`cls.preprocess`, rewording an unreadable value (or, for a component marked
-    `inputs.pass_raw`, handing it over as its mark says). It wraps the class, not one instance:
-    gradio rebuilds a component per session (`block.__class__(**kwargs)`) once a handler has
-    sent it an update, and an instance-level patch would be lost on that copy."""
-    original = cls.preprocess
-    kind = cls.__name__
+def _plain_preprocess(original, kind: str):
+    """A component class's `preprocess` (`original`) rewording an unreadable value, or, for a
+    component marked `inputs.pass_raw`, handing it over as its mark says. `harden` puts it on the
+    class (`gradio_compat.wrap_preprocess`), so that gradio's per-session copy has it too."""
 
-    @functools.wraps(original)
     def preprocess(self, payload):
         try:
             return original(self, payload)
@@ -349,7 +307,6 @@ def _plain_preprocess(cls):
                 print_exception=False,
             ) from None
 
-    preprocess._plain_values = True
     return preprocess
 
 
@@ -374,20 +331,19 @@ def harden(blocks: gr.Blocks) -> None:
       first test or start rather than a visitor's request. The functions gradio registers itself
       (`_is_gradios_own`), which we cannot decorate, are wrapped in `user_errors` here.
     Events without a Python function (`fn=None`, browser-only `js`) have nothing to check."""
-    for component in blocks.blocks.values():
+    for component in gradio_compat.components(blocks):
         cls = type(component)
         if isinstance(component, gr.components.Component) and hasattr(cls, "preprocess"):
-            if not getattr(cls.__dict__.get("preprocess"), "_plain_values", False):  # once per class
-                cls.preprocess = _plain_preprocess(cls)
+            gradio_compat.wrap_preprocess(cls, functools.partial(_plain_preprocess, kind=cls.__name__))
     bare = []
-    for block_fn in blocks.fns.values():
+    for block_fn in gradio_compat.event_functions(blocks):
         fn = block_fn.fn
         if fn is None or getattr(fn, "_plain_errors", False):
             continue
         if not _is_gradios_own(fn):
             bare.append(_name(fn))
         elif not (inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)):  # (user_errors is sync)
-            block_fn.fn = user_errors(fn)
+            gradio_compat.replace_function(block_fn, user_errors(fn))
     if bare:
         raise TypeError(
             "These event handlers lack @ui.user_errors, so a failure in them would reach the visitor "
@@ -448,14 +404,3 @@ def build_tab(module_name: str) -> None:
             "missing, run the README's start command again, which installs what is needed.",
             elem_classes=["banner-error"],
         )
-
-
-def standalone(create_demo, title: str):
-    """`python -m demos.<tab>`: that one tab on its own page, hardened and launched (queue, lanes,
-    limits) exactly as the gallery is."""
-    import app as gallery_app  # here, not at the top: app imports this module
-
-    with gr.Blocks(title=title) as page:
-        create_demo()
-    harden(page)
-    return gallery_app.launch(page)

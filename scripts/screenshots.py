@@ -44,10 +44,11 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     import app as gallery_app
+    from gallery import server
 
     OUT.mkdir(parents=True, exist_ok=True)
     blocks = gallery_app.build_app()
-    _, url, _ = gallery_app.launch(blocks, server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    _, url, _ = server.launch(blocks, server_port=_free_port(), prevent_thread_lock=True, quiet=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                     args=["--no-sandbox", "--disable-dev-shm-usage"])

@@ -59,9 +59,10 @@ def _free_port() -> int:
 def app_url():
     """The whole gallery, built as `app.py` builds it, served on 127.0.0.1 with tiny models."""
     import app as gallery_app
+    from gallery import server
 
     blocks = gallery_app.build_app()
-    _, url, _ = gallery_app.launch(
+    _, url, _ = server.launch(
         blocks, server_port=_free_port(), prevent_thread_lock=True, quiet=True
     )
     yield url.rstrip("/")

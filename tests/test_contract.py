@@ -25,7 +25,7 @@ import gradio as gr
 import pytest
 
 import app as gallery_app
-from gallery import catalog, models, ui
+from gallery import catalog, gradio_compat, models, ui
 from tests import bad_inputs, tiny_models
 
 
@@ -43,9 +43,6 @@ class BuiltApp:
     roles: dict[str, set[str]]  # tab module -> the roles it asked the catalogue about
 
 
-_REAL_SET_EVENT_TRIGGER = gr.blocks.BlocksConfig.set_event_trigger
-
-
 def _handler_module(fn) -> str:
     return getattr(inspect.unwrap(fn), "__module__", "") or ""
 
@@ -57,17 +54,11 @@ def build_recorded(monkeypatch, build=None) -> BuiltApp:
     events: list[Event] = []
     roles: dict[str, set[str]] = {}
     building: list[str | None] = [None]
-    real_trigger = _REAL_SET_EVENT_TRIGGER
-    signature = inspect.signature(real_trigger)
 
-    def set_event_trigger(self, *args, **kwargs):
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        fn, name, visibility = bound.arguments["fn"], bound.arguments["api_name"], bound.arguments["api_visibility"]
+    def record(fn, name, visibility):
         ours = fn is not None and not _handler_module(fn).startswith("gradio")  # (not gr.Examples' own)
         if ours and name is not False and visibility != "private":
             events.append(Event(name, _handler_module(fn), building[0]))
-        return real_trigger(self, *args, **kwargs)
 
     def build_tab(module_name: str) -> None:
         building[0] = module_name
@@ -84,10 +75,10 @@ def build_recorded(monkeypatch, build=None) -> BuiltApp:
             roles[building[0]].add(role)
         return real_all_models(role)
 
-    monkeypatch.setattr(gr.blocks.BlocksConfig, "set_event_trigger", set_event_trigger)
     monkeypatch.setattr(ui, "build_tab", build_tab)
     monkeypatch.setattr(catalog, "all_models", all_models)
-    blocks = (build or gallery_app.build_app)()
+    with gradio_compat.declared_events(record):
+        blocks = (build or gallery_app.build_app)()
     return BuiltApp(blocks, events, roles)
 
 

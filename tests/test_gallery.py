@@ -332,16 +332,9 @@ def test_harden_survives_gradio_s_per_session_copy_of_a_component():
 def _session_copy(blocks, event, component, update):
     """The instance gradio serves one session from once `event`'s handler sent `component`
     `update`: gradio's own postprocessing builds it (`block.__class__(**kwargs)`)."""
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
+    from gallery import gradio_compat
 
-    from gradio.state_holder import SessionState
-
-    state = SessionState(blocks)
-    # In a thread of its own: the browser tests' playwright keeps an event loop running in this one.
-    with ThreadPoolExecutor(1) as worker:
-        worker.submit(asyncio.run, blocks.postprocess_data(event, update, state)).result()  # (one output)
-    copy = state[component._id]
+    copy = gradio_compat.session_copy(blocks, event, component, update)
     assert copy is not component  # the copy this test is about
     return copy
 

@@ -241,14 +241,14 @@ def test_strategy_votes_through_the_api(clients):
 def test_the_measured_winner_comes_from_the_scored_set_else_the_last_run():
     from gradio.components.native_plot import PlotData
 
-    from gallery.room_ui import _measured
+    from gallery.room_ui import measured_scores
 
     scored = PlotData(columns=["strategy", "accuracy"], data=[["zero-shot", 0.2], ["few-shot", 0.6]],
                       datatypes={"strategy": "nominal", "accuracy": "quantitative"}, mark="bar")
     last_run = [{"strategy": "zero-shot", "correct": True}, {"strategy": "few-shot", "correct": False}]
-    assert _measured(scored, last_run)[0] == {"zero-shot": 0.2, "few-shot": 0.6}
-    assert _measured(None, last_run)[0] == {"zero-shot": 1.0, "few-shot": 0.0}
-    assert _measured(None, None) == ({}, "")
+    assert measured_scores(scored, last_run)[0] == {"zero-shot": 0.2, "few-shot": 0.6}
+    assert measured_scores(None, last_run)[0] == {"zero-shot": 1.0, "few-shot": 0.0}
+    assert measured_scores(None, None) == ({}, "")
 
 
 def test_two_replicas_sharing_one_store_count_into_the_same_room():

@@ -81,7 +81,7 @@ def test_the_quota_error_becomes_one_plain_sentence_with_the_reset_time():
     assert "Try again in 0:03:12" in error.message  # the installed package's own words
     assert device.gpu_refusal(error) == "quota" and device.retry_after_s(error.message) == 192
 
-    shown = ui._as_user_error(error)
+    shown = ui.as_user_error(error)
     sentence = shown.message
     assert "run out" in sentence and "in about 4 minutes" in sentence  # 3 min 12 s, rounded up
     assert "text tabs keep working" in sentence
