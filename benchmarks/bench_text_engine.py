@@ -59,14 +59,14 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     from demos import next_word_distribution as NWD, next_word_extend as NWE
     from demos import prompting as P
     from demos import prompting_prompts as PP, prompting_run as PR
-    from gallery import catalog, models, text_engine
+    from gallery import catalog, engines, models, text_engine
 
     torch.set_num_threads(2)
     entry = catalog.EMBEDDED_LM
     path = catalog.gguf_file(entry)
     lm, tokenizer = models.load_causal_lm(entry)
-    engine = models.load_text_engine(entry)
-    assert engine is not None, models.text_engine_problem(entry)
+    engine = engines.load_text_engine(entry)
+    assert engine is not None, engines.text_engine_problem(entry)
     raw = Llama(model_path=str(path), n_ctx=2048, n_threads=text_engine.threads(),
                 n_threads_batch=text_engine.batch_threads(), verbose=False)
     ids = tokenizer(PROMPT)["input_ids"]

@@ -108,7 +108,7 @@ def run(clients: int = CLIENTS, rounds: int = ROUNDS, passes: int = PASSES) -> d
 
     import torch
 
-    from gallery import catalog, models, text_server
+    from gallery import catalog, engines, models, text_server
     from tests.llama_server import LlamaServer, missing_reason
 
     torch.set_num_threads(2)
@@ -119,8 +119,8 @@ def run(clients: int = CLIENTS, rounds: int = ROUNDS, passes: int = PASSES) -> d
     lm, tokenizer = models.load_causal_lm(entry)
     load_before = os.getloadavg()
     text_server.start(url="")
-    local = models.load_text_engine(entry)
-    assert local is not None and local.top_n is None, models.text_engine_problem(entry)
+    local = engines.load_text_engine(entry)
+    assert local is not None and local.top_n is None, engines.text_engine_problem(entry)
     with contextlib.ExitStack() as servers:
         urls = {name: servers.enter_context(LlamaServer(entry, parallel=clients, ctx=512 * clients, **options)).url
                 for name, options in SERVERS.items()}
@@ -130,7 +130,7 @@ def run(clients: int = CLIENTS, rounds: int = ROUNDS, passes: int = PASSES) -> d
                 text_server.start(url="")
                 return local
             line = text_server.start(url=urls[name], model=catalog.bundled_file(entry).file_name)
-            remote = models.load_text_engine(entry)
+            remote = engines.load_text_engine(entry)
             assert isinstance(remote, text_server.ServerEngine), line
             return remote
 

@@ -21,7 +21,7 @@ from demos.next_word_distribution import (
 from demos.next_word_extend import (
     HISTORY_COLUMNS, Step, add_steps, on_clear_history, generate_for, history_outputs, on_inspect_step,
 )
-from gallery import catalog, inputs, links, models, opening, room_ui, text_server, ui
+from gallery import catalog, engines, inputs, links, opening, room_ui, text_server, ui
 from gallery.catalog import Model
 from gallery.errors import InputError, ModelUnavailable
 
@@ -86,7 +86,7 @@ def _summary(d: Distribution, entry: Model) -> str:
             f"The text server sends its top {d.top_n} next tokens with their probabilities; the bars after "
             f"your settings are those {d.top_n} renormalised, and sampling here draws from them only."
         )
-    problem = models.text_engine_problem(entry)
+    problem = engines.text_engine_problem(entry)
     if problem:
         problem = f"This bundled model's bars come from transformers here, more slowly: {problem}."
     lines += [f"⚠️ {note}" for note in (d.prompt.note, *d.settings.notes, problem, text_server.notice(entry)) if note]

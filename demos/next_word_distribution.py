@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> printable character table
 
-from gallery import catalog, generation, inputs, models, text_engine, ui
+from gallery import catalog, engines, generation, inputs, models, text_engine, ui
 from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError
 
@@ -369,14 +369,14 @@ GPU_TOKEN_S = 0.05
 @gpu(duration=sized(lambda label, texts, *_, **__: GPU_FORWARD_S * len(texts)), role=ROLE)
 def distributions_for(label, texts: list[str], settings_list: list[Sampling], chat: bool = False):
     lm, tokenizer, entry = load(label)
-    engine = models.distribution_engine(entry, tokenizer)  # llama.cpp for a bundled GGUF on CPU, else None
+    engine = engines.distribution_engine(entry, tokenizer)  # llama.cpp for a bundled GGUF on CPU, else None
     return next_token_distributions(lm, tokenizer, texts, settings_list, chat=chat, engine=engine), entry
 
 
 @gpu(duration=gpu_seconds(GPU_FORWARD_S), role=ROLE)
 def word_for(label, text, word, s: Sampling) -> WordGuess:
     lm, tokenizer, entry = load(label)
-    return word_probability(lm, tokenizer, text, word, s, engine=models.distribution_engine(entry, tokenizer))
+    return word_probability(lm, tokenizer, text, word, s, engine=engines.distribution_engine(entry, tokenizer))
 
 
 
@@ -386,7 +386,7 @@ def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[floa
     """For the presenter's room view, in one call: the model's top next token after `text`, its
     probability and rank for each of the room's words (rank None: too long to score), its name."""
     lm, tokenizer, entry = load(label)
-    engine = models.distribution_engine(entry, tokenizer)
+    engine = engines.distribution_engine(entry, tokenizer)
     top = next_token_distribution(lm, tokenizer, text, engine=engine).tokens[0]
     scores = []
     for word in words:

@@ -14,7 +14,7 @@ from demos.next_word_distribution import (
     ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, bars, context_length, encode_prompt, engine_name, load,
     readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id,
 )
-from gallery import generation, models, settings, text_engine, ui
+from gallery import engines, generation, settings, text_engine, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
 
@@ -125,7 +125,7 @@ def generate_tokens(lm, tokenizer, text: str, s: Sampling, n: int, seed: int, en
 @gpu(duration=sized(lambda label, text, s, n, *_: GPU_TOKEN_S * n), role=ROLE)
 def generate_for(label, text, s: Sampling, n: int, seed: int) -> Generation:
     lm, tokenizer, entry = load(label)
-    return generate_tokens(lm, tokenizer, text, s, n, seed, engine=models.load_text_engine(entry))
+    return generate_tokens(lm, tokenizer, text, s, n, seed, engine=engines.load_text_engine(entry))
 
 
 def history_outputs(history: list[dict]) -> list:

@@ -19,7 +19,7 @@ import torch
 
 from demos.prompting_answers import extract_answer, is_correct, majority_vote, reply_end
 from demos.prompting_prompts import SELF_CONSISTENCY, ProblemSet, RowPlan, get_problem_set, plan_rows, uses_plain_prompts
-from gallery import catalog, generation, models, settings as gallery_settings, text_server
+from gallery import catalog, engines, generation, models, settings as gallery_settings, text_server
 from gallery.generation import eos_token_ids
 from gallery.text_engine import Draw
 from gallery.device import gpu, sized
@@ -335,7 +335,7 @@ def load_model(model_label: str | None):
 def load_engine(model_label: str | None):
     """The text server when it serves this model (GALLERY_TEXT_SERVER), llama.cpp for a bundled
     GGUF model on CPU, else None (transformers' generate)."""
-    return models.load_text_engine(catalog.by_label("instruct", model_label))
+    return engines.load_text_engine(catalog.by_label("instruct", model_label))
 
 
 def engine_note(model_label: str | None) -> str:

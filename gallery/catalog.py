@@ -278,7 +278,7 @@ def joined_gguf_path(model: Model = EMBEDDED_GEMMA) -> Path | None:
     return path if path.is_file() else None
 
 
-# model id -> where its GGUF lies (or None): these run on llama.cpp on a CPU (models.load_text_engine)
+# model id -> where its GGUF lies (or None): these run on llama.cpp on a CPU (engines.load_text_engine)
 GGUF_FILES = {EMBEDDED_LM_ID: embedded_gguf_path, EMBEDDED_GEMMA_ID: joined_gguf_path}
 
 

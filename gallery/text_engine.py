@@ -13,7 +13,7 @@ so both engines read exactly the same ids):
   per step (set scoring and the prompting strategies).
 
 Transformers stays the engine for Hub models, on GPU, and the reference in tests; this module
-is used only where `models.load_text_engine` finds a GGUF file and a working `llama_cpp`.
+is used only where `engines.load_text_engine` finds a GGUF file and a working `llama_cpp`.
 The third engine, an OpenAI-compatible server (`text_server.ServerEngine`, GALLERY_TEXT_SERVER),
 answers the same three things; its rows list only the server's top N tokens (`top_n`; None here:
 every token), so the tabs read probabilities through `probabilities`, and its `generate_batch`
@@ -349,7 +349,7 @@ class LlamaCppEngine:
         """The largest difference between the next-token probabilities of each prompt read whole
         into an empty sequence and read again after its first token alone. Zero where llama.cpp
         gives a prompt the same numbers however its cache was filled; on some CPUs Gemma's Q4_K
-        weights gave 0.011 (models.distribution_engine then reads the bars with transformers)."""
+        weights gave 0.011 (engines.distribution_engine then reads the bars with transformers)."""
         gap = 0.0
         with self._sequences(id_lists[:1], max(len(ids) for ids in id_lists)) as (seq,):
             for ids in id_lists:

@@ -33,7 +33,7 @@ engines do (the tokenizer stays transformers'):
 Faults, in plain words (`ModelUnavailable`): a server down at start, or failing in the middle of a
 request (cut connection, no answer within GALLERY_TEXT_SERVER_TIMEOUT_S), is set aside: the
 request that met the failure says so, and the next requests run on the in-process engine
-(`models.load_text_engine` falls back) until the server answers again (asked every RECHECK_S).
+(`engines.load_text_engine` falls back) until the server answers again (asked every RECHECK_S).
 A server whose model is not on the allow-list, or that refuses the key, is refused at start, in
 words (`status_line`, and a note on the text tabs' pages), and never used.
 """

@@ -16,7 +16,7 @@ from gradio_client.exceptions import AppError
 from demos import prompting as P
 
 from demos import prompting_answers as PA, prompting_prompts as PP, prompting_run as PR
-from gallery import catalog, models
+from gallery import catalog, engines, models
 from gallery.errors import InputError
 from tests.tiny_models import CHAT_TEMPLATE
 
@@ -527,7 +527,7 @@ def test_on_llama_cpp_each_reply_stops_where_it_has_said_its_answer():
     StopAtAnswer does): same greedy answers as letting every row run on, in fewer tokens."""
     entry = catalog.EMBEDDED_GEMMA  # a base model: left alone, it runs on into new "Q:" blocks
     lm, tok = models.load_causal_lm(entry)
-    engine = models.load_text_engine(entry)
+    engine = engines.load_text_engine(entry)
     assert engine is not None, "llama.cpp is not usable here"
     problem_set = P.get_problem_set("opposites")
     strategies = [PP.ZERO_SHOT, P.FEW_SHOT, PP.COT]

@@ -20,7 +20,7 @@ from demos import next_word_extend as NWE
 from demos import prompting as P
 from demos import prompting_prompts as PP
 from demos import prompting_run as PR
-from gallery import catalog, models, settings, text_server
+from gallery import catalog, engines, models, settings, text_server
 from gallery.errors import ModelUnavailable
 from gallery.text_engine import LlamaCppEngine, why_unusable
 from tests import llama_server
@@ -84,7 +84,7 @@ def in_process():
 
 
 def _server_engine():
-    engine = models.load_text_engine(ENTRY)
+    engine = engines.load_text_engine(ENTRY)
     assert isinstance(engine, text_server.ServerEngine), text_server.status_line()
     return engine
 
@@ -279,7 +279,7 @@ def test_down_at_start_the_tabs_fall_back_and_the_page_says_so(in_process):
     try:
         line = text_server.start(url=nowhere, model=FILE_NAME)
         assert "set aside" in line and "cannot be reached" in line
-        assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)
+        assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
         note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
         assert "llama.cpp, " in note  # the in-process engine answered
         assert f"The text server at {nowhere.removeprefix('http://').removesuffix('/v1')} is not answering" in note
@@ -295,7 +295,7 @@ def test_dying_mid_request_is_a_plain_sentence_and_the_next_request_falls_back(o
     import gradio as gr
 
     text_server.start(url=own_server.url, model=FILE_NAME)
-    assert isinstance(models.load_text_engine(ENTRY), text_server.ServerEngine)
+    assert isinstance(engines.load_text_engine(ENTRY), text_server.ServerEngine)
     problem_set = P.problem_sets()["Arithmetic word problems"]
     problem = problem_set.items[0]
     ask = (LABEL, problem.question, problem.answer, [PP.STRATEGIES[2]], P.NO_GUESS, 1, 1, 0.0, 0.7, 0, 400,
@@ -311,7 +311,7 @@ def test_dying_mid_request_is_a_plain_sentence_and_the_next_request_falls_back(o
     assert "Traceback" not in message and "Error:" not in message
     assert shown_first is not None and "Run by the **llama.cpp server" in shown_first[0]  # it was the server's
     # the next request runs in-process, and the page says why
-    assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)
+    assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
     summary = list(P.on_compare(*ask[:10], 24, ask[11]))[-1][0]
     assert "is not answering" in summary
     note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
@@ -328,7 +328,7 @@ def test_dying_between_next_word_steps_is_a_plain_sentence(own_server, in_proces
         NWE.generate_tokens(lm, tokenizer, "Once upon a time", NWD.Sampling(temperature=1.0), 50, 1, engine=engine)
         NWE.generate_tokens(lm, tokenizer, "Once upon a time", NWD.Sampling(temperature=1.0), 50, 2, engine=engine)
     killer.join()
-    assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)
+    assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
 
 
 def test_a_slow_server_cannot_stretch_the_time_limit_and_is_used_again_once_it_answers(own_server, in_process, monkeypatch):
@@ -343,11 +343,11 @@ def test_a_slow_server_cannot_stretch_the_time_limit_and_is_used_again_once_it_a
             NWD.next_token_distribution(lm, tokenizer, "The cat sat on the", engine=engine)
         waited = time.monotonic() - started
         assert waited < 2.0 + 3.0, f"the request waited {waited:.1f} s with a 2 s limit"
-        assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)  # set aside meanwhile
+        assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)  # set aside meanwhile
     finally:
         own_server.resume()
     monkeypatch.setattr(text_server, "RECHECK_S", 0.0)
-    assert isinstance(models.load_text_engine(ENTRY), text_server.ServerEngine)  # asked again: it answers
+    assert isinstance(engines.load_text_engine(ENTRY), text_server.ServerEngine)  # asked again: it answers
 
 
 def test_a_slow_stream_cannot_stretch_the_time_limit(own_server, in_process, monkeypatch):
@@ -373,7 +373,7 @@ def test_a_model_not_on_the_allow_list_is_refused_at_start_in_words(in_process):
         try:
             line = text_server.start(url=stranger.url, model="")
             assert "not used" in line and "'my-private-finetune' is not on the gallery's list" in line
-            assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)
+            assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
             note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
             assert "is not used" in note and "my-private-finetune" in note and "llama.cpp, " in note
             line = text_server.start(url=stranger.url, model="gpt-4o")  # named, not on the list: never asked
@@ -405,7 +405,7 @@ def test_the_key_is_sent_and_never_logged(in_process, caplog):
 
 def test_unset_nothing_changes(in_process):
     text_server.start(url="")
-    assert isinstance(models.load_text_engine(ENTRY), LlamaCppEngine)
+    assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
     assert text_server.notice(ENTRY) is None
     d = NWD.next_token_distribution(*in_process[:2], "The capital of France is", engine=in_process[2])
     assert d.top_n is None
