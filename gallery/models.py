@@ -331,11 +331,19 @@ def load_safety_checker(model: Model):
     return _cached("safety", model, build)
 
 
+# The loaders the catalogue's roles name (`catalog.Role.loader`), by name.
+LOADERS: dict[str, Callable[[Model], Any]] = {
+    loader.__name__: loader
+    for loader in (load_causal_lm, load_masked_lm, load_mae, load_clip, load_text2image, load_inpaint,
+                   load_safety_checker)
+}
+
+
 def loader_for(role: str) -> Callable[[Model], Any]:
     """The loader a role names in the catalogue (`catalog.ROLES[role].loader`)."""
     name = catalog.ROLES[role].loader
-    loader = globals().get(name)
-    if not callable(loader):  # a catalogue mistake: say so, never skip the role silently
+    loader = LOADERS.get(name)
+    if loader is None:  # a catalogue mistake: say so, never skip the role silently
         raise LookupError(f"The role {role!r} names the loader {name!r}, which gallery/models.py does not define.")
     return loader
 

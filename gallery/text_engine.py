@@ -367,7 +367,9 @@ class LlamaCppEngine:
         return self.logits_batch([ids])[0]
 
     def logits_batch(self, id_lists: Sequence[Sequence[int]]) -> torch.Tensor:
-        """-> (B, V) next-token logits for each id list (each read in a sequence of its own)."""
+        """-> (B, V) next-token logits for each id list, read one after another in one borrowed
+        sequence of the cache: each reuses the start it shares with the list read before it (the
+        probabilities agree within 1e-5 however a prompt was read)."""
         with self._sequences(id_lists[:1], max(len(ids) for ids in id_lists)) as (seq,):
             rows = []
             for ids in id_lists:
@@ -396,8 +398,8 @@ class LlamaCppEngine:
                        max_time: float | None = None, stop: threading.Event | None = None,
                        ended: Callable[[int], bool] | None = None, draws=None,
                        ) -> Iterator[tuple[list[int | None], list[torch.Tensor | None]]]:
-        """Decode several rows together: each step yields every row's new token (None once the
-        row has ended) and the (V,) logits it was picked from. `pick(row, step, logits)`;
+        """Decode several rows together: each step yields two lists of the caller's own, every
+        row's new token (None once the row has ended) and the (V,) logits it was picked from. `pick(row, step, logits)`;
         `ended(row)`, asked after each step's yield, ends a row early (it has said its answer).
         Rows with the same prompt (self-consistency's samples) read it once and share its cache.
         `draws` (how a server engine samples each row) is not used here: `pick` chooses."""
@@ -428,7 +430,7 @@ class LlamaCppEngine:
                     tokens.append(token)
                     if token in eos_ids:
                         alive[row] = False
-                yield tokens, logits
+                yield tokens, list(logits)  # a list of its own: `logits` is refilled for the next step
                 if ended is not None:
                     alive = [a and not ended(row) for row, a in enumerate(alive)]
                 out_of_time = max_time is not None and time.perf_counter() - started > max_time

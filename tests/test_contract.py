@@ -131,7 +131,7 @@ def role_problems(name: str, role: catalog.Role | None) -> list[str]:
     for model in role.tiny:
         if catalog.tiny_folder(model) not in tiny_models.BUILDERS:
             problems.append(f"role {name!r}: no builder for its tiny folder {catalog.tiny_folder(model)!r}")
-    loader = getattr(models, role.loader, None)
+    loader = models.LOADERS.get(role.loader)
     if not callable(loader):
         problems.append(f"role {name!r}: gallery/models.py has no loader {role.loader!r}")
     families = {m.family for m in (*role.hub, *role.tiny)}
