@@ -48,9 +48,9 @@ def _run(repeats: int) -> list[Row]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from demos import next_word as nw
 
-    from demos import next_word_distribution as NWD, next_word_extend as NWE
+
+    from demos.next_word import distribution as NWD, extend as NWE
     from gallery import catalog, models
     from gallery.device import device, dtype
 
@@ -61,7 +61,7 @@ def _run(repeats: int) -> list[Row]:
     n_tokens = len(tokenizer(PROMPT).input_ids)
     assert n_tokens == PROMPT_TOKENS, n_tokens
     label = catalog.EMBEDDED_LM.label
-    app_lm, app_tokenizer, _ = nw.load(label)
+    app_lm, app_tokenizer, _ = NWD.load(label)
 
     def raw_distribution():  # the model card's way: tokenize, forward, softmax, top 12
         ids = tokenizer(PROMPT, return_tensors="pt").to(device())
@@ -78,7 +78,7 @@ def _run(repeats: int) -> list[Row]:
     def pure_distribution():
         return NWD.next_token_distribution(app_lm, app_tokenizer, PROMPT)
 
-    s = nw.check_settings(0.8, 50, 0.95, nw.vocab_size(app_lm))
+    s = NWD.check_settings(0.8, 50, 0.95, NWD.vocab_size(app_lm))
 
     def raw_generate():
         ids = tokenizer(PROMPT, return_tensors="pt").to(device())
@@ -158,9 +158,9 @@ def _throughput(url: str, label: str) -> tuple[float, list[int]]:
     sending their requests one after another, all at the same time; and the batch sizes seen."""
     from gradio_client import Client
 
-    from demos import next_word as nw
 
-    from demos import next_word_distribution as NWD, next_word_extend as NWE
+
+    from demos.next_word import distribution as NWD
 
     clients = [Client(url, verbose=False, download_files=False) for _ in range(CLIENTS)]
     clients[0].predict(PROMPT, label, 1.0, 0, 1.0, api_name="/next_word_bars")  # warm
@@ -170,20 +170,20 @@ def _throughput(url: str, label: str) -> tuple[float, list[int]]:
         for _ in range(REQUESTS_PER_CLIENT):
             client.predict(text, label, 1.0, 0, 1.0, api_name="/next_word_bars")
 
-    sizes, real = [], NWD._last_logits
+    sizes, real = [], NWD.last_logits
 
     def spy(lm, id_lists, pad_id):  # every forward pass of the tab goes through here
         sizes.append(len(id_lists))
         return real(lm, id_lists, pad_id)
 
-    NWD._last_logits = spy
+    NWD.last_logits = spy
     try:
         started = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(visitor, zip(clients, _prompts())))
         return (time.perf_counter() - started) / (CLIENTS * REQUESTS_PER_CLIENT), sorted(set(sizes))
     finally:
-        NWD._last_logits = real
+        NWD.last_logits = real
         for client in clients:
             client.close()
 
@@ -192,13 +192,11 @@ def _launch_unbatched():
     """The next-word tab alone, wired with the unbatched handler (same queue settings)."""
     import gradio as gr
 
-    import app as gallery_app
     from gallery import server
-    from demos import next_word as nw
-    from demos import next_word_distribution as NWD, next_word_extend as NWE
+    from demos import next_word
 
     with gr.Blocks() as blocks:
-        nw.create_demo(batch=False)
+        next_word.create_demo(batch=False)
     _, url, _ = server.launch(blocks, server_port=free_port(), prevent_thread_lock=True, quiet=True)
     return blocks, url
 

@@ -54,9 +54,9 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     import torch
     from llama_cpp import Llama
 
-    from demos import next_word as nw
 
-    from demos import next_word_distribution as NWD, next_word_extend as NWE
+
+    from demos.next_word import distribution as NWD, extend as NWE
     from demos import prompting as P
     from demos import prompting_prompts as PP, prompting_run as PR
     from gallery import catalog, engines, models, text_engine

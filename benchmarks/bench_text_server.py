@@ -49,7 +49,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def crowd(lm, tokenizer, engine, clients: int, rounds: int) -> dict:
     """`clients` threads at once, each `rounds` × (bars, then a short generation) -> timings."""
-    from demos import next_word_distribution as NWD, next_word_extend as NWE
+    from demos.next_word import distribution as NWD, extend as NWE
 
     bars: list[float] = []
     gens: list[float] = []

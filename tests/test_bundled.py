@@ -121,8 +121,7 @@ def test_the_launched_tabs_list_both_bundled_models(app_url):
 # --- real weights ------------------------------------------------------------------------------
 @pytest.mark.real_weights
 def test_gemma_says_wednesday_after_monday_tuesday_and_its_probabilities_sum_to_one():
-    from demos import next_word as nw
-    from demos import next_word_distribution as NWD
+    from demos.next_word import distribution as NWD
 
     lm, tokenizer = models.load_causal_lm(catalog.EMBEDDED_GEMMA)
     assert type(lm).__name__ == "Gemma3ForCausalLM" and lm.config.vocab_size == 262_144

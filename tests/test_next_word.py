@@ -12,9 +12,11 @@ import pytest
 import torch
 from gradio_client.exceptions import AppError
 
-from demos import next_word as nw
+from demos import next_word
 
-from demos import next_word_distribution as NWD, next_word_extend as NWE, next_word_panels as NWP
+from demos.next_word import reveal as NWR
+
+from demos.next_word import distribution as NWD, extend as NWE, panels as NWP
 from gallery import catalog, inputs, models
 from gallery.errors import InputError
 
@@ -56,7 +58,7 @@ def _reference_sampling(logits: torch.Tensor, t: float, k: int, p: float) -> tor
 def test_bars_equal_softmax_of_tempered_logits_after_top_k_and_top_p(label, t, k, p):
     lm, tokenizer = _load(label)
     text = "The cat sat on the"
-    d = NWD.next_token_distribution(lm, tokenizer, text, nw.check_settings(t, k, p, nw.vocab_size(lm)))
+    d = NWD.next_token_distribution(lm, tokenizer, text, NWD.check_settings(t, k, p, NWD.vocab_size(lm)))
     logits = _reference_last_logits(lm, tokenizer, text)
     model = logits.softmax(-1)
     sampling = _reference_sampling(logits, t, k, p)
@@ -70,7 +72,7 @@ def test_bars_equal_softmax_of_tempered_logits_after_top_k_and_top_p(label, t, k
 
 def test_temperature_zero_puts_everything_on_the_top_token():
     lm, tokenizer = _load(LLAMA)
-    d = NWD.next_token_distribution(lm, tokenizer, "Once upon a time", nw.check_settings(0, 0, 1, 400))
+    d = NWD.next_token_distribution(lm, tokenizer, "Once upon a time", NWD.check_settings(0, 0, 1, 400))
     assert d.sampling_probs[0] == 1.0 and sum(d.sampling_probs) == 1.0 and d.kept == 1
     assert d.token_ids[0] == int(_reference_last_logits(lm, tokenizer, "Once upon a time").argmax())
 
@@ -80,10 +82,10 @@ def test_one_batched_pass_equals_one_pass_per_prompt(label):
     lm, tokenizer = _load(label)
     texts = ["The cat", "The capital of France is Paris. The capital of Italy is", "🙂 日本語 mañana", "2 + 3 ="]
     ids = [tokenizer(t).input_ids for t in texts]
-    batched = NWD._last_logits(lm, ids, NWD.pad_id(tokenizer))
+    batched = NWD.last_logits(lm, ids, NWD.pad_id(tokenizer))
     for row, text in enumerate(texts):
         assert torch.allclose(batched[row].double(), _reference_last_logits(lm, tokenizer, text), atol=1e-5)
-    settings = [NWD.Sampling(), nw.check_settings(0.7, 10, 0.9, 400), NWD.Sampling(0.0), NWD.Sampling(1.3)]
+    settings = [NWD.Sampling(), NWD.check_settings(0.7, 10, 0.9, 400), NWD.Sampling(0.0), NWD.Sampling(1.3)]
     together = NWD.next_token_distributions(lm, tokenizer, texts, settings)
     for text, s, d in zip(texts, settings, together):
         alone = NWD.next_token_distribution(lm, tokenizer, text, s)
@@ -92,7 +94,7 @@ def test_one_batched_pass_equals_one_pass_per_prompt(label):
 
 
 def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_others():
-    columns = nw.on_reveal_batch(
+    columns = NWR.on_reveal_batch(
         ["The cat sat", "", "Once upon", "x"], [LLAMA, LLAMA, GPT2, "no such model"], [1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]
     )
     notes = columns[4]
@@ -100,7 +102,7 @@ def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_other
     assert "Type a few words" in notes[1] and "Unknown model" in notes[3]
     assert columns[2][1] is None and list(columns[2][0]["id"]) == NWD.next_token_distribution(*_load(LLAMA), "The cat sat").token_ids
     with pytest.raises(Exception, match="Type a few words"):  # alone, a bad request is a plain error
-        nw.on_reveal_batch([""], [LLAMA], [1], [0], [1])
+        NWR.on_reveal_batch([""], [LLAMA], [1], [0], [1])
 
 
 # --- readable tokens and the tokenization view ---------------------------------------------------
@@ -113,7 +115,7 @@ def test_tokens_are_shown_readably():
     assert "⟨F0 9F⟩" in shown or "🙂" in shown  # a partial emoji shows its bytes, never '�'
     assert "\ufffd" not in shown
     assert [int(i) for _, i in pieces] == tokenizer("The cat\nsat  🙂").input_ids
-    assert nw.visible_whitespace("\t\x07") == "⇥⟨07⟩" and nw.visible_whitespace("") == "∅"
+    assert NWD.visible_whitespace("\t\x07") == "⇥⟨07⟩" and NWD.visible_whitespace("") == "∅"
 
 
 # --- your guess ----------------------------------------------------------------------------------
@@ -128,7 +130,7 @@ def test_guess_gets_a_space_like_a_written_word():
 def test_word_probability_chains_the_pieces(label):
     lm, tokenizer = _load(label)
     text, word = "Once upon a time there was a", "zebracorn"
-    g = NWD.word_probability(lm, tokenizer, text, word, nw.check_settings(0.7, 0, 1, 400))
+    g = NWD.word_probability(lm, tokenizer, text, word, NWD.check_settings(0.7, 0, 1, 400))
     pieces = tokenizer(" " + word).input_ids
     assert len(pieces) > 1 and [p[1] for p in g.pieces] == pieces
     expected, context = 1.0, text
@@ -155,7 +157,7 @@ def test_a_one_token_word_has_the_probability_and_rank_of_its_bar():
 def test_seeded_generation_equals_seeded_model_generate(t, k, p):
     lm, tokenizer = _load(LLAMA)
     text, seed, n = "The cat sat on the", 1234, 8
-    s = nw.check_settings(t, k, p, nw.vocab_size(lm))
+    s = NWD.check_settings(t, k, p, NWD.vocab_size(lm))
     rng_before = torch.get_rng_state()
     g = NWE.generate_tokens(lm, tokenizer, text, s, n, seed)
     assert torch.equal(torch.get_rng_state(), rng_before)  # the global RNG is left as it was
@@ -190,16 +192,16 @@ def test_temperature_zero_generation_is_greedy():
 def test_settings_are_checked_and_clamped_with_a_note():
     for bad in [float("nan"), float("inf"), "warm", None]:
         with pytest.raises(InputError, match="Temperature must be"):
-            nw.check_settings(bad, 0, 1, 400)
+            NWD.check_settings(bad, 0, 1, 400)
     with pytest.raises(InputError, match="can't be negative"):
-        nw.check_settings(-0.5, 0, 1, 400)
+        NWD.check_settings(-0.5, 0, 1, 400)
     with pytest.raises(InputError, match="Top-p must be a finite"):
-        nw.check_settings(1, 0, float("nan"), 400)
-    s = nw.check_settings(99, 10**6, 7, 400)
+        NWD.check_settings(1, 0, float("nan"), 400)
+    s = NWD.check_settings(99, 10**6, 7, 400)
     assert (s.temperature, s.top_k, s.top_p) == (NWD.MAX_TEMPERATURE, 0, 1.0) and len(s.notes) == 3
-    s = nw.check_settings(1, -3, -1, 400)
+    s = NWD.check_settings(1, -3, -1, 400)
     assert (s.top_k, s.top_p) == (0, 0.0) and len(s.notes) == 2
-    assert nw.check_settings(1, 0, 1, 400).notes == ()  # 0 and 1 simply mean "off"
+    assert NWD.check_settings(1, 0, 1, 400).notes == ()  # 0 and 1 simply mean "off"
 
 
 def test_a_huge_prompt_keeps_its_end_and_says_so():
@@ -211,7 +213,7 @@ def test_a_huge_prompt_keeps_its_end_and_says_so():
     assert "characters long" in d.prompt.note and "last" in d.prompt.note
     for empty in ["", "   ", None]:
         with pytest.raises(InputError, match="Type a few words"):
-            nw.encode_prompt(tokenizer, empty)
+            NWD.encode_prompt(tokenizer, empty)
 
 
 # --- through the launched app's API -------------------------------------------------------------
@@ -226,7 +228,7 @@ def test_api_distribution_equals_the_pure_function(client):
     text = "Once upon a time there was a little"
     result = client.predict(text, GPT2, 0.6, 30, 0.8, api_name="/next_word_bars")
     table, pieces, note = result[2], result[3], result[4]
-    d = NWD.next_token_distribution(*_load(GPT2), text, nw.check_settings(0.6, 30, 0.8, 400))
+    d = NWD.next_token_distribution(*_load(GPT2), text, NWD.check_settings(0.6, 30, 0.8, 400))
     assert [row[2] for row in table["data"]] == d.token_ids
     assert [row[4] for row in table["data"]] == [round(p, 4) for p in d.sampling_probs]
     assert [x["token"] for x in pieces] == [p for p, _ in d.pieces]
@@ -280,7 +282,7 @@ def test_api_generation_is_reproducible_with_the_seed_shown(client):
     text = "Once upon a time"
     first = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/next_word_generate")
     again = client.predict(text, LLAMA, 0.9, 40, 0.95, 6, 77, False, api_name="/next_word_generate")
-    g = NWE.generate_tokens(*_load(LLAMA), text, nw.check_settings(0.9, 40, 0.95, 400), 6, 77)
+    g = NWE.generate_tokens(*_load(LLAMA), text, NWD.check_settings(0.9, 40, 0.95, 400), 6, 77)
     assert first[0] == again[0] == g.text and first[1] == 77 and "seed 77" in first[2]
     drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/next_word_generate")[1]
     assert isinstance(drawn, int) and 0 <= drawn <= inputs.MAX_SEED  # "new seed": the drawn one is returned
@@ -298,20 +300,20 @@ def test_api_compare_models_side_by_side(client):
 
 def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monkeypatch):
     sizes: list[int] = []
-    real = NWD._last_logits
+    real = NWD.last_logits
 
     def recording(lm, id_lists, pad_id):
         sizes.append(len(id_lists))
         return real(lm, id_lists, pad_id)
 
-    real_generate = nw.generate_for
+    real_generate = NWE.generate_for
 
     def slow_generate(*args):
         time.sleep(1.5)
         return real_generate(*args)
 
-    monkeypatch.setattr(NWD, "_last_logits", recording)  # the app runs in this process
-    monkeypatch.setattr(nw, "generate_for", slow_generate)
+    monkeypatch.setattr(NWD, "last_logits", recording)  # the app runs in this process
+    monkeypatch.setattr(NWE, "generate_for", slow_generate)
     texts = ["The cat", "The dog sat", "A bird sang in the", "Once upon", "The capital of", "2 + 3 =", "mañana 🙂"]
     # A (slowed-down) generation holds the shared model slot while the next-token requests queue up.
     busy = client.submit("Once upon a time", LLAMA, 1, 0, 1, 2, 1, False, api_name="/next_word_generate")
@@ -382,7 +384,7 @@ def test_blank_equals_the_fill_mask_pipeline(text):
     mlm, tokenizer = _load_mlm()
     blank = NWP.fill_blank(mlm, tokenizer, text)
     reference = pipeline("fill-mask", model=mlm, tokenizer=tokenizer, top_k=NWD.TOP_BARS)(text)
-    assert blank.tokens == [nw.visible_whitespace(r["token_str"].strip()) for r in reference]
+    assert blank.tokens == [NWD.visible_whitespace(r["token_str"].strip()) for r in reference]
     assert blank.probs == pytest.approx([r["score"] for r in reference], abs=1e-6)
     assert blank.probs == sorted(blank.probs, reverse=True) and 0 < sum(blank.probs) <= 1 + 1e-6
 
@@ -406,7 +408,7 @@ def test_api_causal_vs_masked_matches_both_models_own_paths(client):
     assert causal_plot["value"]["data"] == bars["value"]["data"]  # the causal side = the tab's own bars
     mlm, tokenizer = _load_mlm()
     blank = NWP.fill_blank(mlm, tokenizer, text)
-    assert [row[0] for row in masked_plot["value"]["data"]] == NWD._unique(blank.tokens)
+    assert [row[0] for row in masked_plot["value"]["data"]] == NWD.unique_labels(blank.tokens)
     assert "Causal" in note and "Masked" in note
     with pytest.raises(AppError, match=re.escape("one [MASK]")):
         client.predict("a [MASK] b [MASK]", LLAMA, TINY_BERT, api_name="/next_word_causal_vs_masked")
@@ -423,7 +425,7 @@ def test_without_its_weights_the_masked_panel_says_so_and_names_the_fetch_comman
     reason = catalog.missing_reason(catalog.all_models(NWP.MASK_ROLE)[0])
     assert "distilbert/distilbert-base-uncased" in reason and settings.PREFETCH_COMMAND in reason
     with gr.Blocks() as blocks:
-        nw.create_demo()
+        next_word.create_demo()
     button = next(b for b in blocks.blocks.values() if getattr(b, "elem_id", None) == "next-word-blank-run")
     assert button.interactive is False
     texts = [b.value for b in blocks.blocks.values() if isinstance(b, gr.Markdown) and isinstance(b.value, str)]

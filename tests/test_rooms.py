@@ -185,7 +185,7 @@ def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):
     assert _room_bars(other_presenter, PROMPT) == {"Lyon": 1.0}
     # The model's side for the same word, as the model itself scores it.
     from demos import next_word
-    from demos import next_word_distribution as NWD
+    from demos.next_word import distribution as NWD
 
     label = next_word.catalog.available("next_word")[0].label
     bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
@@ -194,7 +194,7 @@ def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):
     bars, note = presenter.predict(PROMPT, label, api_name="/room_word_model")
     assert bars.get("visible") is True
     bars = bars["value"]
-    lm, tokenizer, _ = next_word.load(label)
+    lm, tokenizer, _ = NWD.load(label)
     guess = NWD.word_probability(lm, tokenizer, PROMPT, "Paris")
     [[word, p]] = bars["data"]
     assert word == "Paris" and p == pytest.approx(guess.probability, rel=1e-5)

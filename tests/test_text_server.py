@@ -14,9 +14,10 @@ import time
 import pytest
 import torch
 
-from demos import next_word as nw
-from demos import next_word_distribution as NWD
-from demos import next_word_extend as NWE
+
+from demos.next_word import reveal as NWR
+from demos.next_word import distribution as NWD
+from demos.next_word import extend as NWE
 from demos import prompting as P
 from demos import prompting_prompts as PP
 from demos import prompting_run as PR
@@ -141,7 +142,7 @@ def test_every_token_the_server_lists_has_the_in_process_probability(using, in_p
 
 def test_top_k_inside_the_servers_list_reshapes_the_bars_as_in_process(using, in_process):
     lm, tokenizer, reference = in_process
-    s = nw.check_settings(0.8, 5, 0.9, nw.vocab_size(lm))
+    s = NWD.check_settings(0.8, 5, 0.9, NWD.vocab_size(lm))
     served = NWD.next_token_distribution(lm, tokenizer, "The cat sat on the", s, engine=_server_engine())
     local = NWD.next_token_distribution(lm, tokenizer, "The cat sat on the", s, engine=reference)
     assert served.token_ids[:5] == local.token_ids[:5]
@@ -168,11 +169,11 @@ def test_the_visitors_word_piece_by_piece_and_beyond_the_top_n(using, in_process
     assert served.pieces[1][3] > served.top_n == text_server.TOP_N and served.at_most
     assert local.probability <= served.probability  # the server's figure is a true upper bound
     assert abs(served.pieces[0][2] - local.pieces[0][2]) <= TOLERANCE  # the first piece is still exact
-    text_shown, prob, rank, _ = nw.on_guess(text, LABEL, far, 1.0, 0, 1.0)
+    text_shown, prob, rank, _ = NWR.on_guess(text, LABEL, far, 1.0, 0, 1.0)
     assert "at most" in text_shown and f"beyond its top {text_server.TOP_N} tokens" in text_shown and rank == "1"
     assert prob.startswith("at most ")
     first_beyond = "xylophone"  # its first piece is beyond the list: no rank, in words
-    text_shown, prob, rank, _ = nw.on_guess(text, LABEL, first_beyond, 1.0, 0, 1.0)
+    text_shown, prob, rank, _ = NWR.on_guess(text, LABEL, first_beyond, 1.0, 0, 1.0)
     assert f"beyond the text server's top {text_server.TOP_N}" in text_shown and rank == f"beyond the top {text_server.TOP_N}"
     local = NWD.word_probability(lm, tokenizer, text, first_beyond, engine=reference)
     assert local.rank > text_server.TOP_N and local.probability <= float(prob.removeprefix("at most "))
@@ -280,7 +281,7 @@ def test_down_at_start_the_tabs_fall_back_and_the_page_says_so(in_process):
         line = text_server.start(url=nowhere, model=FILE_NAME)
         assert "set aside" in line and "cannot be reached" in line
         assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
-        note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
+        note = _note(NWR.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
         assert "llama.cpp, " in note  # the in-process engine answered
         assert f"The text server at {nowhere.removeprefix('http://').removesuffix('/v1')} is not answering" in note
         assert "own engine" in note
@@ -314,7 +315,7 @@ def test_dying_mid_request_is_a_plain_sentence_and_the_next_request_falls_back(o
     assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
     summary = list(P.on_compare(*ask[:10], 24, ask[11]))[-1][0]
     assert "is not answering" in summary
-    note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
+    note = _note(NWR.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
     assert "llama.cpp, " in note and "is not answering" in note
 
 
@@ -374,7 +375,7 @@ def test_a_model_not_on_the_allow_list_is_refused_at_start_in_words(in_process):
             line = text_server.start(url=stranger.url, model="")
             assert "not used" in line and "'my-private-finetune' is not on the gallery's list" in line
             assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
-            note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
+            note = _note(NWR.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
             assert "is not used" in note and "my-private-finetune" in note and "llama.cpp, " in note
             line = text_server.start(url=stranger.url, model="gpt-4o")  # named, not on the list: never asked
             assert "'gpt-4o' is not on the gallery's list" in line
@@ -409,7 +410,7 @@ def test_unset_nothing_changes(in_process):
     assert text_server.notice(ENTRY) is None
     d = NWD.next_token_distribution(*in_process[:2], "The capital of France is", engine=in_process[2])
     assert d.top_n is None
-    note = _note(nw.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
+    note = _note(NWR.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
     assert "text server" not in note
 
 

@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from demos import next_word_distribution as NWD
+from demos.next_word import distribution as NWD
 from demos import prompting as P
 from demos import prompting_prompts as PP
 from demos import prompting_run as PR

@@ -100,8 +100,8 @@ def test_other_errors_are_not_taken_for_a_quota_error():
 def test_a_refused_gpu_call_of_a_text_model_is_answered_on_the_cpu(monkeypatch):
     """The decorated call raises the real quota error; the visitor's answer comes from the role's
     CPU model, with a warning saying what happened."""
-    from demos import next_word
-    from demos import next_word_distribution as NWD
+    from demos.next_word import reveal as NWR
+    from demos.next_word import distribution as NWD
 
     llama, gpt2 = (m.label for m in catalog.all_models("next_word")[:2])
     monkeypatch.setattr(settings, "ZERO_GPU", True)
@@ -110,22 +110,22 @@ def test_a_refused_gpu_call_of_a_text_model_is_answered_on_the_cpu(monkeypatch):
     asked: list = []
 
     def zero_gpu_refuses(*args, **kwargs):
-        asked.append(next_word.distributions_for.gpu_duration(*args, **kwargs))
+        asked.append(NWD.distributions_for.gpu_duration(*args, **kwargs))
         raise _real_quota_error(left_s=3, wait_s=3600, requested_s=asked[-1])
 
-    monkeypatch.setattr(next_word.distributions_for, "gpu_call", zero_gpu_refuses)
+    monkeypatch.setattr(NWD.distributions_for, "gpu_call", zero_gpu_refuses)
     with pytest.warns(UserWarning) as warned:
-        outputs = next_word.on_reveal("The cat sat on the", gpt2, 1.0, 0, 1.0)
+        outputs = NWR.on_reveal("The cat sat on the", gpt2, 1.0, 0, 1.0)
     assert len(asked) == 1 and asked[0] <= 10  # one short call was asked for
     assert outputs[4].startswith(f"**{llama}**")  # answered by the CPU model, and it says so
-    lm, tokenizer, _ = next_word.load(llama)
+    lm, tokenizer, _ = NWD.load(llama)
     expected = NWD.next_token_distribution(lm, tokenizer, "The cat sat on the")
     assert list(outputs[2]["token"]) == expected.tokens  # the same answer the CPU model gives
     [sentence] = [str(w.message) for w in warned if "GPU" in str(w.message)]
     assert f"this answer comes from {llama}" in sentence and "in about 60 minutes" in sentence
 
     # A small model never asks: the same request on the CPU model makes no GPU call.
-    next_word.on_reveal("The cat sat on the", llama, 1.0, 0, 1.0)
+    NWR.on_reveal("The cat sat on the", llama, 1.0, 0, 1.0)
     assert len(asked) == 1
 
 

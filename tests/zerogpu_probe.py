@@ -51,7 +51,8 @@ def main() -> None:
     import gradio as gr
 
     out: dict = {"zero_gpu": settings.ZERO_GPU}
-    from demos import clip_classify, next_word, prompting
+    from demos import clip_classify, prompting
+    from demos.next_word import extend as NWE, reveal as NWR
     from demos import prompting_prompts as PP
 
     def schedules_during(run) -> tuple[list[dict], object, list[str]]:
@@ -72,12 +73,12 @@ def main() -> None:
     out["placement"] = {m.label: device.placement(m) for m in catalog.all_models("next_word")}
 
     # 1. The text tabs on their small models: no GPU call at all.
-    calls, result, _ = schedules_during(lambda: next_word.on_reveal("The cat sat on the", llama, 1.0, 0, 1.0))
+    calls, result, _ = schedules_during(lambda: NWR.on_reveal("The cat sat on the", llama, 1.0, 0, 1.0))
     out["next_token"] = {"schedules": len(calls), "note": result[4] if isinstance(result, tuple) else result}
-    calls, result, _ = schedules_during(lambda: next_word.on_guess("The cat sat on the", llama, "mat", 1.0, 0, 1.0))
+    calls, result, _ = schedules_during(lambda: NWR.on_guess("The cat sat on the", llama, "mat", 1.0, 0, 1.0))
     out["your_word"] = {"schedules": len(calls), "text": result[0] if isinstance(result, tuple) else result}
     calls, result, _ = schedules_during(
-        lambda: next_word.on_generate("The cat", llama, 1.0, 0, 1.0, 4, 1, False, []))
+        lambda: NWE.on_generate("The cat", llama, 1.0, 0, 1.0, 4, 1, False, []))
     out["generate"] = {"schedules": len(calls), "text": result[2] if isinstance(result, tuple) else result}
     calls, result, _ = schedules_during(lambda: list(prompting.on_compare(
         chat, "What is 2 + 3?", "5", [PP.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, None)))
@@ -90,7 +91,7 @@ def main() -> None:
     #    refuses, the visitor gets the answer from the CPU model and one sentence saying why.
     small = catalog.runs_on_cpu
     catalog.runs_on_cpu = lambda m: m.label != gpt2 and small(m)
-    calls, result, said = schedules_during(lambda: next_word.on_reveal("The cat sat on the", gpt2, 1.0, 0, 1.0))
+    calls, result, said = schedules_during(lambda: NWR.on_reveal("The cat sat on the", gpt2, 1.0, 0, 1.0))
     out["refused_next_token"] = {
         "schedules": calls, "warnings": said,
         "note": result[4] if isinstance(result, tuple) else result,

@@ -4,7 +4,7 @@
 - causal vs masked: one blank read from the left only (next-token odds) or from both sides (a
   masked model's fill-in, BERT's kind).
 Each panel has its computation, its handler and its layout (`*_panel()`), called by
-`next_word.create_demo`."""
+the tab's `create_demo`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import gradio as gr
 import torch
 
-from demos.next_word_distribution import (
-    MAX_PROMPT_CHARS, MAX_PROMPT_TOKENS, ROLE, TOP_BARS, Sampling, GPU_FORWARD_S, bars, distributions_for, probability_chart,
-    visible_whitespace,
+from demos.next_word.distribution import (
+    MAX_PROMPT_CHARS, MAX_PROMPT_TOKENS, ROLE, TOP_BARS, Sampling, GPU_FORWARD_S, distributions_for, visible_whitespace,
 )
+from demos.next_word.reveal import bars, probability_chart
 from gallery import catalog, models, settings, ui
 from gallery.catalog import Model
 from gallery.device import gpu, gpu_seconds

@@ -10,15 +10,17 @@ import gradio as gr
 import pandas as pd
 import torch
 
-from demos.next_word_distribution import (
-    ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, bars, context_length, encode_prompt, engine_name, load,
-    readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id,
+from demos.next_word import reveal
+from demos.next_word.distribution import (
+    ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, check_settings, context_length, encode_prompt, engine_name, load,
+    readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id, vocab_size,
 )
-from gallery import engines, generation, settings, text_engine, ui
+from gallery import engines, generation, inputs, settings, text_engine, ui
 from gallery.device import gpu, sized
 from gallery.errors import InputError
 
 GPU_TOKEN_S = 0.05  # a generated token takes ~50 ms on a GPU
+MAX_NEW_TOKENS = 50  # the "N tokens" slider's end
 HISTORY_COLUMNS = ["step", "text before", "token", "how", "model p", "p after settings", "top 3 then"]
 
 
@@ -165,9 +167,63 @@ def on_inspect_step(history, choice):
     tokens = [t for t, _, _ in h["top"]]
     title = f"Step {step}: after “…{visible_whitespace(h['context'][-25:])}” → {h['token']} ({h['how']})"
     table = pd.DataFrame(h["top"], columns=["token", "model p", "p after settings"]).round(4)
-    return bars(tokens, [p for _, p, _ in h["top"]], title), table
+    return reveal.bars(tokens, [p for _, p, _ in h["top"]], title), table
 
 
 @ui.user_errors
 def on_clear_history():
     return tuple(history_outputs([]))
+
+
+# --- handlers ------------------------------------------------------------------------------------
+def _refresh(label, text, temperature, top_k, top_p) -> list:
+    """The distribution outputs for the text after a step (same settings)."""
+    return list(reveal.on_reveal(text, label, temperature, top_k, top_p))
+
+
+def on_candidate(index: int):
+    @ui.user_errors
+    def append_candidate(prompt, model_label, temperature, top_k, top_p, table, history):
+        if table is None or len(table) <= index or "id" not in table:
+            raise InputError("Press Reveal first: the candidates come from the bars.")
+        row = table.iloc[index]
+        _, tokenizer, _ = load(model_label)
+        token_id = int(row["id"])
+        top = [(str(r["token"]), float(r["model p"]), float(r["p after settings"])) for _, r in table.iterrows()]
+        step = Step(str(prompt)[-40:], token_id, str(row["token"]), "clicked", float(row["model p"]), float(row["p after settings"]), top)
+        text = str(prompt) + token_text(tokenizer, token_id)
+        history = add_steps(history, [step])
+        return (text, *history_outputs(history), *_refresh(model_label, text, temperature, top_k, top_p))
+
+    append_candidate.__name__ = f"append_candidate_{index + 1}"
+    return append_candidate
+
+
+@ui.user_errors
+def on_generate(prompt, model_label, temperature, top_k, top_p, n, seed, new_seed, history):
+    """Append N tokens with model.generate; the seed used is returned (and shown)."""
+    lm, _, _ = load(model_label)
+    s = check_settings(temperature, top_k, top_p, vocab_size(lm))
+    notes = list(s.notes)
+    count = inputs.number(inputs.finite(n, "The number of tokens"), "N tokens", 1, MAX_NEW_TOKENS, 1, notes,
+                          integer=True)
+    seed_used = inputs.seed(seed, notes, draw=bool(new_seed))
+    g = generate_for(model_label, prompt, s, count, seed_used)
+    history = add_steps(history, g.steps)
+    how = "greedily (temperature 0: no randomness, the seed plays no part)" if s.greedy else (
+        f"by sampling with {s.describe()} and **seed {seed_used}** (same seed, settings and text: same tokens)"
+    )
+    lines = [f"Added {len(g.steps)} token{'s' if len(g.steps) != 1 else ''} {how} ({g.engine}): “{g.new_text}”"]
+    lines += [f"⚠️ {x}" for x in (*notes, g.note) if x]
+    return (
+        g.text, seed_used, "\n\n".join(lines), *history_outputs(history),
+        *_refresh(model_label, g.text, temperature, top_k, top_p),
+    )
+
+
+@ui.user_errors
+def on_sample_next(prompt, model_label, temperature, top_k, top_p, seed, new_seed, history):
+    """One sampled token (generate with N = 1)."""
+    return on_generate(prompt, model_label, temperature, top_k, top_p, 1, seed, new_seed, history)
+
+

@@ -1,4 +1,4 @@
-"""The next-token distribution, from text to numbers (no Gradio): how a causal language model
+"""The next-token distribution, from text to numbers (plain values, no Gradio): how a causal language model
 reads a text (its tokens), the probability it gives each possible next token, what sampling
 settings leave of it, and the probability of a visitor's own next word.
 
@@ -12,12 +12,10 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-import gradio as gr
-import pandas as pd
 import torch
 from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's byte -> printable character table
 
-from gallery import catalog, engines, generation, inputs, models, text_engine, ui
+from gallery import catalog, engines, generation, inputs, models, text_engine
 from gallery.device import gpu, gpu_seconds, sized
 from gallery.errors import InputError
 
@@ -69,7 +67,7 @@ def readable_token(tokenizer, token_id: int) -> str:
     return visible_whitespace(text)
 
 
-def _unique(labels: list[str]) -> list[str]:
+def unique_labels(labels: list[str]) -> list[str]:
     """Bar charts need distinct x labels; two tokens can read the same (e.g. two byte pieces)."""
     seen: dict[str, int] = {}
     out = []
@@ -206,7 +204,7 @@ class Distribution:
     top_n: int | None = None  # a text server's: it sent its top N tokens only (None: every token)
 
 
-def _last_logits(lm, id_lists: list[list[int]], pad_id: int) -> torch.Tensor:
+def last_logits(lm, id_lists: list[list[int]], pad_id: int) -> torch.Tensor:
     """One forward pass over several prompts -> (B, V) logits of each prompt's last token.
 
     Left padding puts every prompt's last token in the last column; the attention mask hides the
@@ -268,7 +266,7 @@ def next_token_distributions(
     if engine is not None:
         logits = engine.logits_batch([p.ids for p in prompts]).float()  # (B, V)
     else:
-        logits = _last_logits(lm, [p.ids for p in prompts], pad_id(tokenizer))  # (B, V)
+        logits = last_logits(lm, [p.ids for p in prompts], pad_id(tokenizer))  # (B, V)
     name = engine_name(lm, engine)
     return [
         _distribution(tokenizer, prompt, logits[row : row + 1], s, top, name, engine)
@@ -396,18 +394,3 @@ def room_model_view(label, text, words: list[str]) -> tuple[str, list[tuple[floa
         except InputError:  # e.g. more tokens than a guess may have
             scores.append((0.0, None))
     return top, scores, entry.label
-
-
-# Outputs are `gr.update(...)` dicts rather than new components: building a component object per
-# request costs about a millisecond each, and this runs on every slider move.
-def bars(tokens: list[str], probs: list[float], title: str | None = None) -> dict:
-    """New bars for a chart. Only the data (and the label) change: the order is the chart's fixed
-    `sort="-y"`. Never send `sort`, `y_lim` or another drawing option with a new value: gradio 6.31
-    would then draw the previous value (see `ui.bar_plot`)."""
-    frame = pd.DataFrame({"token": _unique(tokens), "probability": probs})
-    return gr.update(value=frame, visible=True, **({"label": title} if title else {}))
-
-
-def probability_chart(label: str, **kw) -> gr.BarPlot:
-    """A chart of next-token probabilities (0 to 1), highest first; `bars()` fills it."""
-    return ui.bar_plot(x="token", y="probability", y_lim=[0, 1], label=label, x_label_angle=-45, height=300, **kw)
