@@ -15,7 +15,7 @@ from gallery import links, room_ui, server, ui
 DEMOS = [  # (tab title, module with create_demo())
     ("1 · Next word", "demos.next_word"),
     ("2 · Fill the gap (inpainting)", "demos.inpainting"),
-    ("3 · CLIP zero- & few-shot", "demos.clip_classify"),
+    ("3 · CLIP zero- & few-shot", "demos.clip"),
     ("4 · Text to image", "demos.text_to_image"),
     ("5 · Prompting strategies", "demos.prompting"),
     ("6 · Pre-train it yourself", "demos.pretrain"),

@@ -1,6 +1,6 @@
 """The one benchmark command: every demo's benchmark, then start-up time, as one table.
 
-    python -m benchmarks.run_all [--repeats 5] [--only next_word,clip_classify]
+    python -m benchmarks.run_all [--repeats 5] [--only next_word,clip]
 
 The demos are the app's tabs (`app.DEMOS`), each measured by `benchmarks/bench_<module name>.py`;
 a tab without one shows as a FAILED row. Each demo's benchmark runs in its own process (clean memory figures, no model shared by accident);

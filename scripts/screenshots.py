@@ -65,7 +65,7 @@ def main() -> None:
         )
         page.wait_for_timeout(2000)
         _save(page, "next-word-after-a-click")
-        for tab_id in ("clip_classify", "prompting"):
+        for tab_id in ("clip", "prompting"):
             page.goto(f"{url}?tab={tab_id}")
             page.wait_for_timeout(4000)
             if tab_id == "prompting":  # it opens with every strategy's answer to the default question

@@ -205,9 +205,7 @@ def _clip_model():
 def test_clip_cosine_bars_follow_each_request_and_template(page, client):
     from gradio_client import handle_file
 
-    from demos import clip_classify as clip
-
-    from demos import clip_bias as CB, clip_fewshot as CF
+    from demos.clip import model as CM, zero_shot as ZS
 
     _clip_open(page, "Zero-shot")
     page.get_by_text("cat, dog, fox, stuffed toy").first.click()  # the cat picture
@@ -215,11 +213,11 @@ def test_clip_cosine_bars_follow_each_request_and_template(page, client):
     expect(labels_box).to_have_value("cat, dog, fox, stuffed toy")
     expect(page.locator("#clip-picture img")).to_be_visible()
     run = page.get_by_role("button", name="Classify", exact=True)
-    picture = handle_file(clip.EXAMPLES[0][0])
-    template = clip.DEFAULT_TEMPLATE
+    picture = handle_file(ZS.EXAMPLES[0][0])
+    template = CM.DEFAULT_TEMPLATE
     for i, labels in enumerate(["cat, dog, fox, stuffed toy", "tiger, sofa, bicycle", None]):
         if labels is None:  # the settings change: another template, same labels
-            labels, template = "tiger, sofa, bicycle", clip.TEMPLATES[2]
+            labels, template = "tiger, sofa, bicycle", CM.TEMPLATES[2]
             _choose(page, "Template", template, within=page.locator("#clip-template"))
         else:
             labels_box.fill(labels)
@@ -242,8 +240,8 @@ def _few_shot_inputs(example):
 
 
 def test_clip_few_shot_bars_follow_each_request_and_method(page, client):
-    from demos import clip_classify as clip
-    from demos import clip_bias as CB, clip_fewshot as CF
+    from demos.clip import model as CM
+    from demos.clip import few_shot as CF
 
     _clip_open(page, "Few-shot")
     learn = page.get_by_role("button", name="Learn from the examples", exact=True)
@@ -256,7 +254,7 @@ def test_clip_few_shot_bars_follow_each_request_and_method(page, client):
             page.get_by_label(method, exact=True).check()
         learn.click()
         out = client.predict(_clip_model(), *_few_shot_inputs(CF.FEW_SHOT_EXAMPLES[example])[:1], method,
-                             clip.DEFAULT_TEMPLATE, *_few_shot_inputs(CF.FEW_SHOT_EXAMPLES[example])[1:],
+                             CM.DEFAULT_TEMPLATE, *_few_shot_inputs(CF.FEW_SHOT_EXAMPLES[example])[1:],
                              api_name="/clip_few_shot")
         for j, elem_id in enumerate(["clip-zero-shot-bars", "clip-few-shot-bars"]):
             expect_bars(page, elem_id, plot_frame(out[j], "label", "probability"), x="label", y="probability",
@@ -268,13 +266,12 @@ def test_clip_few_shot_bars_follow_each_request_and_method(page, client):
 def test_clip_bias_bars_follow_each_request_and_template(page, client):
     from gradio_client import handle_file
 
-    from demos import clip_classify as clip
-
-    from demos import clip_bias as CB, clip_fewshot as CF
+    from demos.clip import model as CM
+    from demos.clip import bias as CB
 
     _clip_open(page, "Bias probe")
     probe = page.get_by_role("button", name="Compare wordings", exact=True)
-    runs = [(2, clip.DEFAULT_TEMPLATE), (1, clip.DEFAULT_TEMPLATE), (1, clip.TEMPLATES[1])]
+    runs = [(2, CM.DEFAULT_TEMPLATE), (1, CM.DEFAULT_TEMPLATE), (1, CM.TEMPLATES[1])]
     for i, (example, template) in enumerate(runs):
         image, a, b, _ = CB.BIAS_EXAMPLES[example]
         if i < 2:

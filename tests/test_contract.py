@@ -226,7 +226,7 @@ def test_the_api_name_check_finds_a_duplicate_a_wrong_prefix_and_a_missing_name(
     assert api_name_problems([good, Event("room_open", "gallery.room_ui", "demos.next_word")]) == []
     assert "declared 2 times" in api_name_problems([good, good])[0]
     assert "does not start with 'next_word'" in api_name_problems([replace(good, api_name="bars")])[0]
-    assert "does not start with 'clip'" in api_name_problems([Event("zero_shot", "demos.clip_classify", "demos.clip_classify")])[0]
+    assert "does not start with 'clip'" in api_name_problems([Event("zero_shot", "demos.clip", "demos.clip")])[0]
     assert "does not start with 'room'" in api_name_problems([replace(good, handler_module="gallery.room_ui")])[0]
     assert "without an explicit api_name" in api_name_problems([replace(good, api_name=None)])[0]
 

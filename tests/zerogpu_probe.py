@@ -51,7 +51,8 @@ def main() -> None:
     import gradio as gr
 
     out: dict = {"zero_gpu": settings.ZERO_GPU}
-    from demos import clip_classify, prompting
+    from demos import prompting
+    from demos.clip import model as CM, zero_shot as ZS
     from demos.next_word import extend as NWE, reveal as NWR
     from demos import prompting_prompts as PP
 
@@ -101,7 +102,7 @@ def main() -> None:
     from PIL import Image
 
     picture = Image.new("RGB", (64, 64), (200, 40, 40))
-    calls, result, _ = schedules_during(lambda: clip_classify.on_classify(None, picture, "cat, dog", clip_classify.DEFAULT_TEMPLATE))
+    calls, result, _ = schedules_during(lambda: ZS.on_classify(None, picture, "cat, dog", CM.DEFAULT_TEMPLATE))
     out["refused_clip"] = {"schedules": calls, "result": result}
     print("PROBE-RESULT " + json.dumps(out, default=str))
     server.shutdown()

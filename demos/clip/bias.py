@@ -7,8 +7,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from demos.clip_model import (
-    DEFAULT_TEMPLATE, IMAGES, TEMPLATE_CHOICES, Scores, asset, bars_frame, check_request, class_embeddings,
+from demos.clip.model import (
+    DEFAULT_TEMPLATE, IMAGES, TEMPLATE_CHOICES, Scores, asset, bars_frame, check_query, class_embeddings,
     cosine_scores, cut_note, embed, logit_scale, percent, probability_plot, shown_names,
     zero_shot_probabilities,
 )
@@ -26,8 +26,8 @@ BIAS_EXAMPLES = [  # image, wording A, wording B, template: only the words of th
 def bias_probe(model_label: str | None, image, labels_a: str, labels_b: str, template: str = DEFAULT_TEMPLATE):
     """The same picture scored with two wordings of the same labels (paired by position)
     -> (Scores A, Scores B)."""
-    first = check_request(model_label, image, labels_a, template)
-    second = check_request(model_label, image, labels_b, template)
+    first = check_query(model_label, image, labels_a, template)
+    second = check_query(model_label, image, labels_b, template)
     if len(first.labels) != len(second.labels):
         raise InputError(
             f"Wording A has {len(first.labels)} labels and wording B has {len(second.labels)}. Give both "

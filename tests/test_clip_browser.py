@@ -7,7 +7,9 @@ from playwright.sync_api import expect
 
 from gradio_client import handle_file
 
-from demos import clip_classify as cc
+from demos import clip as cc
+
+from demos.clip import model as CM, zero_shot as ZS
 from tests.browser_charts import expect_bars, plot_frame
 from tests.conftest import open_tab, screenshot, take_error_toasts
 
@@ -70,8 +72,8 @@ def test_an_example_shows_its_answer_bars_included_without_a_click_on_classify(p
     """An example's click shows its softmax and its cosine bars (kept after the first click), and
     the bars drawn are the ones the API gives for the example's picture, labels and template."""
     _open(page, "Zero-shot")
-    model = cc.catalog.available(cc.ROLE)[0].label
-    for path, labels, template in (cc.EXAMPLES[1], cc.EXAMPLES[0], cc.EXAMPLES[1]):
+    model = cc.catalog.available(CM.ROLE)[0].label
+    for path, labels, template in (ZS.EXAMPLES[1], ZS.EXAMPLES[0], ZS.EXAMPLES[1]):
         page.get_by_text(labels.replace("\n", ", ")).first.click()
         expect(page.get_by_label("Labels")).to_have_value(labels)
         out = client.predict(model, handle_file(path), labels, template, api_name="/clip_zero_shot")

@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from demos import clip_classify as cc
 
-from demos import clip_bias as CB, clip_fewshot as CF, clip_model as CM
+from demos.clip import zero_shot as ZS
+from demos.clip import bias as CB, few_shot as CF, model as CM
 from gallery import catalog, inputs, models
 from gallery.errors import InputError
 from tests.conftest import ASSET_IMAGES
@@ -22,7 +22,7 @@ CAT = str(ASSET_IMAGES / "chelsea-the-cat.jpg")
 COFFEE = str(ASSET_IMAGES / "coffee.jpg")
 ROCKET = str(ASSET_IMAGES / "rocket.jpg")
 ASTRONAUT = str(ASSET_IMAGES / "astronaut.jpg")
-SHOTS = CF._SHOTS  # {"brick": [4 paths], "gravel": [...], "grass": [...]}
+SHOTS = CF.EXAMPLE_SHOTS  # {"brick": [4 paths], "gravel": [...], "grass": [...]}
 TEST = {k: str(CF.FEWSHOT / f"{k}-test.jpg") for k in SHOTS}
 
 
@@ -65,19 +65,19 @@ def ref_zero_shot(reference, path, labels, template="a photo of a {}."):
 def test_zero_shot_equals_open_clip_readme(reference, entry):
     labels = ["cat", "dog", "stuffed toy"]
     probabilities, cosine = ref_zero_shot(reference, CAT, labels)
-    scores = cc.zero_shot(None, CAT, "cat, dog, stuffed toy", "a photo of a {}.")
+    scores = ZS.zero_shot(None, CAT, "cat, dog, stuffed toy", "a photo of a {}.")
     assert scores.labels == labels
     np.testing.assert_allclose(scores.probabilities, probabilities, atol=1e-5)
     np.testing.assert_allclose(scores.cosine, cosine, atol=1e-5)
     assert scores.probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     # The model's own temperature is used (1/0.07 for this random model), not a fixed 100.
-    assert cc.logit_scale(entry) == pytest.approx(float(reference[0].logit_scale.detach().exp()))
+    assert CM.logit_scale(entry) == pytest.approx(float(reference[0].logit_scale.detach().exp()))
 
 
 def test_every_template_equals_open_clip(reference):
-    for template in cc.TEMPLATES + [cc.BARE]:
+    for template in CM.TEMPLATES + [CM.BARE]:
         probabilities, _ = ref_zero_shot(reference, COFFEE, ["coffee", "tea"], template)
-        scores = cc.zero_shot(None, COFFEE, "coffee, tea", template)
+        scores = ZS.zero_shot(None, COFFEE, "coffee, tea", template)
         np.testing.assert_allclose(scores.probabilities, probabilities, atol=1e-5)
 
 
@@ -86,11 +86,11 @@ def test_ensemble_equals_open_clips_zero_shot_classifier(reference, entry):
 
     model, _, tokenizer = reference
     labels = ["coffee", "tea", "soup", "beer"]
-    weights = build_zero_shot_classifier(model, tokenizer, labels, cc.TEMPLATES, num_classes_per_batch=None)  # (D, L)
-    np.testing.assert_allclose(CM.text_embeddings(entry, labels, cc.TEMPLATES).numpy(), weights.T.numpy(), atol=1e-5)
+    weights = build_zero_shot_classifier(model, tokenizer, labels, CM.TEMPLATES, num_classes_per_batch=None)  # (D, L)
+    np.testing.assert_allclose(CM.text_embeddings(entry, labels, CM.TEMPLATES).numpy(), weights.T.numpy(), atol=1e-5)
     image = ref_images(reference, [COFFEE])
     expected = (model.logit_scale.exp() * image @ weights).softmax(dim=-1)[0].detach().numpy()
-    scores = cc.zero_shot(None, COFFEE, "coffee, tea, soup, beer", cc.ENSEMBLE)
+    scores = ZS.zero_shot(None, COFFEE, "coffee, tea, soup, beer", CM.ENSEMBLE)
     np.testing.assert_allclose(scores.probabilities, expected, atol=1e-5)
 
 
@@ -164,15 +164,15 @@ def test_second_call_encodes_only_the_image(entry, monkeypatch):
     monkeypatch.setattr(clip, "encode_text", counting_text)
     monkeypatch.setattr(clip, "encode_image", counting_image)
 
-    first = cc.zero_shot(None, CAT, "cat, dog, fox", cc.ENSEMBLE)
+    first = ZS.zero_shot(None, CAT, "cat, dog, fox", CM.ENSEMBLE)
     assert calls == {"tokenizer": 1, "texts": 3 * 5, "images": 1}
-    second = cc.zero_shot(None, CAT, "cat, dog, fox", cc.ENSEMBLE)
+    second = ZS.zero_shot(None, CAT, "cat, dog, fox", CM.ENSEMBLE)
     assert calls == {"tokenizer": 1, "texts": 15, "images": 2}  # only the picture again
     np.testing.assert_array_equal(first.probabilities, second.probabilities)
     np.testing.assert_array_equal(first.cosine, second.cosine)
-    cc.zero_shot(None, CAT, "cat, dog, fox, owl", cc.ENSEMBLE)  # one new label: its 5 sentences only
+    ZS.zero_shot(None, CAT, "cat, dog, fox, owl", CM.ENSEMBLE)  # one new label: its 5 sentences only
     assert calls == {"tokenizer": 2, "texts": 20, "images": 3}
-    cc.zero_shot(None, CAT, "dog, cat", "a photo of a {}.")  # a template that is in the ensemble
+    ZS.zero_shot(None, CAT, "dog, cat", "a photo of a {}.")  # a template that is in the ensemble
     assert calls["texts"] == 20
 
 
@@ -191,16 +191,16 @@ def test_few_shot_examples_are_encoded_once(entry, monkeypatch):
 
 # --- batching --------------------------------------------------------------------------------------
 REQUESTS = [
-    (None, CAT, "cat, dog", cc.DEFAULT_TEMPLATE),
-    (None, COFFEE, "coffee, tea, beer", cc.ENSEMBLE),
-    (None, ROCKET, "rocket\nplane, bird", cc.BARE),
+    (None, CAT, "cat, dog", CM.DEFAULT_TEMPLATE),
+    (None, COFFEE, "coffee, tea, beer", CM.ENSEMBLE),
+    (None, ROCKET, "rocket\nplane, bird", CM.BARE),
 ]
 
 
 def test_batched_requests_share_one_forward_pass_and_equal_unbatched(entry, monkeypatch):
-    alone = [cc.zero_shot(*r) for r in REQUESTS]
+    alone = [ZS.zero_shot(*r) for r in REQUESTS]
     batches = _count_image_batches(entry, monkeypatch)
-    together = cc.zero_shot_many(REQUESTS)
+    together = ZS.zero_shot_many(REQUESTS)
     assert batches == [3]
     for a, t in zip(alone, together):
         assert a.labels == t.labels
@@ -210,19 +210,19 @@ def test_batched_requests_share_one_forward_pass_and_equal_unbatched(entry, monk
 
 
 def test_a_bad_request_in_a_batch_does_not_fail_the_others():
-    probabilities, cosine, notes = cc.on_classify_batch(
-        [None, None, None], [CAT, None, COFFEE], ["cat, dog", "cat, dog", ""], [cc.DEFAULT_TEMPLATE] * 3
+    probabilities, cosine, notes = ZS.on_classify_batch(
+        [None, None, None], [CAT, None, COFFEE], ["cat, dog", "cat, dog", ""], [CM.DEFAULT_TEMPLATE] * 3
     )
     assert set(probabilities[0]) == {"cat", "dog"} and set(cosine[0]["label"]) == {"cat", "dog"}
     assert probabilities[1] is None and cosine[1].empty and "picture" in notes[1]
     assert probabilities[2] is None and "at least two" in notes[2]
     unreadable = inputs.Unreadable("That file could not be read as a picture (test).")
-    probabilities, _, notes = cc.on_classify_batch(
-        [None, None], [unreadable, CAT], ["cat, dog"] * 2, [cc.DEFAULT_TEMPLATE] * 2
+    probabilities, _, notes = ZS.on_classify_batch(
+        [None, None], [unreadable, CAT], ["cat, dog"] * 2, [CM.DEFAULT_TEMPLATE] * 2
     )
     assert probabilities[0] is None and "could not be read" in notes[0] and set(probabilities[1]) == {"cat", "dog"}
     with pytest.raises(gr.Error, match="picture"):  # alone in its batch: a plain error
-        cc.on_classify_batch([None], [None], ["cat, dog"], [cc.DEFAULT_TEMPLATE])
+        ZS.on_classify_batch([None], [None], ["cat, dog"], [CM.DEFAULT_TEMPLATE])
 
 
 # --- bad input -------------------------------------------------------------------------------------
@@ -239,25 +239,25 @@ def test_a_bad_request_in_a_batch_does_not_fail_the_others():
 )
 def test_unusable_labels_get_a_clear_message(labels, message):
     with pytest.raises(InputError, match=message):
-        cc.zero_shot(None, CAT, labels)
+        ZS.zero_shot(None, CAT, labels)
 
 
 def test_labels_are_cleaned_and_odd_ones_still_work():
-    scores = cc.zero_shot(None, CAT, "cat,, , Cat,  cat , dog")
+    scores = ZS.zero_shot(None, CAT, "cat,, , Cat,  cat , dog")
     assert scores.labels == ["cat", "dog"] and "Repeated" in scores.notes[0]
-    one = cc.zero_shot(None, CAT, "cat")
+    one = ZS.zero_shot(None, CAT, "cat")
     assert one.probabilities.tolist() == [pytest.approx(1.0)] and "single label" in one.notes[0]
     for text in ["🐱, 🐶, 🚀", "猫, كلب, собака", "\x00cat\x07, dog\t", "{0.__class__}, {}"]:
-        odd = cc.zero_shot(None, CAT, text)
+        odd = ZS.zero_shot(None, CAT, text)
         assert odd.probabilities.sum() == pytest.approx(1.0, abs=1e-5) and np.isfinite(odd.cosine).all()
 
 
 def test_labels_past_77_tokens_are_flagged_and_shortened_on_the_bars():
     long_a, long_b = "x " * 2500, "x " * 2499 + "y"  # 5,000 characters each, alike for 77 tokens
-    scores = cc.zero_shot(None, CAT, f"{long_a}, {long_b}, cat")
+    scores = ZS.zero_shot(None, CAT, f"{long_a}, {long_b}, cat")
     assert any("77 tokens" in n for n in scores.notes)
     assert scores.probabilities[0] == pytest.approx(scores.probabilities[1])  # the rest was not read
-    names = cc.shown_names(scores.labels)
+    names = CM.shown_names(scores.labels)
     assert all(len(n) <= CM.SHOWN_CHARS for n in names) and len(set(names)) == 3
 
 
@@ -286,17 +286,17 @@ def test_odd_pictures_are_classified_or_refused_plainly(tmp_path):
     for name, image in _odd_images(tmp_path).items():
         if name in ("corrupt", "none"):
             with pytest.raises(InputError):
-                cc.zero_shot(None, image, "cat, dog")
+                ZS.zero_shot(None, image, "cat, dog")
         else:
-            scores = cc.zero_shot(None, image, "cat, dog")
+            scores = ZS.zero_shot(None, image, "cat, dog")
             assert scores.probabilities.sum() == pytest.approx(1.0, abs=1e-5), name
 
 
 def test_unknown_template_or_model_is_refused():
     with pytest.raises(InputError, match="template"):
-        cc.zero_shot(None, CAT, "cat, dog", "{0.__class__}")
+        ZS.zero_shot(None, CAT, "cat, dog", "{0.__class__}")
     with pytest.raises(InputError, match="model"):
-        cc.zero_shot("../../etc/passwd", CAT, "cat, dog")
+        ZS.zero_shot("../../etc/passwd", CAT, "cat, dog")
 
 
 @pytest.mark.parametrize(
@@ -332,7 +332,7 @@ def test_bias_probe_scores_each_wording_like_open_clip(reference):
     a, b = CB.bias_probe(None, ASTRONAUT, wording_a, wording_b)
     np.testing.assert_allclose(a.probabilities, ref_zero_shot(reference, ASTRONAUT, a.labels)[0], atol=1e-5)
     np.testing.assert_allclose(b.probabilities, ref_zero_shot(reference, ASTRONAUT, b.labels)[0], atol=1e-5)
-    _, _, table, note = CB.on_probe(None, ASTRONAUT, wording_a, wording_b, cc.DEFAULT_TEMPLATE)
+    _, _, table, note = CB.on_probe(None, ASTRONAUT, wording_a, wording_b, CM.DEFAULT_TEMPLATE)
     np.testing.assert_allclose(table["shift (points)"], np.round(100 * (b.probabilities - a.probabilities), 1), atol=0.051)
     with pytest.raises(InputError, match="same number"):
         CB.bias_probe(None, ASTRONAUT, "a, b, c", "a, b")
@@ -341,9 +341,9 @@ def test_bias_probe_scores_each_wording_like_open_clip(reference):
 def test_ready_examples_point_at_files_that_exist():
     from pathlib import Path
 
-    for row in cc.EXAMPLES + CB.BIAS_EXAMPLES:
+    for row in ZS.EXAMPLES + CB.BIAS_EXAMPLES:
         assert Path(row[0]).is_file()
-        assert row[-1] in cc.TEMPLATE_CHOICES
+        assert row[-1] in CM.TEMPLATE_CHOICES
     for row in CF.FEW_SHOT_EXAMPLES:
         assert Path(row[0]).is_file() and all(len(files) == 4 for files in row[2::2])
 
@@ -365,12 +365,12 @@ def test_api_zero_shot_batches_concurrent_clients_with_the_same_answers(client):
 
     label = catalog.by_label("clip", None).label
     jobs = [
-        client.submit(label, handle_file(CAT), f"cat, dog, label {i}", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
+        client.submit(label, handle_file(CAT), f"cat, dog, label {i}", CM.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
         for i in range(6)
     ]
     for i, job in enumerate(jobs):
         probabilities, cosine, note = job.result(timeout=60)
-        expected = cc.zero_shot(None, CAT, f"cat, dog, label {i}")
+        expected = ZS.zero_shot(None, CAT, f"cat, dog, label {i}")
         got = _confidences(probabilities)
         assert set(got) == {"cat", "dog", f"label {i}"}
         np.testing.assert_allclose([got[x] for x in expected.labels], expected.probabilities, atol=1e-5)
@@ -383,15 +383,15 @@ def test_api_bad_input_gets_a_plain_message(client, tmp_path):
     from gradio_client.exceptions import AppError
 
     with pytest.raises(AppError, match="picture"):
-        client.predict(None, None, "cat, dog", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
+        client.predict(None, None, "cat, dog", CM.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     text_file = tmp_path / "notes.png"
     text_file.write_text("a text file wearing a .png name")
     with pytest.raises(AppError, match="could not be read as a picture"):
-        client.predict(None, handle_file(str(text_file)), "cat, dog", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
+        client.predict(None, handle_file(str(text_file)), "cat, dog", CM.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     with pytest.raises(AppError, match="at least two"):
-        client.predict(None, handle_file(CAT), " , ", cc.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
+        client.predict(None, handle_file(CAT), " , ", CM.DEFAULT_TEMPLATE, api_name="/clip_zero_shot")
     with pytest.raises(AppError, match="no example pictures"):
-        client.predict(None, handle_file(TEST["brick"]), CF.PROTOTYPES, cc.DEFAULT_TEMPLATE,
+        client.predict(None, handle_file(TEST["brick"]), CF.PROTOTYPES, CM.DEFAULT_TEMPLATE,
                        "dax", [handle_file(SHOTS["brick"][0])], "wug", [], "", [], api_name="/clip_few_shot")
 
 
@@ -400,7 +400,7 @@ def test_api_few_shot_compare_templates_and_bias_probe(client):
 
     files = {k: [handle_file(p) for p in v] for k, v in SHOTS.items()}
     zero, few, table, note = client.predict(
-        None, handle_file(TEST["grass"]), CF.PROTOTYPES, cc.DEFAULT_TEMPLATE,
+        None, handle_file(TEST["grass"]), CF.PROTOTYPES, CM.DEFAULT_TEMPLATE,
         "brick wall", files["brick"], "gravel", files["gravel"], "grass", files["grass"], api_name="/clip_few_shot",
     )
     assert table["headers"] == ["class", "zero-shot %", "few-shot %", "difference (points)"]
@@ -410,10 +410,10 @@ def test_api_few_shot_compare_templates_and_bias_probe(client):
     np.testing.assert_allclose(list(_bars(few).values()), expected.few_shot, atol=1e-5)
 
     templates = client.predict(None, handle_file(COFFEE), "coffee, tea", api_name="/clip_compare_templates")
-    assert templates["headers"] == ["label", *cc.TEMPLATES, cc.BARE, "ensemble"]
+    assert templates["headers"] == ["label", *CM.TEMPLATES, CM.BARE, "ensemble"]
     assert [row[0] for row in templates["data"]] == ["coffee", "tea"]
 
     plot_a, plot_b, shifts, note = client.predict(
-        None, handle_file(CAT), "cat, fox", "kitty, fox", cc.DEFAULT_TEMPLATE, api_name="/clip_bias_probe"
+        None, handle_file(CAT), "cat, fox", "kitty, fox", CM.DEFAULT_TEMPLATE, api_name="/clip_bias_probe"
     )
     assert shifts["headers"][-1] == "shift (points)" and ("answer" in note)

@@ -93,7 +93,7 @@ def parse_labels(text: str | None, what: str = "labels") -> tuple[list[str], lis
         )
     notes = []
     if repeats:
-        notes.append(f"Repeated {what} counted once: {', '.join(short(r) for r in repeats)}.")
+        notes.append(f"Repeated {what} counted once: {', '.join(shortened(r) for r in repeats)}.")
     if len(labels) == 1:
         notes.append(
             "With a single label, softmax always gives it 100% — it has nothing to compare with. "
@@ -110,10 +110,10 @@ def templates_for(choice: str | None) -> list[str]:
         return list(TEMPLATES)
     if choice in TEMPLATE_CHOICES:
         return [choice]
-    raise InputError(f"Unknown template {short(str(choice))!r}. Pick one from the list.")
+    raise InputError(f"Unknown template {shortened(str(choice))!r}. Pick one from the list.")
 
 
-def short(label: str, n: int = SHOWN_CHARS) -> str:
+def shortened(label: str, n: int = SHOWN_CHARS) -> str:
     return label if len(label) <= n else label[: n - 1] + "…"
 
 
@@ -121,9 +121,9 @@ def shown_names(labels: Sequence[str]) -> list[str]:
     """Bar names: long labels shortened, and kept distinct (two long labels may start alike)."""
     names, used = [], set()
     for label in labels:
-        name, k = short(label), 2
+        name, k = shortened(label), 2
         while name in used:
-            name, k = f"{short(label, SHOWN_CHARS - 4)} #{k}", k + 1
+            name, k = f"{shortened(label, SHOWN_CHARS - 4)} #{k}", k + 1
         used.add(name)
         names.append(name)
     return names
@@ -244,7 +244,9 @@ class Scores:
 
 
 @dataclass
-class Request:
+class Query:
+    """One zero-shot question, checked: a picture and the labels (in their templates) to score it against."""
+
     entry: catalog.Model
     image: Image.Image
     labels: list[str]
@@ -252,12 +254,12 @@ class Request:
     notes: list[str]
 
 
-def check_request(model_label, image, labels_text, template) -> Request:
+def check_query(model_label, image, labels_text, template) -> Query:
     entry = catalog.by_label(ROLE, model_label)
     templates = templates_for(template)
     labels, notes = parse_labels(labels_text)
     rgb = inputs.picture(image, what="a picture to classify")
-    return Request(entry, rgb, labels, templates, notes)
+    return Query(entry, rgb, labels, templates, notes)
 
 
 def cut_note(table: dict, labels: Sequence[str], templates: Sequence[str]) -> list[str]:
@@ -266,7 +268,7 @@ def cut_note(table: dict, labels: Sequence[str], templates: Sequence[str]) -> li
         return []
     return [
         "CLIP reads at most 77 tokens (about 50–60 words) per sentence; the rest of "
-        + ", ".join(f"“{short(c)}”" for c in cut)
+        + ", ".join(f"“{shortened(c)}”" for c in cut)
         + " was not read. Labels that only differ after that point get the same score."
     ]
 

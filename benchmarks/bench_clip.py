@@ -4,7 +4,7 @@ with the text-embedding cache cold and warm; and 8 concurrent API clients, batch
 The model is open_clip ViT-B-32 (the default checkpoint's architecture) with random weights: the
 same compute as the LAION-2B weights, which cannot be downloaded here.
 
-    python -m benchmarks.bench_clip_classify
+    python -m benchmarks.bench_clip
 """
 
 from __future__ import annotations
@@ -60,9 +60,10 @@ def _run(repeats: int) -> list[Row]:
     from gradio_client import handle_file
     from PIL import Image
 
-    from demos import clip_classify as cc
+    from demos import clip as cc
 
-    from demos import clip_model as CM
+    from demos.clip import zero_shot as ZS
+    from demos.clip import model as CM
     from gallery.device import device
 
     # Raw open_clip, loaded on its own from the same folder, on the device and precision the
@@ -96,10 +97,10 @@ def _run(repeats: int) -> list[Row]:
 
     def app_uncached():
         CM.TEXT_CACHE.clear()
-        return cc.zero_shot(None, str(IMAGE), labels_text, TEMPLATE)
+        return ZS.zero_shot(None, str(IMAGE), labels_text, TEMPLATE)
 
     def app_cached():
-        return cc.zero_shot(None, str(IMAGE), labels_text, TEMPLATE)
+        return ZS.zero_shot(None, str(IMAGE), labels_text, TEMPLATE)
 
     # The CPU may be shared: say how busy it was (1-minute load average; 2 cores here).
     where = f"ViT-B-32 arch, random weights, {device()}, load {os.getloadavg()[0]:.1f}"
@@ -166,9 +167,8 @@ def _throughput(url: str, label: str, labels_text: str) -> tuple[float, list[int
     sending their requests one after another, all at the same time; and the batch sizes seen."""
     from gradio_client import Client, handle_file
 
-    from demos import clip_classify as cc
 
-    from demos import clip_model as CM
+    from demos.clip import zero_shot as ZS
 
     upload = handle_file(str(IMAGE))
     clients = [Client(url, verbose=False, download_files=False) for _ in range(CLIENTS)]
@@ -178,20 +178,20 @@ def _throughput(url: str, label: str, labels_text: str) -> tuple[float, list[int
         for _ in range(REQUESTS_PER_CLIENT):
             client.predict(label, upload, labels_text, TEMPLATE, api_name="/clip_zero_shot")
 
-    sizes, real = [], cc.zero_shot_many
+    sizes, real = [], ZS.zero_shot_many
 
     def spy(requests):  # the batched handler calls this with one batch
         sizes.append(len(requests))
         return real(requests)
 
-    cc.zero_shot_many = spy
+    ZS.zero_shot_many = spy
     try:
         started = time.perf_counter()
         with ThreadPoolExecutor(CLIENTS) as pool:
             list(pool.map(visitor, clients))
         return (time.perf_counter() - started) / (CLIENTS * REQUESTS_PER_CLIENT), sorted(set(sizes))
     finally:
-        cc.zero_shot_many = real
+        ZS.zero_shot_many = real
         for client in clients:
             client.close()
 
@@ -200,10 +200,8 @@ def _launch_tab(batch: bool):
     """The CLIP tab alone, with the batched or the unbatched zero-shot event (same queue settings)."""
     import gradio as gr
 
-    import app as gallery_app
     from gallery import server
-    from demos import clip_classify as cc
-    from demos import clip_model as CM
+    from demos import clip as cc
 
     with gr.Blocks() as blocks:
         cc.create_demo(batch=batch)
@@ -216,7 +214,6 @@ def _launch_floor():
     import gradio as gr
     from gradio_client import Client
 
-    import app as gallery_app
     from gallery import server
 
     with gr.Blocks() as blocks:

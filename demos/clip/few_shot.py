@@ -14,9 +14,9 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from demos.clip_model import (
+from demos.clip.model import (
     DEFAULT_TEMPLATE, ROLE, TEMPLATE_CHOICES, asset, bars_frame, class_embeddings, cut_note, embed, logit_scale,
-    percent, probability_plot, short, shown_names, templates_for,
+    percent, probability_plot, shortened, shown_names, templates_for,
     zero_shot_probabilities,
 )
 from gallery import catalog, inputs, ui
@@ -34,13 +34,13 @@ MAX_SHOTS = 16  # example pictures per class
 
 # Few-shot: crops of three CC0 texture photos (see assets/README.md). Training crops come from the
 # top of each photo, the test crop from the bottom: the test picture was never among the examples.
-_SHOTS = {k: [str(p) for p in sorted(FEWSHOT.glob(f"{k}-train-*.jpg"))] for k in ("brick", "gravel", "grass")}
+EXAMPLE_SHOTS = {k: [str(p) for p in sorted(FEWSHOT.glob(f"{k}-train-*.jpg"))] for k in ("brick", "gravel", "grass")}
 FEW_SHOT_EXAMPLES = [  # test image, then (name, files) per class slot
     # Made-up class names: words cannot help zero-shot, the examples can.
-    [asset(FEWSHOT, "brick-test.jpg"), "dax", _SHOTS["brick"], "wug", _SHOTS["gravel"], "blicket", _SHOTS["grass"]],
-    [asset(FEWSHOT, "gravel-test.jpg"), "dax", _SHOTS["brick"], "wug", _SHOTS["gravel"], "blicket", _SHOTS["grass"]],
+    [asset(FEWSHOT, "brick-test.jpg"), "dax", EXAMPLE_SHOTS["brick"], "wug", EXAMPLE_SHOTS["gravel"], "blicket", EXAMPLE_SHOTS["grass"]],
+    [asset(FEWSHOT, "gravel-test.jpg"), "dax", EXAMPLE_SHOTS["brick"], "wug", EXAMPLE_SHOTS["gravel"], "blicket", EXAMPLE_SHOTS["grass"]],
     # The same pictures with real names: now zero-shot has something to go on.
-    [asset(FEWSHOT, "grass-test.jpg"), "brick wall", _SHOTS["brick"], "gravel", _SHOTS["gravel"], "grass", _SHOTS["grass"]],
+    [asset(FEWSHOT, "grass-test.jpg"), "brick wall", EXAMPLE_SHOTS["brick"], "gravel", EXAMPLE_SHOTS["gravel"], "grass", EXAMPLE_SHOTS["grass"]],
 ]
 FEW_SHOT_LABELS = [
     "Made-up names (dax, wug, blicket) · test: a brick crop",
@@ -96,20 +96,20 @@ def _read_classes(classes: Sequence[tuple]) -> tuple[list[str], list[list[Image.
             raise InputError(f"Class slot {slot} has example pictures but no name. Give it a name.")
         if not files:
             raise InputError(
-                f"Class “{short(name)}” has no example pictures. Add at least one, or clear its "
+                f"Class “{shortened(name)}” has no example pictures. Add at least one, or clear its "
                 "name to leave the class out."
             )
         if len(files) > MAX_SHOTS:
-            raise InputError(f"Class “{short(name)}” has {len(files)} pictures; please use at most {MAX_SHOTS}.")
+            raise InputError(f"Class “{shortened(name)}” has {len(files)} pictures; please use at most {MAX_SHOTS}.")
         if name.casefold() in (n.casefold() for n in names):
-            raise InputError(f"Two classes are both called “{short(name)}”. Give each class its own name.")
+            raise InputError(f"Two classes are both called “{shortened(name)}”. Give each class its own name.")
         loaded = []
         for file in files:
             try:
-                loaded.append(to_rgb(file, what=f"example pictures for “{short(name)}”"))
+                loaded.append(to_rgb(file, what=f"example pictures for “{shortened(name)}”"))
             except InputError as error:
                 shown = Path(file).name if isinstance(file, (str, Path)) else "a picture"
-                raise InputError(f"Class “{short(name)}”, {shown}: {error}") from None
+                raise InputError(f"Class “{shortened(name)}”, {shown}: {error}") from None
         names.append(name)
         pictures.append(loaded)
     if len(names) < 2:
@@ -130,7 +130,7 @@ def few_shot(
     names and few-shot probabilities from the examples' CLIP image embeddings, side by side."""
     entry = catalog.by_label(ROLE, model_label)
     if method not in FEW_SHOT_METHODS:
-        raise InputError(f"Unknown few-shot method {short(str(method))!r}. Pick one from the list.")
+        raise InputError(f"Unknown few-shot method {shortened(str(method))!r}. Pick one from the list.")
     templates = templates_for(template)
     test = inputs.picture(test_image, what="a test picture")
     names, pictures = _read_classes(classes)
