@@ -42,16 +42,14 @@ def run(repeats: int = 5) -> list[Row]:
         build_mae_base(_ROOT)
         build_sd_turbo(_ROOT)
 
-        from demos import inpainting as inp
-
-        from demos import inpainting_masks as IM
+        from demos.inpainting import masks as IM, methods as IMT
         from gallery import catalog, models
         from gallery.images import center_square, to_rgb
 
         mae_model, inpaint_model = catalog.by_label("mae", None), catalog.by_label("inpaint", None)
         mae, processor = models.load_mae(mae_model)  # the app's own loaders
         pipe = models.load_inpaint(inpaint_model)
-        side, patch = inp.mae_geometry(mae)
+        side, patch = IMT.mae_geometry(mae)
         grid = side // patch
         square = center_square(to_rgb(str(PHOTO)), IM.panel_side(side))  # 448×448
         patch_mask = IM.random_patch_mask(grid, 0.75, seed=0)  # 147 of 196 patches
@@ -64,7 +62,7 @@ def run(repeats: int = 5) -> list[Row]:
             pixels[hidden] = 128
             return cv2.inpaint(pixels, hidden.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
 
-        raw_s, app_s, cpu_ratio = paired_medians(raw_telea, lambda: inp.telea_inpaint(square, hidden), repeats)
+        raw_s, app_s, cpu_ratio = paired_medians(raw_telea, lambda: IMT.telea_inpaint(square, hidden), repeats)
         rows.append(Row("inpainting", "Telea fill 448 px, 75% patches", raw_s, app_s,
                         note=f"CPU, OpenCV; {repeats} pairs; CPU-time ratio {cpu_ratio:.2f}"))
 
@@ -86,7 +84,7 @@ def run(repeats: int = 5) -> list[Row]:
             return recon * std + mean
 
         raw_s, app_s, cpu_ratio = paired_medians(
-            raw_mae, lambda: inp.mae_reconstruct(mae, processor, square, patch_mask), repeats
+            raw_mae, lambda: IMT.mae_reconstruct(mae, processor, square, patch_mask), repeats
         )
         rows.append(Row("inpainting", "MAE base 224 px, 147/196 patches hidden", raw_s, app_s,
                         note=f"CPU, real ViT-MAE-base arch, random weights; {repeats} pairs; "
@@ -103,7 +101,7 @@ def run(repeats: int = 5) -> list[Row]:
                             generator=torch.Generator("cpu").manual_seed(SEED)).images[0]
 
         def ours_diffusion():
-            return inp.diffusion_inpaint(pipe, square, hidden, prompt="", seed=SEED, steps=STEPS, side=SIDE)
+            return IMT.diffusion_inpaint(pipe, square, hidden, prompt="", seed=SEED, steps=STEPS, side=SIDE)
 
         raw_s, app_s, cpu_ratio = paired_medians(raw_diffusion, ours_diffusion, slow_repeats)
         sd_note = f"CPU, real SD-Turbo arch, random weights, {SIDE}x{SIDE}, {STEPS} step"
@@ -119,7 +117,7 @@ def run(repeats: int = 5) -> list[Row]:
             photo = {"background": handle_file(str(PHOTO)), "layers": [], "composite": None}
 
             def api():
-                return client.predict(photo, inp.RANDOM, 0.75, 0, mae_model.label, inpaint_model.label, "",
+                return client.predict(photo, IM.RANDOM, 0.75, 0, mae_model.label, inpaint_model.label, "",
                                       SEED, STEPS, SIDE, api_name="/inpaint")
 
             def raw_all():

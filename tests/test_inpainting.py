@@ -11,12 +11,11 @@ import torch
 from PIL import Image
 
 from demos import inpainting as inp
-
-from demos import inpainting_masks as IM
+from demos.inpainting import fill as IF, masks as IM, methods as IMT
 from gallery import catalog, models
 from gallery.errors import InputError
 
-ROOT_IMAGES = inp._IMAGES
+ROOT_IMAGES = inp.IMAGES
 CAT = str(ROOT_IMAGES / "chelsea-the-cat.jpg")  # 451×300
 
 
@@ -42,14 +41,14 @@ def test_preset_masks_cover_exactly_the_stated_region(grid):
     y, x = np.mgrid[0:side, 0:side]
     box = {4: (32, 96), 14: (96, 352)}[grid]  # a centred square of about half the side, in patches
     expected = {
-        inp.BOTTOM: y >= side / 2,
-        inp.TOP: y < side / 2,
-        inp.CENTRE: (y >= box[0]) & (y < box[1]) & (x >= box[0]) & (x < box[1]),
+        IM.BOTTOM: y >= side / 2,
+        IM.TOP: y < side / 2,
+        IM.CENTRE: (y >= box[0]) & (y < box[1]) & (x >= box[0]) & (x < box[1]),
     }
     for kind, region in expected.items():
         assert np.array_equal(IM.patch_to_pixels(IM.preset_mask(kind, grid), side), region), kind
         assert np.array_equal(IM.preset_mask(kind, grid), IM.to_patch_grid(region, grid)), kind
-    centre = expected[inp.CENTRE]
+    centre = expected[IM.CENTRE]
     assert np.array_equal(centre, centre[::-1, ::-1])  # really centred
 
 
@@ -77,7 +76,7 @@ def test_drawn_strokes_are_cropped_like_the_photo():
     layer = np.zeros((100, 200, 4), dtype=np.uint8)
     layer[:, 100:150, 3] = 255
     photo = Image.new("RGB", (200, 100), (10, 200, 30))
-    prepared = inp.prepare(photo, [layer], inp.DRAWN, 0.75, 0, (32, 8))
+    prepared = IM.prepare(photo, [layer], IM.DRAWN, 0.75, 0, (32, 8))
     assert prepared.patch_mask.tolist() == [[False, False, True, True]] * 4
     assert any("centre-cropped" in note for note in prepared.notes)
     assert np.array_equal(prepared.hidden, IM.patch_to_pixels(prepared.patch_mask, 448))
@@ -86,24 +85,24 @@ def test_drawn_strokes_are_cropped_like_the_photo():
 @pytest.mark.parametrize("layers", [[], [np.zeros((50, 50, 4), dtype=np.uint8)], [None]])
 def test_an_empty_drawing_asks_for_strokes(layers):
     with pytest.raises(InputError, match="Nothing is painted"):
-        inp.prepare(_photo(), layers, inp.DRAWN, 0.75, 0, (32, 8))
+        IM.prepare(_photo(), layers, IM.DRAWN, 0.75, 0, (32, 8))
 
 
 def test_strokes_too_thin_for_any_patch_are_refused_and_strokes_outside_draw_mode_are_noted():
     layer = np.zeros((64, 64, 4), dtype=np.uint8)
     layer[30:32, :, 3] = 255  # a 2-pixel line: under half of every 16-pixel patch
     with pytest.raises(InputError, match="less than half"):
-        inp.prepare(_photo(), [layer], inp.DRAWN, 0.75, 0, (32, 8))
-    prepared = inp.prepare(_photo(), [layer], inp.TOP, 0.75, 0, (32, 8))
+        IM.prepare(_photo(), [layer], IM.DRAWN, 0.75, 0, (32, 8))
+    prepared = IM.prepare(_photo(), [layer], IM.TOP, 0.75, 0, (32, 8))
     assert any("strokes are ignored" in note for note in prepared.notes)
 
 
 def test_a_mask_over_everything_is_served_with_a_note():
     layer = np.full((64, 64, 4), 255, dtype=np.uint8)
-    prepared = inp.prepare(_photo(), [layer], inp.DRAWN, 0.75, 0, (32, 8))
+    prepared = IM.prepare(_photo(), [layer], IM.DRAWN, 0.75, 0, (32, 8))
     assert prepared.patch_mask.all()
     assert any("Everything is hidden" in note for note in prepared.notes)
-    assert inp.telea_inpaint(prepared.square, prepared.hidden).getextrema() == ((128, 128),) * 3
+    assert IMT.telea_inpaint(prepared.square, prepared.hidden).getextrema() == ((128, 128),) * 3
 
 
 # --- the guessers against the libraries' own computations --------------------------------------------
@@ -130,7 +129,7 @@ def _reference_mae(tiny_dir, image, patch_mask):
     "patch_mask",
     [
         IM.random_patch_mask(4, 0.75, seed=3),
-        IM.preset_mask(inp.BOTTOM, 4),
+        IM.preset_mask(IM.BOTTOM, 4),
         np.eye(4, dtype=bool),
         np.ones((4, 4), dtype=bool),
     ],
@@ -138,7 +137,7 @@ def _reference_mae(tiny_dir, image, patch_mask):
 )
 def test_mae_reconstruction_equals_the_models_own_unpatchify(tiny_dir, mae_pair, patch_mask):
     image = _photo(80)
-    result = inp.mae_reconstruct(*mae_pair, image, patch_mask)
+    result = IMT.mae_reconstruct(*mae_pair, image, patch_mask)
     expected, model_mask = _reference_mae(tiny_dir, image, patch_mask)
     assert np.array_equal(result.mask, patch_mask)  # the model hid exactly our patches
     assert np.array_equal(model_mask[0].numpy().reshape(4, 4) > 0.5, patch_mask)
@@ -153,7 +152,7 @@ def test_mae_with_norm_pix_loss_gets_visible_patch_statistics_back(tiny_dir, mae
     mae = ViTMAEForPreTraining.from_pretrained(tiny_dir / "mae", norm_pix_loss=True).eval()
     processor = mae_pair[1]
     image, patch_mask = _photo(32), IM.random_patch_mask(4, 0.5, seed=0)
-    result = inp.mae_reconstruct(mae, processor, image, patch_mask)
+    result = IMT.mae_reconstruct(mae, processor, image, patch_mask)
     # Reference, patch by patch: prediction × std + mean, with the patch's own statistics where it
     # was visible and the visible patches' average statistics where it was hidden.
     pixel_values = processor(images=image, return_tensors="pt").pixel_values
@@ -181,7 +180,7 @@ def test_concurrent_mae_calls_each_hide_their_own_patches(mae_pair):
         masks[i] = IM.random_patch_mask(4, (i + 1) / 8, seed=i)
 
     def work(i):
-        results[i] = inp.mae_reconstruct(*mae_pair, image, masks[i]).mask
+        results[i] = IMT.mae_reconstruct(*mae_pair, image, masks[i]).mask
 
     threads = [threading.Thread(target=work, args=(i,)) for i in masks]
     for t in threads:
@@ -196,7 +195,7 @@ def test_diffusion_inpainting_equals_a_direct_pipeline_call(tiny_dir, inpaint_pi
 
     image = _photo(64)
     hidden = IM.patch_to_pixels(IM.random_patch_mask(4, 0.75, seed=2), 64)
-    ours = inp.diffusion_inpaint(inpaint_pipe, image, hidden, prompt="a red box", seed=11, steps=2, side=64)
+    ours = IMT.diffusion_inpaint(inpaint_pipe, image, hidden, prompt="a red box", seed=11, steps=2, side=64)
     direct = AutoPipelineForInpainting.from_pretrained(tiny_dir / "sd")
     direct.set_progress_bar_config(disable=True)
     reference = direct(
@@ -211,7 +210,7 @@ def test_diffusion_inpainting_equals_a_direct_pipeline_call(tiny_dir, inpaint_pi
         generator=torch.Generator("cpu").manual_seed(11),
     ).images[0]
     assert np.array_equal(np.asarray(ours), np.asarray(reference))
-    other_seed = inp.diffusion_inpaint(inpaint_pipe, image, hidden, prompt="a red box", seed=12, steps=2, side=64)
+    other_seed = IMT.diffusion_inpaint(inpaint_pipe, image, hidden, prompt="a red box", seed=12, steps=2, side=64)
     assert not np.array_equal(np.asarray(ours), np.asarray(other_seed))
 
 
@@ -219,8 +218,8 @@ def test_telea_baseline_is_opencv_and_keeps_visible_pixels():
     import cv2
 
     image = _photo(64)
-    hidden = IM.patch_to_pixels(IM.preset_mask(inp.BOTTOM, 4), 64)
-    ours = np.asarray(inp.telea_inpaint(image, hidden))
+    hidden = IM.patch_to_pixels(IM.preset_mask(IM.BOTTOM, 4), 64)
+    ours = np.asarray(IMT.telea_inpaint(image, hidden))
     grey_filled = np.array(image)
     grey_filled[hidden] = 128
     expected = cv2.inpaint(grey_filled, hidden.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
@@ -232,23 +231,23 @@ def test_pasting_keeps_the_visible_original_and_the_guess_where_hidden():
     original, guess = _photo(16), Image.new("RGB", (16, 16), (1, 2, 3))
     hidden = np.zeros((16, 16), dtype=bool)
     hidden[8:, :] = True
-    pasted = np.asarray(inp.paste_visible(original, guess, hidden))
+    pasted = np.asarray(IM.paste_visible(original, guess, hidden))
     assert np.array_equal(pasted[~hidden], np.asarray(original)[~hidden])
     assert (pasted[hidden] == [1, 2, 3]).all()
 
 
 # --- the handler: odd numbers and pictures ---------------------------------------------------------
-def _run(photo, kind=inp.BOTTOM, **kw):
+def _run(photo, kind=IM.BOTTOM, **kw):
     args = dict(ratio=0.75, mask_seed=0, mae_label=None, inpaint_label=None, prompt="", seed=0, steps=1,
                 diffusion_side=128)
     args.update(kw)
-    *panels, notes = list(inp.on_run(photo, kind, *args.values()))[-1]
+    *panels, notes = list(IF.on_run(photo, kind, *args.values()))[-1]
     return panels, notes
 
 
 def test_out_of_range_and_non_numbers_are_clamped_with_notes():
     # (A size below the minimum: the tiny test VAE's attention would crawl at the 768 px maximum.)
-    panels, notes = _run(CAT, inp.RANDOM, ratio=float("nan"), mask_seed=-5, seed=float("inf"), steps=99,
+    panels, notes = _run(CAT, IM.RANDOM, ratio=float("nan"), mask_seed=-5, seed=float("inf"), steps=99,
                          diffusion_side=-3, prompt="x" * 1000)
     assert all(isinstance(p, Image.Image) and p.size == (448, 448) for p in panels)
     for words in ["share of hidden patches was not a number", "mask seed -5", "seed was not a number",
@@ -301,7 +300,7 @@ def _editor(path, layer=None):
 def test_odd_pictures_straight_to_the_api(client, tmp_path):
     from gradio_client.exceptions import AppError
 
-    args = [inp.BOTTOM, 0.75, 0, None, None, "", 0, 1, 128]
+    args = [IM.BOTTOM, 0.75, 0, None, None, "", 0, 1, 128]
     for name, path in _odd_files(tmp_path).items():
         *panels, notes = client.predict(_editor(path), *args, api_name="/inpaint")
         assert all(panels), name
@@ -325,7 +324,7 @@ def test_drawn_masks_through_the_api(client, tmp_path):
     empty, full = tmp_path / "empty.png", tmp_path / "full.png"
     Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(empty)
     Image.new("RGBA", (64, 64), (0, 0, 0, 255)).save(full)
-    args = [inp.DRAWN, 0.75, 0, None, None, "", 0, 1, 128]
+    args = [IM.DRAWN, 0.75, 0, None, None, "", 0, 1, 128]
     with pytest.raises(AppError, match="Nothing is painted"):
         client.predict(_editor(photo), *args, api_name="/inpaint")
     with pytest.raises(AppError, match="Nothing is painted"):
@@ -340,7 +339,7 @@ def test_unreadable_files_and_bad_values_through_the_api(client, tmp_path):
 
     fake = tmp_path / "not-an-image.png"
     fake.write_text("a text file wearing a .png name")
-    args = [inp.BOTTOM, 0.75, 0, None, None, "", 0, 1, 128]
+    args = [IM.BOTTOM, 0.75, 0, None, None, "", 0, 1, 128]
     with pytest.raises(AppError, match="could not be read as a picture"):
         client.predict(_editor(fake), *args, api_name="/inpaint")
     with pytest.raises(AppError, match="Unknown mask"):
@@ -348,7 +347,7 @@ def test_unreadable_files_and_bad_values_through_the_api(client, tmp_path):
     with pytest.raises(AppError, match="Unknown model"):
         client.predict(_editor(CAT), *args[:3], "../../etc/passwd", *args[4:], api_name="/inpaint")
     # Numbers gradio itself would refuse (out of a slider's range, not a number) are clamped.
-    *panels, notes = client.predict(_editor(CAT), inp.RANDOM, 7, "abc", None, None, "", -1, 0, 99,
+    *panels, notes = client.predict(_editor(CAT), IM.RANDOM, 7, "abc", None, None, "", -1, 0, 99,
                                     api_name="/inpaint")
     assert all(panels)
     for words in ["share of hidden patches 7", "mask seed was not a number", "seed -1", "Steps 0",

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from demos import inpainting as inp
+from demos.inpainting import masks as IM
 from tests.conftest import open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
@@ -52,12 +52,12 @@ def test_preset_random_and_drawn_masks_on_an_example_photo(page):
     # The first example is the astronaut with "Bottom half"; clicking it fills photo and mask.
     examples = page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="Bottom half")
     examples.first.click()
-    expect(page.get_by_label(inp.BOTTOM, exact=True)).to_be_checked()
+    expect(page.get_by_label(IM.BOTTOM, exact=True)).to_be_checked()
     _wait_for_the_example_photo(page)
     _run_and_expect_panels(page, "8 of 16 patches (50%)")  # tiny MAE: 4×4 patches, bottom 2 rows
     screenshot(page, "inpainting-bottom-half")
 
-    page.get_by_label(inp.RANDOM, exact=True).check()
+    page.get_by_label(IM.RANDOM, exact=True).check()
     slider = page.get_by_label("Share of patches hidden").first
     expect(slider).to_be_visible()
     _run_and_expect_panels(page, "12 of 16 patches (75%)")
@@ -66,7 +66,7 @@ def test_preset_random_and_drawn_masks_on_an_example_photo(page):
 
     # Draw by hand: pick the brush and scribble densely over the middle of the canvas, where the
     # photo is shown. The tiny test MAE sees 4×4 patches, so the central ones end up hidden.
-    page.get_by_label(inp.DRAWN, exact=True).check()
+    page.get_by_label(IM.DRAWN, exact=True).check()
     page.get_by_role("button", name="Brush", exact=True).click()
     box = page.locator("canvas").first.bounding_box()
     cx, cy, reach = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"] * 0.3
@@ -83,7 +83,7 @@ def test_preset_random_and_drawn_masks_on_an_example_photo(page):
 def test_an_example_shows_its_answer_without_a_click_on_the_button(page):
     open_tab(page, "Fill the gap")
     page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="Centre").first.click()
-    expect(page.get_by_label(inp.CENTRE, exact=True)).to_be_checked()
+    expect(page.get_by_label(IM.CENTRE, exact=True)).to_be_checked()
     expect(page.locator("#inpaint-notes")).to_contain_text("Diffusion: seed", timeout=60_000)
     for panel in PANELS:
         expect(page.locator(f"#inpaint-{panel} img")).to_be_visible(timeout=10_000)

@@ -98,9 +98,3 @@ def create_demo(batch: bool = True) -> None:
     else:
         run.click(zero_shot.on_classify, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot", **ui.short())
     compare.click(zero_shot.on_compare_templates, [model, image, labels], table, api_name="clip_compare_templates", **ui.heavy())
-
-
-if __name__ == "__main__":
-    from gallery import server
-
-    server.standalone(create_demo, TITLE)
