@@ -60,7 +60,7 @@ def run(repeats: int = 5) -> list[Row]:
         build_sd_turbo(_ROOT)
         build_safety_checker_vit_l14(_ROOT)
 
-        from demos import text_to_image as t2i
+        from demos.text_to_image import pictures as PIC, steps as TS
         from gallery import catalog, models
 
         model = catalog.by_label("text2image", None)
@@ -77,11 +77,11 @@ def run(repeats: int = 5) -> list[Row]:
                 generator=torch.Generator("cpu").manual_seed(SEED),
             ).images[0]
 
-        s, _ = t2i.clean_settings(PROMPT, None, SEED, False, 1, 0.0, SIDE, SIDE, on="cpu")
+        s, _ = PIC.clean_settings(PROMPT, None, SEED, False, 1, 0.0, SIDE, SIDE, on="cpu")
 
         def ours():
             with torch.inference_mode():
-                return t2i.generate(pipe, s).image
+                return TS.generate(pipe, s).image
 
         raw_s, app_s, cpu_ratio = paired_medians(raw(1), ours, repeats)
         rows = [Row("text_to_image", "1 step: generate() vs pipe()", raw_s, app_s,

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from demos import text_to_image as t2i
+from demos.text_to_image import pictures as PIC, steps as TS
 from gallery import catalog, inputs, models, settings
 from gallery.errors import InputError, ModelUnavailable
 from tests.conftest import ROOT
@@ -51,15 +51,15 @@ def reference_image(reference, prompt, seed, steps, guidance=0.0, side=64, negat
     return np.asarray(out.images[0])
 
 
-def settings_for(prompt=PROMPT, seed=7, steps=2, guidance=0.0, side=64, negative=None) -> t2i.Request:
-    s, notes = t2i.clean_settings(prompt, negative, seed, False, steps, guidance, side, side)
+def settings_for(prompt=PROMPT, seed=7, steps=2, guidance=0.0, side=64, negative=None) -> TS.ImageSettings:
+    s, notes = PIC.clean_settings(prompt, negative, seed, False, steps, guidance, side, side)
     assert notes == []
     return s
 
 
-def run(pipe, s, **kwargs) -> t2i.Generation:
+def run(pipe, s, **kwargs) -> TS.Denoising:
     with torch.inference_mode():
-        return t2i.generate(pipe, s, **kwargs)
+        return TS.generate(pipe, s, **kwargs)
 
 
 def drain(handler_call):
@@ -119,38 +119,38 @@ def test_a_call_leaves_the_cached_pipeline_as_it_was(pipe):
 
 # --- inputs ---------------------------------------------------------------------------------------
 def test_numbers_are_clamped_with_a_note():
-    s, notes = t2i.clean_settings(PROMPT, None, -5, False, 1000, -2, 100, 5000, on="cpu")
+    s, notes = PIC.clean_settings(PROMPT, None, -5, False, 1000, -2, 100, 5000, on="cpu")
     text = " ".join(notes)
     assert (s.seed, s.steps, s.guidance) == (0, 4, 0.0)
     assert (s.width, s.height) == (96, 512)  # 100 -> nearest multiple of 8; 5000 -> CPU limit
     for word in ("Seed -5 is outside 0–4294967295", "Steps 1000", "Guidance -2", "Height 5000", "multiple of 8"):
         assert word in text
-    s, notes = t2i.clean_settings(PROMPT, None, 3, False, 0, float("nan"), None, "abc", on="cpu")
+    s, notes = PIC.clean_settings(PROMPT, None, 3, False, 0, float("nan"), None, "abc", on="cpu")
     assert s.steps == 1 and s.guidance == 0.0 and (s.width, s.height) == (256, 256)
     assert any("Steps 0" in n for n in notes) and any("not a number" in n for n in notes)
-    s, _ = t2i.clean_settings(PROMPT, None, 3, False, 2, 0, 5000, 5000, on="cuda")
-    assert s.width == t2i.SIZES["cuda"][1]
+    s, _ = PIC.clean_settings(PROMPT, None, 3, False, 2, 0, 5000, 5000, on="cuda")
+    assert s.width == PIC.SIZES["cuda"][1]
     # The limit is on the latent picture: a VAE shrinking 2x per side (the tiny one) allows 4x less.
-    s, notes = t2i.clean_settings(PROMPT, None, 3, False, 2, 0, 5000, None, on="cpu", scale=2)
+    s, notes = PIC.clean_settings(PROMPT, None, 3, False, 2, 0, 5000, None, on="cpu", scale=2)
     assert (s.width, s.height) == (128, 128) and any("Width 5000 is outside 64–128" in n for n in notes)
 
 
 def test_randomize_picks_a_fresh_valid_seed_and_a_fixed_seed_is_kept():
-    seeds = {t2i.clean_settings(PROMPT, None, 0, True, 1, 0, 64, 64)[0].seed for _ in range(5)}
+    seeds = {PIC.clean_settings(PROMPT, None, 0, True, 1, 0, 64, 64)[0].seed for _ in range(5)}
     assert len(seeds) > 1 and all(0 <= seed <= inputs.MAX_SEED for seed in seeds)
-    assert t2i.clean_settings(PROMPT, None, 2**40, False, 1, 0, 64, 64)[0].seed == inputs.MAX_SEED
+    assert PIC.clean_settings(PROMPT, None, 2**40, False, 1, 0, 64, 64)[0].seed == inputs.MAX_SEED
 
 
-@pytest.mark.parametrize("prompt", ["", "   ", None, 42, "x" * (t2i.MAX_PROMPT_CHARS + 1)])
+@pytest.mark.parametrize("prompt", ["", "   ", None, 42, "x" * (PIC.MAX_PROMPT_CHARS + 1)])
 def test_bad_prompts_get_a_clear_message(prompt):
     with pytest.raises(InputError):
-        t2i.clean_settings(prompt, None, 0, False, 1, 0, 64, 64)
+        PIC.clean_settings(prompt, None, 0, False, 1, 0, 64, 64)
 
 
 def test_negative_prompt_only_with_guidance_above_one():
-    s, notes = t2i.clean_settings(PROMPT, "blurry", 0, False, 1, 1.0, 64, 64)
+    s, notes = PIC.clean_settings(PROMPT, "blurry", 0, False, 1, 1.0, 64, 64)
     assert s.negative_prompt is None and any("negative prompt was not used" in n for n in notes)
-    s, notes = t2i.clean_settings(PROMPT, "blurry", 0, False, 1, 1.5, 64, 64)
+    s, notes = PIC.clean_settings(PROMPT, "blurry", 0, False, 1, 1.5, 64, 64)
     assert s.negative_prompt == "blurry" and notes == []
 
 
@@ -167,20 +167,20 @@ def test_emoji_and_other_scripts_are_fine(pipe):
 def test_a_long_prompt_says_where_it_was_cut(pipe):
     words = "red green blue yellow purple orange black white pink brown".split()
     prompt = " ".join(words[i % 10] + " cat" for i in range(60))  # 120 words
-    note = t2i.cut_report(pipe.tokenizer, prompt)
+    note = PIC.cut_report(pipe.tokenizer, prompt)
     dropped = re.search(r"Ignored: “(.*)”", note).group(1)
     assert prompt.endswith(dropped)
     kept = prompt[: len(prompt) - len(dropped)]
     # What the note calls kept is exactly what fits: 77 tokens minus the start and end tokens.
     assert len(pipe.tokenizer(kept, add_special_tokens=False)["input_ids"]) == 75
-    assert t2i.cut_report(pipe.tokenizer, PROMPT) is None
+    assert PIC.cut_report(pipe.tokenizer, PROMPT) is None
 
 
 # --- streaming and errors -------------------------------------------------------------------------
 def test_stream_yields_each_step_then_the_result(pipe):
-    events = list(t2i.stream_generation(pipe, settings_for(steps=3)))
+    events = list(TS.stream_generation(pipe, settings_for(steps=3)))
     assert [e[0] for e in events[:-1]] == [0, 1]
-    assert isinstance(events[-1], t2i.Generation) and len(events[-1].previews) == 3
+    assert isinstance(events[-1], TS.Denoising) and len(events[-1].previews) == 3
 
 
 def test_an_out_of_memory_in_the_worker_reaches_the_visitor_and_memory_is_freed(pipe, monkeypatch):
@@ -195,9 +195,9 @@ def test_an_out_of_memory_in_the_worker_reaches_the_visitor_and_memory_is_freed(
     monkeypatch.setattr(pipe.unet, "forward", out_of_memory)  # runs in the worker thread
     monkeypatch.setattr(settings, "SAFETY_CHECKER", False)
     with pytest.raises(torch.OutOfMemoryError):
-        list(t2i.stream_generation(pipe, settings_for()))
+        list(TS.stream_generation(pipe, settings_for()))
     with pytest.raises(gr.Error, match="ran out of memory"):
-        drain(t2i.on_generate(None, PROMPT, "", 1, False, 2, 0, 64, 64))
+        drain(PIC.on_generate(None, PROMPT, "", 1, False, 2, 0, 64, 64))
     assert freed
 
 
@@ -209,7 +209,7 @@ def test_a_time_limit_stops_a_long_generation(pipe):
 # --- the handlers and the safety check ------------------------------------------------------------
 def test_handler_streams_previews_and_returns_the_seed_it_used(pipe, reference, monkeypatch):
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
-    outputs = drain(t2i.on_generate(None, PROMPT, "", 0, True, 3, 0, 64, 64))
+    outputs = drain(PIC.on_generate(None, PROMPT, "", 0, True, 3, 0, 64, 64))
     image, strip, seed, status = outputs[-1]
     assert [len(o[1]) for o in outputs] == [0, 1, 2, 3]  # the strip fills one step at a time
     assert f"Seed {seed}" in status
@@ -230,19 +230,19 @@ def flagging_checker(tiny_dir):
 def test_safety_flags_follow_the_checker(tiny_dir):
     picture = Image.new("RGB", (64, 64), "teal")
     passing = models.load_safety_checker(catalog.all_models("safety")[0])
-    assert t2i.safety_flags([picture], *passing) == [False]
-    assert t2i.safety_flags([picture, picture], *flagging_checker(tiny_dir)) == [True, True]
+    assert TS.safety_flags([picture], *passing) == [False]
+    assert TS.safety_flags([picture, picture], *flagging_checker(tiny_dir)) == [True, True]
 
 
 def test_a_flagged_picture_becomes_a_notice_not_a_black_square(tiny_dir, monkeypatch):
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
     monkeypatch.setattr(models, "load_safety_checker", lambda model: flagging_checker(tiny_dir))
-    image, strip, _, status = drain(t2i.on_generate(None, PROMPT, "", 3, False, 3, 0, 64, 64))[-1]
-    notice = np.asarray(t2i.notice_image(64, 64))
+    image, strip, _, status = drain(PIC.on_generate(None, PROMPT, "", 3, False, 3, 0, 64, 64))[-1]
+    notice = np.asarray(TS.notice_image(64, 64))
     assert np.array_equal(np.asarray(image), notice) and np.asarray(image).max() > 200
     assert all(np.array_equal(np.asarray(picture), notice) for picture, _ in strip)
     assert "flagged" in status
-    left, right, _, status = t2i.on_compare(None, PROMPT, "a cat", 1, 1, 0, 0, "", 3, False, 64, 64)
+    left, right, _, status = PIC.on_compare(None, PROMPT, "a cat", 1, 1, 0, 0, "", 3, False, 64, 64)
     assert np.array_equal(np.asarray(left), notice) and status.count("flagged") == 2
 
 
@@ -254,19 +254,19 @@ def test_missing_safety_weights_refuse_pictures_unless_switched_off(pipe, monkey
     )
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
     with pytest.raises(gr.Error) as caught:
-        drain(t2i.on_generate(None, PROMPT, "", 1, False, 1, 0, 64, 64))
+        drain(PIC.on_generate(None, PROMPT, "", 1, False, 1, 0, 64, 64))
     message = str(caught.value)
     assert settings.PREFETCH_COMMAND in message and "GALLERY_SAFETY_CHECKER=0" in message
     with pytest.raises(ModelUnavailable):
-        t2i._safety_checker()
+        PIC.safety_checker()
     monkeypatch.setattr(settings, "SAFETY_CHECKER", False)
-    image, _, _, status = drain(t2i.on_generate(None, PROMPT, "", 1, False, 1, 0, 64, 64))[-1]
+    image, _, _, status = drain(PIC.on_generate(None, PROMPT, "", 1, False, 1, 0, 64, 64))[-1]
     assert image.size == (64, 64) and "Safety check is off" in status
 
 
 def test_compare_uses_one_seed_for_both_sides(pipe, reference, monkeypatch):
     monkeypatch.setattr(settings, "SAFETY_CHECKER", True)
-    left, right, seed, status = t2i.on_compare(
+    left, right, seed, status = PIC.on_compare(
         None, PROMPT, "a red apple", 2, 1, 0, 0, "", 0, True, 64, 64
     )
     assert status.count(f"Seed {seed}") == 2
@@ -306,7 +306,7 @@ def test_api_refuses_an_empty_prompt_and_fills_in_missing_numbers(client):
     _, strip, _, status = client.predict(
         label, PROMPT, None, 3, False, None, None, 64, None, api_name="/text_to_image"
     )
-    assert len(strip) == t2i.size_limits("cpu")[2] and "Guidance None is not a number" in status
+    assert len(strip) == PIC.size_limits("cpu")[2] and "Guidance None is not a number" in status
     left, right, seed, _ = client.predict(
         label, PROMPT, PROMPT, 1, 1, 0, 0, "", 0, True, 64, 64, api_name="/text_to_image_compare"
     )

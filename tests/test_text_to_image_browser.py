@@ -8,9 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from demos import text_to_image as t2i
-
-from demos import text_to_image_steps as TS
+from demos.text_to_image import pictures as PIC, steps as TS
 from tests.conftest import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
@@ -100,16 +98,16 @@ def test_compare_shows_two_pictures_from_one_seed(page):
 
 def test_an_example_shows_its_picture_and_a_second_click_is_served_from_memory(page, monkeypatch):
     calls: list[str] = []
-    plain = t2i.on_generate
+    plain = PIC.on_generate
 
     def counting(model_label, prompt, *args, **kwargs):
         calls.append(prompt)
         yield from plain(model_label, prompt, *args, **kwargs)
 
-    monkeypatch.setattr(t2i, "on_generate", counting)
+    monkeypatch.setattr(PIC, "on_generate", counting)
     open_tab(page, TAB)
     status = tab(page).get_by_text(re.compile(r"Seed 0 · \d+ step"))
-    first, second = t2i.EXAMPLES[0][0], t2i.EXAMPLES[1][0]
+    first, second = PIC.EXAMPLES[0][0], PIC.EXAMPLES[1][0]
     for prompt in (first, second):  # one click on an example: no Generate needed
         tab(page).get_by_text(prompt, exact=True).first.click()
         expect(tab(page).get_by_label("Prompt", exact=True)).to_have_value(prompt)

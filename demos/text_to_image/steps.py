@@ -18,7 +18,9 @@ from gallery import generation
 from gallery.errors import InputError
 
 @dataclass(frozen=True)
-class Request:
+class ImageSettings:
+    """What to draw and how, every value already checked (`pictures.clean_settings`)."""
+
     prompt: str
     negative_prompt: str | None  # only used when guidance > 1
     seed: int
@@ -29,10 +31,12 @@ class Request:
 
 
 @dataclass
-class Generation:
+class Denoising:
+    """One run of the pipeline: the final picture, the denoiser's guess after each step, the time."""
+
     image: Image.Image  # the final picture, before any safety check
     previews: list[Image.Image]  # one per step: the predicted clean picture after that step
-    request: Request
+    settings: ImageSettings
     seconds: float
     preview_kind: str  # "predicted clean image" or "current latents"
 
@@ -82,11 +86,11 @@ def decode_latents(pipe, latents: torch.Tensor) -> Image.Image:
 
 def generate(
     pipe,
-    s: Request,
+    s: ImageSettings,
     on_step: Callable[[int, Image.Image | None], None] | None = None,
     time_limit_s: float | None = None,
     decode_previews: bool = True,
-) -> Generation:
+) -> Denoising:
     """One picture from `s`, with the decoded prediction of every step.
 
     `on_step(i, preview)` is called as soon as step i's preview is decoded (i < steps - 1; the
@@ -134,7 +138,7 @@ def generate(
     ).images[0]
     previews.append(image)
     kind = "current latents" if "current latents" in kinds else "predicted clean image"
-    return Generation(image, previews, s, time.perf_counter() - started, kind)
+    return Denoising(image, previews, s, time.perf_counter() - started, kind)
 
 
 class _Stopped(Exception):
@@ -142,10 +146,10 @@ class _Stopped(Exception):
 
 
 def stream_generation(
-    pipe, s: Request, time_limit_s: float | None = None
-) -> Iterator[tuple[int, Image.Image] | Generation]:
+    pipe, s: ImageSettings, time_limit_s: float | None = None
+) -> Iterator[tuple[int, Image.Image] | Denoising]:
     """Run `generate` in a worker thread; yield (step, preview) as each step is decoded, then the
-    finished Generation.
+    finished Denoising.
 
     The pipeline only offers a callback (gallery.generation.from_worker): an exception in the
     worker (an out-of-memory error, say) is raised again here, in the caller's thread, where
