@@ -64,18 +64,16 @@ def run(repeats: int = 5, threads: int = 2) -> list[Row]:
 def _run(repeats: int) -> list[Row]:
     import torch
 
-    from demos import prompting as P
-
-    from demos import prompting_prompts as PP, prompting_run as PR
+    from demos.prompting import compare as PC, prompts as PP, run as PR
     from gallery import catalog
     from gallery.device import device
 
     label = catalog.EMBEDDED_LM.label
     lm, tok = PR.load_model(label)
-    problem_set = P.get_problem_set(SET)
+    problem_set = PP.get_problem_set(SET)
     problem = problem_set.items[0]
     strategies = list(PP.BASIC_STRATEGIES)
-    settings = P.Sampling(max_new_tokens=NEW_TOKENS)
+    settings = PP.RunSettings(max_new_tokens=NEW_TOKENS)
     plan = PP.plan_rows(tok, problem.question, strategies, problem_set, settings)
     prompts = [p.prompt for p in plan]
     lengths = [len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts]
@@ -111,7 +109,7 @@ def _run(repeats: int) -> list[Row]:
 
     # Self-consistency: n rows of one prompt. Fixed length (no early end) so both sides do the
     # same work whatever the samples say.
-    sc_prompt = PP.render_prompt(tok, PP.build_messages(P.SELF_CONSISTENCY, problem.question, problem_set.exemplars,
+    sc_prompt = PP.render_prompt(tok, PP.build_messages(PP.SELF_CONSISTENCY, problem.question, problem_set.exemplars,
                                                       settings.k))
     fixed = dict(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS, do_sample=False,
                  pad_token_id=tok.pad_token_id)
@@ -158,7 +156,7 @@ def _run(repeats: int) -> list[Row]:
                         note=f"the app did not start: {type(error).__name__}: {error}"))
         return rows
     try:
-        args = (label, problem.question, problem.answer, strategies, P.NO_GUESS, settings.k, 1, 0.0, 0.7, 0,
+        args = (label, problem.question, problem.answer, strategies, PC.NO_GUESS, settings.k, 1, 0.0, 0.7, 0,
                 NEW_TOKENS, problem_set.name)
 
         def api():
@@ -180,15 +178,13 @@ def score_speed(questions: int = 12, threads: int = 2, baseline: bool = True, on
     os.environ.setdefault("GALLERY_TIME_LIMIT_S", "86400")
     import torch
 
-    from demos import prompting as P
-
-    from demos import prompting_prompts as PP, prompting_run as PR
+    from demos.prompting import prompts as PP, run as PR
     from gallery import catalog
 
     torch.set_num_threads(threads)
-    problem_set = next(iter(P.problem_sets().values()))
+    problem_set = next(iter(PP.problem_sets().values()))
     strategies = list(PP.BASIC_STRATEGIES)
-    settings = P.Sampling(max_new_tokens=problem_set.max_new_tokens)
+    settings = PP.RunSettings(max_new_tokens=problem_set.max_new_tokens)
     rows = []
     for model in catalog.EMBEDDED_MODELS:
         if only and only.lower() not in model.label.lower():
@@ -234,30 +230,28 @@ def accuracy(set_name: str = SET, questions: int = 20, samples: int = 5, max_new
     os.environ.setdefault("GALLERY_TIME_LIMIT_S", "86400")
     import torch
 
-    from demos import prompting as P
-
-    from demos import prompting_prompts as PP, prompting_run as PR
+    from demos.prompting import answers as PA, prompts as PP, run as PR
     from gallery import catalog
 
     # Results do not depend on the thread count; on a CPU shared with other jobs 1 thread can be
     # faster than 2 (no threads spinning while they wait for each other).
     torch.set_num_threads(threads)
-    problem_set = P.get_problem_set(set_name)
-    settings = P.Sampling(samples=samples, max_new_tokens=max_new_tokens)
-    strategies = list(P.STRATEGIES)
+    problem_set = PP.get_problem_set(set_name)
+    settings = PP.RunSettings(samples=samples, max_new_tokens=max_new_tokens)
+    strategies = list(PP.STRATEGIES)
     started = time.perf_counter()
     records: list[dict] = []
-    for done, records, _, question_done in P.run_score(catalog.EMBEDDED_LM.label, problem_set.name, questions,
+    for done, records, _, question_done in PR.run_score(catalog.EMBEDDED_LM.label, problem_set.name, questions,
                                                        strategies, settings):
         if question_done:
             print(f"  {done}/{questions} questions, {time.perf_counter() - started:.0f} s", flush=True)
-    table = P.accuracy_frame(records, strategies)
+    table = PA.accuracy_frame(records, strategies)
     print(f"\nSmolLM2-135M-Instruct (bundled), {problem_set.name}: first {questions} of "
           f"{len(problem_set.items)} questions, k={settings.k}, n={samples}, max_new_tokens={max_new_tokens}, "
           f"{time.perf_counter() - started:.0f} s with {threads} thread(s), load {os.getloadavg()[0]:.1f}")
     print(table.to_string(index=False, formatters={"accuracy": "{:.0%}".format}))
     print()
-    print(P.question_frame(records, strategies).drop(columns=["question"]).to_string(index=False))
+    print(PA.question_frame(records, strategies).drop(columns=["question"]).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -57,8 +57,7 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
 
 
     from demos.next_word import distribution as NWD, extend as NWE
-    from demos import prompting as P
-    from demos import prompting_prompts as PP, prompting_run as PR
+    from demos.prompting import prompts as PP, run as PR
     from gallery import catalog, engines, models, text_engine
 
     torch.set_num_threads(2)
@@ -103,8 +102,8 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
         p, log_p, log_q = reference.softmax(-1), reference.log_softmax(-1), mine.log_softmax(-1)
         kls.append(float((p * (log_p - log_q)).sum()))
 
-    problem_set = P.problem_sets()[SET_NAME] if SET_NAME in P.problem_sets() else next(iter(P.problem_sets().values()))
-    settings = P.Sampling(temperature=0.0, max_new_tokens=SET_NEW_TOKENS)
+    problem_set = PP.problem_sets()[SET_NAME] if SET_NAME in PP.problem_sets() else next(iter(PP.problem_sets().values()))
+    settings = PP.RunSettings(temperature=0.0, max_new_tokens=SET_NEW_TOKENS)
 
     def score(use_engine) -> float:
         started = time.perf_counter()

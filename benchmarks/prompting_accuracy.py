@@ -32,14 +32,13 @@ MODEL_KEYS = {"smollm2": "SmolLM2-135M-Instruct", "gemma": "Gemma-3-270M"}
 
 def score(model, set_name: str, n: int, strategies: list[str], seed: int, threads: int) -> tuple[dict, float]:
     """-> ({strategy: correct count}, seconds) for the first n questions of one set."""
-    from demos import prompting as P
-    from demos import prompting_prompts as PP
+    from demos.prompting import prompts as PP, run as PR
 
-    problem_set = P.get_problem_set(set_name)
-    settings = P.Sampling(temperature=0.0, seed=seed, max_new_tokens=problem_set.max_new_tokens)
+    problem_set = PP.get_problem_set(set_name)
+    settings = PP.RunSettings(temperature=0.0, seed=seed, max_new_tokens=problem_set.max_new_tokens)
     started = time.perf_counter()
     records: list[dict] = []
-    for _, records, _, _ in P.run_score(model.label, problem_set.name, n, strategies, settings):
+    for _, records, _, _ in PR.run_score(model.label, problem_set.name, n, strategies, settings):
         pass
     seconds = time.perf_counter() - started
     correct = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in strategies}
@@ -58,19 +57,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from demos import prompting as P
-
-    from demos import prompting_prompts as PP
+    from demos.prompting import compare as PC, prompts as PP
     from gallery import catalog, models
 
     torch.set_num_threads(options.threads)
-    sets = [P.get_problem_set(key) for key in (options.sets or PP.PROBLEM_SET_FILES)]
+    sets = [PP.get_problem_set(key) for key in (options.sets or PP.PROBLEM_SET_FILES)]
     chosen = options.models or list(MODEL_KEYS)
     bundled = {"smollm2": catalog.EMBEDDED_LM, "gemma": catalog.EMBEDDED_GEMMA}
-    strategies = P.clean_strategies(options.strategies or list(PP.BASIC_STRATEGIES))
+    strategies = PC.clean_strategies(options.strategies or list(PP.BASIC_STRATEGIES))
     header = ["model", "set", "n", *strategies, "seconds", "few-shot gain"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    print(f"# seed {options.seed}, greedy, k = {P.DEFAULT_K}, first {options.questions} questions of each set, "
+    print(f"# seed {options.seed}, greedy, k = {PP.DEFAULT_K}, first {options.questions} questions of each set, "
           f"{options.threads} torch threads, load {os.getloadavg()[0]:.1f}", flush=True)
     for key in chosen:
         model = bundled[key]
@@ -82,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             correct, seconds = score(model, problem_set.name, n, strategies, options.seed, options.threads)
             cells = [f"{correct[s]}/{n}" for s in strategies]
             gain = ""
-            if PP.ZERO_SHOT in correct and P.FEW_SHOT in correct:
-                gain = f"{100 * (correct[P.FEW_SHOT] - correct[PP.ZERO_SHOT]) / n:+.0f}"
+            if PP.ZERO_SHOT in correct and PP.FEW_SHOT in correct:
+                gain = f"{100 * (correct[PP.FEW_SHOT] - correct[PP.ZERO_SHOT]) / n:+.0f}"
             row = [MODEL_KEYS[key], problem_set.name, str(n), *cells, f"{seconds:.0f}", gain]
             lines.append("| " + " | ".join(row) + " |")
             print(lines[-1], flush=True)

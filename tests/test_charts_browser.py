@@ -288,8 +288,7 @@ def test_clip_bias_bars_follow_each_request_and_template(page, client):
 
 # --- 5 · Prompting ---------------------------------------------------------------------------------
 def test_prompting_accuracy_bars_follow_each_run_and_setting(page, client):
-    from demos import prompting
-    from demos import prompting_prompts as PP
+    from demos.prompting import compare as PC, prompts as PP
 
     open_tab(page, "5 · Prompting strategies")
     model = page.locator("#prompting-model input").input_value()
@@ -297,24 +296,24 @@ def test_prompting_accuracy_bars_follow_each_run_and_setting(page, client):
     strategies = page.locator("#prompting-strategies")
     count = page.locator("#prompting-count input[type=number]")
     runs = [  # (strategies, questions, k)
-        ([PP.ZERO_SHOT, PP.COT], 1, prompting.DEFAULT_K),
-        ([PP.ZERO_SHOT, prompting.FEW_SHOT, PP.COT], 2, prompting.DEFAULT_K),
-        ([PP.ZERO_SHOT, prompting.FEW_SHOT, PP.COT], 2, 1),  # a settings change: k
+        ([PP.ZERO_SHOT, PP.COT], 1, PP.DEFAULT_K),
+        ([PP.ZERO_SHOT, PP.FEW_SHOT, PP.COT], 2, PP.DEFAULT_K),
+        ([PP.ZERO_SHOT, PP.FEW_SHOT, PP.COT], 2, 1),  # a settings change: k
     ]
     for i, (chosen, n, k) in enumerate(runs):
-        for s in prompting.STRATEGIES:
+        for s in PP.STRATEGIES:
             box = strategies.get_by_label(s, exact=True)
             box.check() if s in chosen else box.uncheck()
         count.fill(str(n))
         count.press("Enter")
-        if k != prompting.DEFAULT_K:
+        if k != PP.DEFAULT_K:
             page.get_by_text("Settings: temperature, seed").click()
             _set_slider_by_typing(page, "prompting-k", k)
         page.get_by_role("button", name="Score the set", exact=True).click()
         out = client.predict(
-            model, set_name, n, chosen, prompting.NO_GUESS, k, prompting.DEFAULT_SAMPLES,
-            prompting.DEFAULT_TEMPERATURE, prompting.DEFAULT_SC_TEMPERATURE, prompting.DEFAULT_SEED,
-            prompting.DEFAULT_MAX_NEW_TOKENS, api_name="/prompting_score",  # (the CPU default)
+            model, set_name, n, chosen, PC.NO_GUESS, k, PP.DEFAULT_SAMPLES,
+            PP.DEFAULT_TEMPERATURE, PP.DEFAULT_SC_TEMPERATURE, PP.DEFAULT_SEED,
+            PP.DEFAULT_MAX_NEW_TOKENS, api_name="/prompting_score",  # (the CPU default)
         )
         expected = plot_frame(out[1], "strategy", "accuracy")
         expect_bars(page, "prompting-accuracy-bars", expected, x="strategy", y="accuracy", order="given",

@@ -13,9 +13,7 @@ import pytest
 import torch
 from gradio_client.exceptions import AppError
 
-from demos import prompting as P
-
-from demos import prompting_answers as PA, prompting_prompts as PP, prompting_run as PR
+from demos.prompting import answers as PA, compare as PC, prompts as PP, run as PR
 from gallery import catalog, engines, models
 from gallery.errors import InputError
 from tests.tiny_models import CHAT_TEMPLATE
@@ -82,7 +80,7 @@ from tests.tiny_models import CHAT_TEMPLATE
     ],
 )
 def test_extract_answer(text, kind, expected):
-    assert P.extract_answer(text, kind) == expected
+    assert PA.extract_answer(text, kind) == expected
 
 
 @pytest.mark.parametrize(
@@ -112,12 +110,12 @@ def test_is_correct(predicted, expected, kind, verdict):
      ("Monday", "calendar"), ("reward", "word"), ("a, b, c", "list"), ("New York", "text"), ("", "calendar")],
 )
 def test_guess_kind(expected, kind):
-    assert P.guess_kind(expected, default="calendar") == kind
+    assert PA.guess_kind(expected, default="calendar") == kind
 
 
 # --- the problem sets ----------------------------------------------------------------------------
 def test_problem_sets_are_complete_and_exemplars_are_kept_apart():
-    sets = P.problem_sets()
+    sets = PP.problem_sets()
     assert len(sets) >= 3
     ids = set()
     for problem_set in sets.values():
@@ -126,26 +124,26 @@ def test_problem_sets_are_complete_and_exemplars_are_kept_apart():
         assert len(questions) == len(problem_set.items)
         assert not questions & {e.question for e in problem_set.exemplars}
         for problem in problem_set.items:
-            assert problem.kind in P.KINDS
+            assert problem.kind in PA.KINDS
             assert problem.id not in ids
             ids.add(problem.id)
 
 
 def test_every_answer_reads_back_as_itself():
     # A model that writes exactly the expected answer must be scored right, for every item.
-    for problem_set in P.problem_sets().values():
+    for problem_set in PP.problem_sets().values():
         for problem in problem_set.items:
             reply = f"Let me see. The answer is {problem.answer}."
-            assert PA.is_correct(P.extract_answer(reply, problem.kind), problem.answer, problem.kind), problem
+            assert PA.is_correct(PA.extract_answer(reply, problem.kind), problem.answer, problem.kind), problem
         for example in problem_set.exemplars:
-            assert P.extract_answer(f"{example.reasoning} The answer is {example.answer}.", "number" if
+            assert PA.extract_answer(f"{example.reasoning} The answer is {example.answer}.", "number" if
                                     re.fullmatch(r"-?\d+", example.answer) else "word") is not None
 
 
 def test_letter_and_date_answers_match_an_independent_computation():
     """Recompute the answers of the templated questions (reversals, counts, sorting, clock sums)."""
     checked = 0
-    for problem in P.get_problem_set("letters").items:
+    for problem in PP.get_problem_set("letters").items:
         q = problem.question
         if m := re.fullmatch(r"Spell the word '(\w+)' backwards\.", q):
             assert problem.answer == m[1][::-1]
@@ -160,7 +158,7 @@ def test_letter_and_date_answers_match_an_independent_computation():
         else:
             continue
         checked += 1
-    for problem in P.get_problem_set("dates").items:
+    for problem in PP.get_problem_set("dates").items:
         m = re.search(r"at (\d\d):(\d\d) and (?:lasts|the trip takes) (\d+) minutes", problem.question)
         if m:
             total = int(m[1]) * 60 + int(m[2]) + int(m[3])
@@ -188,73 +186,73 @@ def _records():
 
 def test_accuracy_and_question_tables_from_known_outputs():
     strategies = ["zero-shot", "chain-of-thought"]
-    accuracy = P.accuracy_frame(_records(), strategies)
+    accuracy = PA.accuracy_frame(_records(), strategies)
     assert accuracy["strategy"].tolist() == strategies
     assert accuracy["correct"].tolist() == [2, 2] and accuracy["questions"].tolist() == [3, 3]
     assert accuracy["accuracy"].tolist() == pytest.approx([2 / 3, 2 / 3])
-    table = P.question_frame(_records(), strategies)
+    table = PA.question_frame(_records(), strategies)
     assert table["id"].tolist() == ["q1", "q2", "q3"]
     assert table.loc[0, "zero-shot"] == "5 ✓" and table.loc[0, "chain-of-thought"] == "4 ✗"
     assert table.loc[1, "zero-shot"] == "— ✗"
-    empty = P.accuracy_frame([], strategies)
+    empty = PA.accuracy_frame([], strategies)
     assert empty["accuracy"].tolist() == [0.0, 0.0]
 
 
 def test_guess_verdicts():
     scores = {"zero-shot": 0.2, "chain-of-thought": 0.6, "few-shot": 0.6}
-    assert "it won with 60%" in P.guess_verdict("chain-of-thought", scores, what="set")
-    assert "tied with few-shot" in P.guess_verdict("chain-of-thought", scores, what="set")
-    assert "rank 3 of 3" in P.guess_verdict("zero-shot", scores, what="set")
-    assert "not among" in P.guess_verdict("self-consistency", scores, what="set")
-    assert "nobody won" in P.guess_verdict("few-shot", {"few-shot": 0.0, "zero-shot": 0.0}, what="set")
-    assert P.guess_verdict(None, scores) == ""
+    assert "it won with 60%" in PA.guess_verdict("chain-of-thought", scores, what="set")
+    assert "tied with few-shot" in PA.guess_verdict("chain-of-thought", scores, what="set")
+    assert "rank 3 of 3" in PA.guess_verdict("zero-shot", scores, what="set")
+    assert "not among" in PA.guess_verdict("self-consistency", scores, what="set")
+    assert "nobody won" in PA.guess_verdict("few-shot", {"few-shot": 0.0, "zero-shot": 0.0}, what="set")
+    assert PA.guess_verdict(None, scores) == ""
     one = {"zero-shot": 0.0, "chain-of-thought": 1.0}
-    assert "got the right answer" in P.guess_verdict("chain-of-thought", one)
-    assert "it missed; chain-of-thought" in P.guess_verdict("zero-shot", one)
-    assert "no strategy" in P.guess_verdict("zero-shot", {"zero-shot": 0.0})
+    assert "got the right answer" in PA.guess_verdict("chain-of-thought", one)
+    assert "it missed; chain-of-thought" in PA.guess_verdict("zero-shot", one)
+    assert "no strategy" in PA.guess_verdict("zero-shot", {"zero-shot": 0.0})
 
 
 # --- bad input: clamps with notes, clear errors --------------------------------------------------
 def test_settings_are_clamped_with_a_note():
-    settings, notes = P.clean_settings(k=99, samples=0, temperature=-1, sc_temperature=float("nan"),
+    settings, notes = PC.clean_settings(k=99, samples=0, temperature=-1, sc_temperature=float("nan"),
                                        seed="abc", max_new_tokens=10**9, max_k=5)
-    assert settings == P.Sampling(k=5, samples=1, temperature=0.0, sc_temperature=P.DEFAULT_SC_TEMPERATURE,
-                                  seed=P.DEFAULT_SEED, max_new_tokens=P.MAX_NEW_TOKENS)
+    assert settings == PP.RunSettings(k=5, samples=1, temperature=0.0, sc_temperature=PP.DEFAULT_SC_TEMPERATURE,
+                                  seed=PP.DEFAULT_SEED, max_new_tokens=PC.MAX_NEW_TOKENS)
     assert len(notes) == 6, notes
-    assert P.clean_settings(samples=1000)[0].samples == P.MAX_SAMPLES
-    assert P.clean_settings(samples=100)[0].samples == P.MAX_SAMPLES
-    assert P.clean_settings(k=0, max_k=5)[0].k == 1
-    assert P.clean_settings(temperature=float("inf"))[0].temperature == P.MAX_TEMPERATURE
-    assert P.clean_settings(sc_temperature=0)[1]  # a note: the vote is trivial at temperature 0
-    assert P.clean_settings() == (P.Sampling(), [])
+    assert PC.clean_settings(samples=1000)[0].samples == PC.MAX_SAMPLES
+    assert PC.clean_settings(samples=100)[0].samples == PC.MAX_SAMPLES
+    assert PC.clean_settings(k=0, max_k=5)[0].k == 1
+    assert PC.clean_settings(temperature=float("inf"))[0].temperature == PC.MAX_TEMPERATURE
+    assert PC.clean_settings(sc_temperature=0)[1]  # a note: the vote is trivial at temperature 0
+    assert PC.clean_settings() == (PP.RunSettings(), [])
 
 
 @pytest.mark.parametrize("question", ["", "   \n", None, "x" * 20_000])
 def test_bad_questions_are_refused_in_plain_words(question):
     with pytest.raises(InputError, match="question"):
-        P.clean_question(question)
+        PC.clean_question(question)
 
 
 def test_a_number_sent_as_the_question_is_read_as_text():
-    assert P.clean_question(12345) == "12345"
-    assert P.on_extract_answer(12345, "number") == "12345"
+    assert PC.clean_question(12345) == "12345"
+    assert PC.on_extract_answer(12345, "number") == "12345"
 
 
 def test_odd_but_fine_questions_pass():
-    assert P.clean_question("  🙂🚀 how many rockets? 日本語 ") == "🙂🚀 how many rockets? 日本語"
+    assert PC.clean_question("  🙂🚀 how many rockets? 日本語 ") == "🙂🚀 how many rockets? 日本語"
 
 
 def test_strategy_choice():
     with pytest.raises(InputError, match="at least one"):
-        P.clean_strategies([])
+        PC.clean_strategies([])
     with pytest.raises(InputError, match="Unknown strategy"):
-        P.clean_strategies(["magic"])
-    assert P.clean_strategies(["SELF-CONSISTENCY", "zero-shot", "zero-shot"]) == ["zero-shot", "self-consistency"]
-    assert P.clean_strategies("few-shot") == ["few-shot"]
+        PC.clean_strategies(["magic"])
+    assert PC.clean_strategies(["SELF-CONSISTENCY", "zero-shot", "zero-shot"]) == ["zero-shot", "self-consistency"]
+    assert PC.clean_strategies("few-shot") == ["few-shot"]
     with pytest.raises(InputError, match="Unknown strategy"):
-        P.clean_strategies(12345)
+        PC.clean_strategies(12345)
     with pytest.raises(InputError, match="at least one"):
-        P.clean_strategies(None)
+        PC.clean_strategies(None)
 
 
 # --- prompts -------------------------------------------------------------------------------------
@@ -265,12 +263,12 @@ def test_prompts_match_their_templates_exactly():
     expected = {
         PP.ZERO_SHOT: [("user", f"{q}\n{A}")],
         PP.COT: [("user", f"{q}\n{C}")],
-        P.FEW_SHOT: [("user", f"Q1?\n{A}"), ("assistant", "The answer is 1."),
+        PP.FEW_SHOT: [("user", f"Q1?\n{A}"), ("assistant", "The answer is 1."),
                      ("user", f"Q2?\n{A}"), ("assistant", "The answer is 2."), ("user", f"{q}\n{A}")],
-        P.FEW_SHOT_COT: [("user", f"Q1?\n{C}"), ("assistant", "Step 1. The answer is 1."),
+        PP.FEW_SHOT_COT: [("user", f"Q1?\n{C}"), ("assistant", "Step 1. The answer is 1."),
                          ("user", f"Q2?\n{C}"), ("assistant", "Step 2. The answer is 2."), ("user", f"{q}\n{C}")],
     }
-    expected[P.SELF_CONSISTENCY] = expected[P.FEW_SHOT_COT]
+    expected[PP.SELF_CONSISTENCY] = expected[PP.FEW_SHOT_COT]
     for strategy, turns in expected.items():
         messages = PP.build_messages(strategy, q, examples, k=2)
         assert [(m["role"], m["content"]) for m in messages] == turns, strategy
@@ -280,7 +278,7 @@ def test_rendered_prompt_is_the_chat_template_and_tokenizes_like_apply_chat_temp
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_dir / "llama")
-    messages = PP.build_messages(P.FEW_SHOT, "Why?", (PP.Example("Q?", "R.", "7"),), k=1)
+    messages = PP.build_messages(PP.FEW_SHOT, "Why?", (PP.Example("Q?", "R.", "7"),), k=1)
     text = PP.render_prompt(tok, messages)
     assert tok.chat_template == CHAT_TEMPLATE
     assert text == (f"<|im_start|>user\nQ?\n{PP.ANSWER_ONLY}<|im_end|>\n<|im_start|>assistant\nThe answer is 7."
@@ -309,9 +307,9 @@ def test_batched_greedy_equals_one_prompt_at_a_time(tiny_lm):
     """All five strategies in one call (self-consistency rows sampled beside the greedy ones):
     each greedy row gives exactly what `generate` gives for its prompt alone, unpadded."""
     lm, tok = tiny_lm
-    problem_set = P.get_problem_set("arithmetic")
-    plan = PP.plan_rows(tok, problem_set.items[0].question, list(P.STRATEGIES), problem_set,
-                       P.Sampling(k=2, samples=2, sc_temperature=1.0))
+    problem_set = PP.get_problem_set("arithmetic")
+    plan = PP.plan_rows(tok, problem_set.items[0].question, list(PP.STRATEGIES), problem_set,
+                       PP.RunSettings(k=2, samples=2, sc_temperature=1.0))
     assert [p.temperature for p in plan] == [0.0] * 4 + [1.0] * 2
     lengths = [len(tok(p.prompt, add_special_tokens=False)["input_ids"]) for p in plan[:4]]
     assert len(set(lengths)) == 4  # really different lengths: the batch is left-padded
@@ -329,7 +327,7 @@ def test_batched_greedy_equals_one_prompt_at_a_time(tiny_lm):
 def test_row_sampler_draws_like_torch_multinomial_with_our_generator():
     torch.manual_seed(123)
     scores = torch.randn(3, 50)
-    sampler = PR._make_row_sampler([0.0, 0.7, 1.5], seed=42)
+    sampler = PR.make_row_sampler([0.0, 0.7, 1.5], seed=42)
     out = sampler(None, scores)
     assert torch.equal(out[0], scores[0])  # greedy row untouched
     generator = torch.Generator().manual_seed(42)
@@ -369,20 +367,20 @@ def test_streaming_yields_growing_rows_and_stops_when_asked(tiny_lm):
 
 def test_compare_strategies_end_to_end_on_the_tiny_model(tiny_lm):
     lm, tok = tiny_lm
-    problem_set = P.get_problem_set("dates")
+    problem_set = PP.get_problem_set("dates")
     problem = problem_set.items[0]
-    settings = P.Sampling(k=2, samples=3, max_new_tokens=16, seed=3)
+    settings = PP.RunSettings(k=2, samples=3, max_new_tokens=16, seed=3)
     updates = list(PR.compare_strategies(lm, tok, problem.question, problem.answer, problem.kind,
-                                        list(P.STRATEGIES), problem_set, settings))
+                                        list(PP.STRATEGIES), problem_set, settings))
     first, final = updates[0], updates[-1]
-    assert [r.strategy for r in final] == list(P.STRATEGIES)
+    assert [r.strategy for r in final] == list(PP.STRATEGIES)
     assert all(not r.texts for r in first) and all(r.prompt for r in first)  # prompts shown before any token
     for result in final:
         assert result.finished and result.correct in (True, False)
         expected_prompt = PP.render_prompt(tok, PP.build_messages(result.strategy, problem.question,
                                                                 problem_set.exemplars, 2))
         assert result.prompt == expected_prompt
-        assert result.answers == [P.extract_answer(t, problem.kind) for t in result.texts]
+        assert result.answers == [PA.extract_answer(t, problem.kind) for t in result.texts]
     sc = final[-1]
     assert len(sc.texts) == 3 and sc.temperature == settings.sc_temperature
     assert (sc.answer, sc.votes) == PA.majority_vote(sc.answers)
@@ -470,7 +468,7 @@ def test_api_score_builds_the_chart_table_and_guess(client):
 
 
 def test_a_stopped_score_run_leaves_the_app_usable(client):
-    job = client.submit(TINY, SET, 36, list(P.STRATEGIES), "no guess", 5, 10, 0.0, 0.7, 0, 256,
+    job = client.submit(TINY, SET, 36, list(PP.STRATEGIES), "no guess", 5, 10, 0.0, 0.7, 0, 256,
                         api_name="/prompting_score")
     for _ in job:  # wait for the first live update, then stop
         break
@@ -500,15 +498,15 @@ def test_api_extract_answer_and_question_picker(client):
 
 
 def test_no_nan_leaks_into_settings():
-    settings, _ = P.clean_settings(temperature=float("nan"), sc_temperature=float("-inf"))
+    settings, _ = PC.clean_settings(temperature=float("nan"), sc_temperature=float("-inf"))
     assert not math.isnan(settings.temperature) and settings.sc_temperature == 0.0
 
 
 @pytest.mark.real_weights
 def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_format():
     lm, tok = models.load_causal_lm(catalog.EMBEDDED_LM)
-    problem_set = P.get_problem_set("arithmetic")
-    plan = PP.plan_rows(tok, problem_set.items[0].question, [PP.ZERO_SHOT, P.FEW_SHOT], problem_set, P.Sampling(k=2))
+    problem_set = PP.get_problem_set("arithmetic")
+    plan = PP.plan_rows(tok, problem_set.items[0].question, [PP.ZERO_SHOT, PP.FEW_SHOT], problem_set, PP.RunSettings(k=2))
     final = list(PR.stream_generate(lm, tok, [p.prompt for p in plan], [0.0, 0.0], seed=0, max_new_tokens=12))[-1]
     eos = PR.eos_token_ids(lm, tok)
     for row, item in enumerate(plan):
@@ -529,13 +527,13 @@ def test_on_llama_cpp_each_reply_stops_where_it_has_said_its_answer():
     lm, tok = models.load_causal_lm(entry)
     engine = engines.load_text_engine(entry)
     assert engine is not None, "llama.cpp is not usable here"
-    problem_set = P.get_problem_set("opposites")
-    strategies = [PP.ZERO_SHOT, P.FEW_SHOT, PP.COT]
+    problem_set = PP.get_problem_set("opposites")
+    strategies = [PP.ZERO_SHOT, PP.FEW_SHOT, PP.COT]
     runs = {}
     for stop in (True, False):
         runs[stop] = list(PR.compare_strategies(lm, tok, problem_set.items[0].question, problem_set.items[0].answer,
                                                 problem_set.items[0].kind, strategies, problem_set,
-                                                P.Sampling(k=3, max_new_tokens=48), engine=engine, plain=True,
+                                                PP.RunSettings(k=3, max_new_tokens=48), engine=engine, plain=True,
                                                 stop_at_answer=stop))[-1]
     for stopped, ran_on in zip(runs[True], runs[False]):
         assert stopped.answer == ran_on.answer, stopped.strategy
@@ -549,24 +547,24 @@ def test_plain_prompts_are_gpt3_style_question_answer_blocks():
     q = "What is 2 + 2?"
     assert PP.build_plain_prompt(PP.ZERO_SHOT, q, examples, 2) == "Q: What is 2 + 2?\nA:"
     assert PP.build_plain_prompt(PP.COT, q, examples, 2) == "Q: What is 2 + 2?\nA: Let's think step by step."
-    assert PP.build_plain_prompt(P.FEW_SHOT, q, examples, 2) == "Q: Q1?\nA: 1\n\nQ: Q2?\nA: 2\n\nQ: What is 2 + 2?\nA:"
-    assert PP.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1) == (
+    assert PP.build_plain_prompt(PP.FEW_SHOT, q, examples, 2) == "Q: Q1?\nA: 1\n\nQ: Q2?\nA: 2\n\nQ: What is 2 + 2?\nA:"
+    assert PP.build_plain_prompt(PP.FEW_SHOT_COT, q, examples, 1) == (
         "Q: Q1?\nA: Step 1. The answer is 1.\n\nQ: What is 2 + 2?\nA:")
-    assert PP.build_plain_prompt(P.SELF_CONSISTENCY, q, examples, 1) == PP.build_plain_prompt(P.FEW_SHOT_COT, q, examples, 1)
+    assert PP.build_plain_prompt(PP.SELF_CONSISTENCY, q, examples, 1) == PP.build_plain_prompt(PP.FEW_SHOT_COT, q, examples, 1)
 
 
 @pytest.mark.parametrize(
     "text, strategy, style, end",
     [
         (" cold\nQ: next", PP.ZERO_SHOT, "plain", 5),  # answer-only: the first line break after text
-        ("\n cold\n", P.FEW_SHOT, "chat", 6),  # a leading line break is not the end
-        (" cold", P.FEW_SHOT, "plain", None),  # still going
+        ("\n cold\n", PP.FEW_SHOT, "chat", 6),  # a leading line break is not the end
+        (" cold", PP.FEW_SHOT, "plain", None),  # still going
         ("\n\nQ: What is", PP.COT, "plain", 2),  # a base model that starts the next block answered nothing
         (" Hot is warm.\n\nQ:", PP.COT, "plain", 13),  # a blank line ends a plain block
-        (" 3 × 100 = 300. The answer is 300. Next", P.FEW_SHOT_COT, "chat", 34),
+        (" 3 × 100 = 300. The answer is 300. Next", PP.FEW_SHOT_COT, "chat", 34),
         (" The answer is 3.5", PP.COT, "chat", None),  # "3." is not the end of "3.5"
         ("Step one.\n\nStep two.", PP.COT, "chat", None),  # chat reasoning may have blank lines
-        ("So the answer is Paris\nmore", P.SELF_CONSISTENCY, "chat", 23),
+        ("So the answer is Paris\nmore", PP.SELF_CONSISTENCY, "chat", 23),
     ],
 )
 def test_reply_end(text, strategy, style, end):
@@ -578,11 +576,11 @@ def test_rows_stop_exactly_where_the_reply_rule_says(tiny_lm, monkeypatch):
     (here a rule that fires after a row-specific number of characters), and keeps exactly the
     tokens unstopped greedy generation made up to then; the padding after is ignored."""
     lm, tok = tiny_lm
-    limits = {PP.ZERO_SHOT: 3, P.FEW_SHOT: 12}
+    limits = {PP.ZERO_SHOT: 3, PP.FEW_SHOT: 12}
     monkeypatch.setattr(PR, "reply_end", lambda text, strategy, style: limits[strategy] if len(text) >= limits[strategy] else None)
     prompts = ["The cat sat on the", "Once upon a time there was"]
     final = list(PR.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=30,
-                                   stop_at_answer=[(PP.ZERO_SHOT, "plain"), (P.FEW_SHOT, "plain")]))[-1]
+                                   stop_at_answer=[(PP.ZERO_SHOT, "plain"), (PP.FEW_SHOT, "plain")]))[-1]
     eos = PR.eos_token_ids(lm, tok)
     for row, (prompt, strategy) in enumerate(zip(prompts, limits)):
         alone = tok(prompt, return_tensors="pt", add_special_tokens=False)
@@ -603,7 +601,7 @@ def test_api_a_pretrained_only_model_reads_plain_text_and_the_prompt_shown_is_wh
                          2, 3, 0.0, 0.7, 0, 16, "Opposites", api_name="/prompting_compare")
     summary, data = out[0], out[-1]
     assert "no chat template" in summary and "from *Opposites*" in summary
-    exemplars = P.get_problem_set("opposites").exemplars
+    exemplars = PP.get_problem_set("opposites").exemplars
     assert data[0]["prompt"] == "Q: What is the opposite of 'up'?\nA:"
     assert data[1]["prompt"] == (f"Q: {exemplars[0].question}\nA: {exemplars[0].answer}\n\n"
                                  f"Q: {exemplars[1].question}\nA: {exemplars[1].answer}\n\n"
@@ -618,7 +616,7 @@ def test_api_a_typed_question_borrows_the_chosen_sets_examples(client):
         out = client.predict(TINY, "What is the capital of Germany?", "Berlin", ["few-shot"], "few-shot",
                              2, 3, 0.0, 0.7, 0, 16, set_name, api_name="/prompting_compare")
         prompt = out[-1][0]["prompt"]
-        first = P.get_problem_set(set_name).exemplars[0].question
+        first = PP.get_problem_set(set_name).exemplars[0].question
         assert first in prompt, set_name
 
 
@@ -634,11 +632,11 @@ def test_api_score_a_lookup_set_with_the_plain_model(client):
 @pytest.mark.real_weights
 def test_few_shot_beats_zero_shot_on_the_default_set_with_the_model_it_was_chosen_for():
     """The tab's own scoring loop, offline, on the default set's first questions."""
-    problem_set = next(iter(P.problem_sets().values()))
-    settings = P.Sampling(max_new_tokens=problem_set.max_new_tokens)
+    problem_set = next(iter(PP.problem_sets().values()))
+    settings = PP.RunSettings(max_new_tokens=problem_set.max_new_tokens)
     records = []
-    for _, records, _, _ in P.run_score(P.DEFAULT_SET_MODEL.label, problem_set.name, 12, [PP.ZERO_SHOT, P.FEW_SHOT],
+    for _, records, _, _ in PR.run_score(PC.DEFAULT_SET_MODEL.label, problem_set.name, 12, [PP.ZERO_SHOT, PP.FEW_SHOT],
                                         settings):
         pass
-    right = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in (PP.ZERO_SHOT, P.FEW_SHOT)}
-    assert len(records) == 24 and right[P.FEW_SHOT] > right[PP.ZERO_SHOT], right
+    right = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in (PP.ZERO_SHOT, PP.FEW_SHOT)}
+    assert len(records) == 24 and right[PP.FEW_SHOT] > right[PP.ZERO_SHOT], right

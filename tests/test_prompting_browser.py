@@ -86,18 +86,18 @@ def test_the_tab_opens_with_every_strategy_s_answer_to_the_default_question(page
     expected = page.get_by_label("Expected answer (optional)").input_value()
     for slug in ("zero-shot", "few-shot", "chain-of-thought", "few-shot-chain-of-thought", "self-consistency"):
         expect(page.locator(f"#prompting-header-{slug}")).to_contain_text("Answer:", timeout=60_000)
-    from demos import prompting
+    from demos.prompting import compare as PC, prompts as PP
 
-    first = next(iter(prompting.problem_sets().values()))
+    first = next(iter(PP.problem_sets().values()))
     model = page.locator("#prompting-model input").input_value()
-    out = client.predict(model, question, expected, list(prompting.STRATEGIES), prompting.NO_GUESS, prompting.DEFAULT_K,
-                         prompting.DEFAULT_SAMPLES, prompting.DEFAULT_TEMPERATURE, prompting.DEFAULT_SC_TEMPERATURE,
-                         prompting.DEFAULT_SEED, prompting.default_new_tokens(first), first.name, api_name="/prompting_compare")
+    out = client.predict(model, question, expected, list(PP.STRATEGIES), PC.NO_GUESS, PP.DEFAULT_K,
+                         PP.DEFAULT_SAMPLES, PP.DEFAULT_TEMPERATURE, PP.DEFAULT_SC_TEMPERATURE,
+                         PP.DEFAULT_SEED, PC.default_new_tokens(first), first.name, api_name="/prompting_compare")
     # Each column's output box holds what the API gave (outputs: summary, then header, text and
     # prompt per strategy). Compared on letters and digits: the tiny random model writes control
     # characters and broken bytes, which the page and the JSON reply render differently.
     words = lambda text: re.sub(r"[\W_]+", "", text)  # noqa: E731
-    for i, strategy in enumerate(prompting.STRATEGIES):
+    for i, strategy in enumerate(PP.STRATEGIES):
         shown = page.get_by_label(f"{strategy} output", exact=True).input_value()
         assert words(shown) == words(out[2 + 3 * i]) and words(shown), strategy
     screenshot(page, "prompting-on-open")

@@ -18,9 +18,7 @@ import torch
 from demos.next_word import reveal as NWR
 from demos.next_word import distribution as NWD
 from demos.next_word import extend as NWE
-from demos import prompting as P
-from demos import prompting_prompts as PP
-from demos import prompting_run as PR
+from demos.prompting import compare as PC, prompts as PP, run as PR
 from gallery import catalog, engines, models, settings, text_server
 from gallery.errors import ModelUnavailable
 from gallery.text_engine import LlamaCppEngine, why_unusable
@@ -205,10 +203,10 @@ def _slots_busy(server: LlamaServer) -> int:
 def test_prompting_rows_stream_at_once_and_read_as_in_process(using, in_process):
     lm, tokenizer, reference = in_process
     engine = _server_engine()
-    problem_set = P.problem_sets()["Capital cities"]
+    problem_set = PP.problem_sets()["Capital cities"]
     problem = problem_set.items[0]
     strategies = list(PP.BASIC_STRATEGIES)
-    greedy = P.Sampling(temperature=0.0, max_new_tokens=48)
+    greedy = PP.RunSettings(temperature=0.0, max_new_tokens=48)
     busy = []
     watching = threading.Event()
 
@@ -257,9 +255,9 @@ def test_streamed_rows_keep_bytes_the_server_holds_back_inside_a_character(using
 def test_self_consistency_samples_differ_and_repeat_with_the_seed(using, in_process):
     lm, tokenizer, _ = in_process
     engine = _server_engine()
-    problem_set = P.problem_sets()["Capital cities"]
+    problem_set = PP.problem_sets()["Capital cities"]
     problem = problem_set.items[1]
-    sampling = P.Sampling(samples=4, sc_temperature=1.0, seed=3, max_new_tokens=32)
+    sampling = PP.RunSettings(samples=4, sc_temperature=1.0, seed=3, max_new_tokens=32)
 
     def run():
         return list(PR.compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind,
@@ -285,7 +283,7 @@ def test_down_at_start_the_tabs_fall_back_and_the_page_says_so(in_process):
         assert "llama.cpp, " in note  # the in-process engine answered
         assert f"The text server at {nowhere.removeprefix('http://').removesuffix('/v1')} is not answering" in note
         assert "own engine" in note
-        summary = list(P.on_compare(LABEL, "What is the capital of Italy?", "Rome", ["zero-shot"], P.NO_GUESS,
+        summary = list(PC.on_compare(LABEL, "What is the capital of Italy?", "Rome", ["zero-shot"], PC.NO_GUESS,
                                     1, 1, 0.0, 0.7, 0, 16, "Capital cities"))[-1][0]
         assert "is not answering" in summary
     finally:
@@ -297,13 +295,13 @@ def test_dying_mid_request_is_a_plain_sentence_and_the_next_request_falls_back(o
 
     text_server.start(url=own_server.url, model=FILE_NAME)
     assert isinstance(engines.load_text_engine(ENTRY), text_server.ServerEngine)
-    problem_set = P.problem_sets()["Arithmetic word problems"]
+    problem_set = PP.problem_sets()["Arithmetic word problems"]
     problem = problem_set.items[0]
-    ask = (LABEL, problem.question, problem.answer, [PP.STRATEGIES[2]], P.NO_GUESS, 1, 1, 0.0, 0.7, 0, 400,
+    ask = (LABEL, problem.question, problem.answer, [PP.STRATEGIES[2]], PC.NO_GUESS, 1, 1, 0.0, 0.7, 0, 400,
            problem_set.name)
     shown_first = None
     with pytest.raises(gr.Error) as shown:  # what the visitor sees: the handler's plain words
-        for step, outputs in enumerate(P.on_compare(*ask)):
+        for step, outputs in enumerate(PC.on_compare(*ask)):
             shown_first = shown_first or outputs
             if step == 3:  # tokens are streaming in
                 own_server.kill()
@@ -313,7 +311,7 @@ def test_dying_mid_request_is_a_plain_sentence_and_the_next_request_falls_back(o
     assert shown_first is not None and "Run by the **llama.cpp server" in shown_first[0]  # it was the server's
     # the next request runs in-process, and the page says why
     assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
-    summary = list(P.on_compare(*ask[:10], 24, ask[11]))[-1][0]
+    summary = list(PC.on_compare(*ask[:10], 24, ask[11]))[-1][0]
     assert "is not answering" in summary
     note = _note(NWR.on_reveal("The capital of France is", LABEL, 1.0, 0, 1.0))
     assert "llama.cpp, " in note and "is not answering" in note

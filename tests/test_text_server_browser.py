@@ -11,9 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demos.next_word import distribution as NWD
-from demos import prompting as P
-from demos import prompting_prompts as PP
-from demos import prompting_run as PR
+from demos.prompting import prompts as PP, run as PR
 from gallery import catalog, models, text_server
 from gallery.text_engine import LlamaCppEngine
 from tests import llama_server
@@ -85,11 +83,11 @@ def test_next_word_on_the_text_server(served, reference, page):
 
 def test_prompting_on_the_text_server(served, reference, page):
     lm, tokenizer, engine = reference
-    problem_set = P.problem_sets()["Capital cities"]
+    problem_set = PP.problem_sets()["Capital cities"]
     problem = problem_set.items[0]
     strategies = [PP.ZERO_SHOT, PP.COT]
     local = list(PR.compare_strategies(lm, tokenizer, problem.question, problem.answer, problem.kind, strategies,
-                                       problem_set, P.Sampling(), engine=engine))[-1]
+                                       problem_set, PP.RunSettings(), engine=engine))[-1]
     open_tab(page, "5 · Prompting strategies")
     _choose(page, "Model", ENTRY.label, within=page.locator("#prompting-model"))
     _choose(page, "Problem set", problem_set.name)

@@ -130,22 +130,21 @@ def test_a_refused_gpu_call_of_a_text_model_is_answered_on_the_cpu(monkeypatch):
 
 
 def test_scoring_a_set_asks_for_one_short_gpu_call_per_question(monkeypatch):
-    from demos import prompting
-    from demos import prompting_prompts as PP, prompting_run as PR
+    from demos.prompting import compare as PC, prompts as PP, run as PR
 
     chat = catalog.all_models("instruct")[0].label
     monkeypatch.setattr(settings, "ZERO_GPU", True)
     monkeypatch.setattr(catalog, "runs_on_cpu", lambda m: False)  # every model on the GPU
     durations: list[int] = []
-    raw = prompting.run_compare.__wrapped__
+    raw = PR.run_compare.__wrapped__
 
     def on_gpu(*args, **kwargs):  # what spaces.GPU would do, minus the GPU: ask, then run
-        durations.append(prompting.run_compare.gpu_duration(*args, **kwargs))
+        durations.append(PR.run_compare.gpu_duration(*args, **kwargs))
         yield from raw(*args, **kwargs)
 
-    monkeypatch.setattr(prompting.run_compare, "gpu_call", on_gpu)
+    monkeypatch.setattr(PR.run_compare, "gpu_call", on_gpu)
     max_new_tokens = 32
-    updates = list(prompting.on_score(chat, None, 3, [PP.ZERO_SHOT, PP.COT], None, 1, 3, 0.0,
+    updates = list(PC.on_score(chat, None, 3, [PP.ZERO_SHOT, PP.COT], None, 1, 3, 0.0,
                                       0.7, 1, max_new_tokens, progress=lambda *a, **k: None))
     assert "3 of 3 questions scored" in updates[-1][0]
     assert len(durations) == 3  # one call per question, not one for the set

@@ -51,10 +51,9 @@ def main() -> None:
     import gradio as gr
 
     out: dict = {"zero_gpu": settings.ZERO_GPU}
-    from demos import prompting
     from demos.clip import model as CM, zero_shot as ZS
     from demos.next_word import extend as NWE, reveal as NWR
-    from demos import prompting_prompts as PP
+    from demos.prompting import compare as PC, prompts as PP
 
     def schedules_during(run) -> tuple[list[dict], object, list[str]]:
         before = len(SCHEDULES)
@@ -81,10 +80,10 @@ def main() -> None:
     calls, result, _ = schedules_during(
         lambda: NWE.on_generate("The cat", llama, 1.0, 0, 1.0, 4, 1, False, []))
     out["generate"] = {"schedules": len(calls), "text": result[2] if isinstance(result, tuple) else result}
-    calls, result, _ = schedules_during(lambda: list(prompting.on_compare(
+    calls, result, _ = schedules_during(lambda: list(PC.on_compare(
         chat, "What is 2 + 3?", "5", [PP.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, None)))
     out["prompting_compare"] = {"schedules": len(calls), "updates": len(result) if isinstance(result, list) else result}
-    calls, result, _ = schedules_during(lambda: list(prompting.on_score(
+    calls, result, _ = schedules_during(lambda: list(PC.on_score(
         chat, None, 2, [PP.ZERO_SHOT], None, 1, 3, 0.0, 0.7, 1, 16, progress=lambda *a, **k: None)))
     out["prompting_score"] = {"schedules": len(calls), "last": result[-1][0] if isinstance(result, list) else result}
 

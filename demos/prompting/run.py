@@ -13,19 +13,18 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import torch
 
-from demos.prompting_answers import extract_answer, is_correct, majority_vote, reply_end
-from demos.prompting_prompts import SELF_CONSISTENCY, ProblemSet, RowPlan, get_problem_set, plan_rows, uses_plain_prompts
+from demos.prompting.answers import extract_answer, is_correct, majority_vote, reply_end
+from demos.prompting.prompts import (
+    SELF_CONSISTENCY, ProblemSet, RowPlan, RunSettings, get_problem_set, plan_rows, uses_plain_prompts,
+)
 from gallery import catalog, engines, generation, models, settings as gallery_settings, text_server
 from gallery.generation import eos_token_ids
 from gallery.text_engine import Draw
 from gallery.device import gpu, sized
-
-if TYPE_CHECKING:
-    from demos.prompting import Sampling
 
 STREAM_EVERY_S = 0.25  # how often the page gets the partial texts
 # A batched generation step (all strategies' rows at once) takes ~50 ms on a GPU, so a call asks
@@ -34,7 +33,7 @@ GPU_STEP_S = 0.05
 
 
 # --- batched generation with per-row streaming ---------------------------------------------------
-def _make_row_sampler(temperatures: list[float], seed: int):
+def make_row_sampler(temperatures: list[float], seed: int):
     """A logits processor that samples the rows with temperature > 0 itself, with its own seeded
     torch.Generator (never the global RNG), and turns their scores into a one-hot; `generate`
     runs in greedy mode, so rows at temperature 0 stay exactly greedy and the others take the
@@ -242,7 +241,7 @@ def stream_generate(lm, tokenizer, prompts: list[str], temperatures: list[float]
             max_time=gallery_settings.TIME_LIMIT_S,  # a bound on one request's generation
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=sorted(streamer.eos_ids),
-            logits_processor=LogitsProcessorList([_make_row_sampler(temperatures, seed)]),
+            logits_processor=LogitsProcessorList([make_row_sampler(temperatures, seed)]),
             stopping_criteria=StoppingCriteriaList(criteria),
             streamer=streamer,
         )
@@ -307,7 +306,7 @@ def collect_results(plan: list[RowPlan], state: BatchState | None, tokenizer, ex
 
 
 def compare_strategies(lm, tokenizer, question: str, expected: str | None, kind: str,
-                       strategies: list[str], problem_set: ProblemSet, settings: Sampling,
+                       strategies: list[str], problem_set: ProblemSet, settings: RunSettings,
                        stop: threading.Event | None = None, engine=None, plain: bool = False,
                        stop_at_answer: bool = True) -> Iterator[list[StrategyResult]]:
     """Yield the results of every strategy as they grow: first the prompts alone, then partial

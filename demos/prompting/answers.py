@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 import pandas as pd
 
-from demos.prompting_prompts import ANSWER_ONLY_STRATEGIES
+from demos.prompting.prompts import ANSWER_ONLY_STRATEGIES
 
 # --- answer extraction: text -> canonical answer (pure, no model) ----------------------------------
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -9,13 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 
 from gallery import ui
 from gallery.errors import InputError
-
-if TYPE_CHECKING:
-    from demos.prompting import Sampling
 
 PROBLEMS_DIR = ui.ASSETS / "problems"
 # assets/problems/<name>.json; the first is the default. Look-ups first: there a few examples make
@@ -47,6 +43,10 @@ STEP_BY_STEP = 'Think step by step, then end with "The answer is ...".'
 PLAIN_COT_TRIGGER = "Let's think step by step."
 ANSWER_ONLY_STRATEGIES = (ZERO_SHOT, FEW_SHOT)  # their reply is one line; the others reason first
 DEFAULT_MAX_NEW_TOKENS = 128  # room a reply gets unless its set asks for more
+DEFAULT_K = 3  # worked examples in the few-shot prompts (at most the set's own)
+DEFAULT_SAMPLES = 5  # self-consistency's chains of thought
+DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE = 0.0, 0.7  # the single-answer strategies (greedy); self-consistency
+DEFAULT_SEED = 0
 # Beside the results: what to expect from each kind of set (the chapter's *emergence*).
 LOOKUP_LESSON = (
     "📈 **Look-ups: the examples define the task.** Asked cold, a small model often replies in the "
@@ -207,6 +207,18 @@ def uses_plain_prompts(entry, tokenizer) -> bool:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """How one request prompts and samples (every value already checked: `compare.clean_settings`)."""
+
+    k: int = DEFAULT_K  # worked examples in the few-shot prompts
+    samples: int = DEFAULT_SAMPLES  # self-consistency samples
+    temperature: float = DEFAULT_TEMPERATURE  # the four single-answer strategies (0 = greedy)
+    sc_temperature: float = DEFAULT_SC_TEMPERATURE  # self-consistency sampling
+    seed: int = DEFAULT_SEED
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+
+
+@dataclass(frozen=True)
 class RowPlan:
     strategy: str
     prompt: str
@@ -215,7 +227,7 @@ class RowPlan:
 
 
 def plan_rows(tokenizer, question: str, strategies: list[str], problem_set: ProblemSet,
-              settings: Sampling, plain: bool = False) -> list[RowPlan]:
+              settings: RunSettings, plain: bool = False) -> list[RowPlan]:
     """One batch row per single-answer strategy, plus n rows for self-consistency."""
     rows = []
     style = "plain" if plain else "chat"

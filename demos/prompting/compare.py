@@ -1,46 +1,23 @@
-"""Same question, five ways of asking: how the shape of a prompt changes what a model can do.
-
-Zero-shot, few-shot (worked examples, answers only), chain-of-thought ("think step by step"),
-few-shot chain-of-thought (examples that show their steps) and self-consistency (several sampled
-chains of thought, majority answer) run side by side on one model, and can be scored on a whole
-problem set. The exact text the model read is shown. Replies stop at the answer (the end of the
-line for answer-only prompts, the end of "The answer is …" for reasoning), so scoring a set is quick.
-
-The lesson on two kinds of set: on single-step look-ups (opposites, capitals, plurals…) a few
-solved examples make a small model answer in the right form, a large gain; on multi-step sets
-(arithmetic, dates, letters) no strategy helps a small model, and chain-of-thought only starts
-to pay in bigger models: the chapter's *emergence*.
-
-The parts: `prompting_prompts` (strategies, problem sets, prompt text), `prompting_answers`
-(reading and scoring replies), `prompting_run` (one batched, streamed `generate` per request);
-this module checks the visitor's values, draws the results and lays out the tab.
-"""
+"""Comparing the strategies for a visitor: the values checked and clamped, the results drawn as
+they stream in, and the handlers of the tab (one question run side by side, a whole set scored,
+a set or a question picked, the opening answer every page gets). The prompts are `prompts`, the
+reading of replies `answers`, the generation `run`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import gradio as gr
 
-from demos.prompting_answers import KINDS, accuracy_frame, extract_answer, guess_kind, guess_verdict, question_frame
-from demos.prompting_prompts import (
-    DEFAULT_MAX_NEW_TOKENS, FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY, STRATEGIES, STRATEGY_HELP, ProblemSet,
-    find_problem, get_problem_set, problem_sets, question_choices, set_description, set_lesson,
+from demos.prompting.answers import KINDS, accuracy_frame, extract_answer, guess_kind, guess_verdict, question_frame
+from demos.prompting.prompts import (
+    DEFAULT_K, DEFAULT_MAX_NEW_TOKENS, DEFAULT_SAMPLES, DEFAULT_SC_TEMPERATURE, DEFAULT_SEED, DEFAULT_TEMPERATURE,
+    FEW_SHOT, FEW_SHOT_COT, SELF_CONSISTENCY, STRATEGIES, ProblemSet, RunSettings, find_problem, get_problem_set,
+    problem_sets, question_choices, set_description, set_lesson,
 )
-from demos.prompting_run import StrategyResult, engine_note, run_compare, run_score
-from gallery import catalog, inputs, links, opening, room_ui, ui
+from demos.prompting.run import StrategyResult, engine_note, run_compare, run_score
+from gallery import catalog, inputs, links, opening, ui
 from gallery.device import device
 from gallery.errors import InputError
 
-TITLE = "Prompting strategies"
-SUMMARY = (
-    "**Prompting strategies.** Same model, same question, five ways of asking: zero-shot, few-shot, "
-    "chain-of-thought, few-shot chain-of-thought and self-consistency. Run them side by side on one "
-    "question, or score them over a whole problem set."
-)
-# The tab's main controls and result, by elem_id (tests/test_first_screen_browser.py checks them).
-FIRST_SCREEN = {"inputs": ["prompting-question", "prompting-strategies"], "button": "prompting-run",
-                "result": "prompting-results"}
 # The bundled model the default set was chosen for: on it, few-shot beats zero-shot by the most
 # (README table; checked by a real-weights test).
 DEFAULT_SET_MODEL = catalog.EMBEDDED_GEMMA
@@ -59,11 +36,10 @@ EXAMPLES = [  # typed questions, not in the built-in sets, each with the set who
 
 # Defaults and limits. Gradio refuses out-of-range slider values sent to the API; every number is
 # still clamped here too (direct calls, the seed box, a set with fewer questions than the slider).
-DEFAULT_K, MIN_K = 3, 1  # the maximum is the number of worked examples of the set
-DEFAULT_SAMPLES, MIN_SAMPLES, MAX_SAMPLES = 5, 1, 10
-DEFAULT_TEMPERATURE, DEFAULT_SC_TEMPERATURE, MAX_TEMPERATURE = 0.0, 0.7, 2.0
-DEFAULT_SEED = 0
-MIN_NEW_TOKENS, MAX_NEW_TOKENS = 16, 512  # the default: DEFAULT_MAX_NEW_TOKENS (prompting_prompts)
+MIN_K = 1  # the maximum is the number of worked examples of the set
+MIN_SAMPLES, MAX_SAMPLES = 1, 10
+MAX_TEMPERATURE = 2.0
+MIN_NEW_TOKENS, MAX_NEW_TOKENS = 16, 512  # the default: DEFAULT_MAX_NEW_TOKENS (prompts)
 MAX_QUESTION_CHARS = 2000
 DEFAULT_SCORE_QUESTIONS = 12  # look-up sets: about 1-4 s per question with a bundled model on 2 CPU cores
 WEAK_MODEL_NOTE = (
@@ -74,23 +50,13 @@ WEAK_MODEL_NOTE = (
 )
 
 
+
 # --- requests: validation and clamping (pure) ----------------------------------------------------
-@dataclass(frozen=True)
-class Sampling:
-    """How one request samples and prompts (every value already checked)."""
-    k: int = DEFAULT_K  # worked examples in the few-shot prompts
-    samples: int = DEFAULT_SAMPLES  # self-consistency samples
-    temperature: float = DEFAULT_TEMPERATURE  # the four single-answer strategies (0 = greedy)
-    sc_temperature: float = DEFAULT_SC_TEMPERATURE  # self-consistency sampling
-    seed: int = DEFAULT_SEED
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-
-
 def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE,
                    sc_temperature=DEFAULT_SC_TEMPERATURE, seed=DEFAULT_SEED,
-                   max_new_tokens=DEFAULT_MAX_NEW_TOKENS, max_k: int = 5) -> tuple[Sampling, list[str]]:
+                   max_new_tokens=DEFAULT_MAX_NEW_TOKENS, max_k: int = 5) -> tuple[RunSettings, list[str]]:
     notes: list[str] = []
-    settings = Sampling(
+    settings = RunSettings(
         k=inputs.number(k, "k (worked examples)", MIN_K, max_k, min(DEFAULT_K, max_k), notes, integer=True),
         samples=inputs.number(samples, "Samples n", MIN_SAMPLES, MAX_SAMPLES, DEFAULT_SAMPLES, notes, integer=True),
         temperature=inputs.number(temperature, "Temperature", 0.0, MAX_TEMPERATURE, DEFAULT_TEMPERATURE, notes),
@@ -136,7 +102,7 @@ def clean_guess(guess: str | None, notes: list[str]) -> str | None:
 
 
 # --- what the page shows -------------------------------------------------------------------------
-def decoding_summary(strategies: list[str], settings: Sampling, rows: int, set_name: str | None = None,
+def decoding_summary(strategies: list[str], settings: RunSettings, rows: int, set_name: str | None = None,
                      plain: bool = False) -> str:
     single = [s for s in strategies if s != SELF_CONSISTENCY]
     parts = ["**plain “Q: … A:” text, no chat template** (a pre-trained-only model)" if plain
@@ -376,127 +342,3 @@ def on_extract_answer(text: str, kind: str = "number") -> str | None:
     if kind not in KINDS:
         raise InputError(f"kind must be one of: {', '.join(KINDS)}.")
     return extract_answer(inputs.as_text(text)[:20_000], kind)
-
-
-# --- layout --------------------------------------------------------------------------------------
-def create_demo() -> None:
-    ui.lesson("prompting", SUMMARY)
-    ui.model_banner("instruct")
-    sets = problem_sets()
-    first = next(iter(sets.values()))
-    with gr.Row():
-        model = ui.model_dropdown("instruct", scale=2, elem_id="prompting-model")
-        set_name = gr.Dropdown(list(sets), value=first.name, label="Problem set", scale=1)
-        # allow_custom_value: the API may name an item of another set than the one shown at start;
-        # on_pick_question checks it.
-        picked = gr.Dropdown(question_choices(first), value=first.items[0].id, label="Built-in question",
-                             allow_custom_value=True, scale=3)
-    with gr.Row():
-        question = gr.Textbox(first.items[0].question, label="Question", lines=2, max_lines=8, scale=3,
-                              elem_id="prompting-question")
-        with gr.Column(scale=1, min_width=240):
-            expected = gr.Textbox(first.items[0].answer, label="Expected answer (optional)")
-            with gr.Row():
-                run = ui.model_button("Run the strategies", "instruct", scale=3, elem_id="prompting-run")
-                stop_run = gr.Button("Stop", variant="stop", scale=1, min_width=60)
-    with gr.Row():
-        strategies = gr.CheckboxGroup(list(STRATEGIES), value=list(STRATEGIES), label="Strategies", scale=3,
-                                      elem_id="prompting-strategies")
-        guess = gr.Radio([NO_GUESS, *STRATEGIES], value=NO_GUESS, label="Guess first: which one will win?",
-                         scale=2,
-                         elem_id="prompting-guess")
-    weak = gr.Markdown(model_note(model.value), visible=bool(model_note(model.value)),
-                       elem_classes=["banner-warning"])
-    gr.Examples(EXAMPLES, [question, expected, set_name], label="Or type your own, for example (each "
-                "borrows the worked examples of its set)", cache_examples=False,
-                example_labels=[(e[0] if len(e[0]) <= 60 else e[0][:57] + "…") for e in EXAMPLES])
-    gr.Markdown("**The strategies:** " + "; ".join(f"*{s}*: {h}" for s, h in STRATEGY_HELP.items()) + ".")
-    set_info = gr.Markdown(set_description(first))
-    with gr.Accordion("Settings: temperature, seed, worked examples, samples, length", open=False,
-                      elem_id="prompting-settings"):
-        with gr.Row():
-            temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_TEMPERATURE, step=0.05,
-                                    label="Temperature (single-answer strategies; 0 = greedy)")
-            sc_temperature = gr.Slider(0, MAX_TEMPERATURE, value=DEFAULT_SC_TEMPERATURE, step=0.05,
-                                       label="Self-consistency temperature")
-            seed = gr.Number(DEFAULT_SEED, label="Seed", precision=0, minimum=0)
-        with gr.Row():
-            k = gr.Slider(MIN_K, len(first.exemplars), value=DEFAULT_K, step=1, label="k worked examples",
-                          elem_id="prompting-k")
-            samples = gr.Slider(MIN_SAMPLES, MAX_SAMPLES, value=DEFAULT_SAMPLES, step=1,
-                                label="Self-consistency samples n")
-            # Chains of thought need room; a GPU can afford twice the CPU default.
-            max_new_tokens = gr.Slider(MIN_NEW_TOKENS, MAX_NEW_TOKENS, step=16, label="Max new tokens",
-                                       elem_id="prompting-max-new-tokens",
-                                       value=default_new_tokens(first))
-    summary = gr.Markdown(elem_id="prompting-summary")
-    per_strategy = []
-    with gr.Row(equal_height=False, elem_id="prompting-results"):
-        for strategy in STRATEGIES:
-            slug = strategy.replace(" ", "-")
-            with gr.Column(min_width=220) as column:
-                header = gr.Markdown(f"### {strategy}", elem_id=f"prompting-header-{slug}")
-                text = gr.Textbox(label=f"{strategy} output", lines=10, max_lines=24, interactive=False)
-                with gr.Accordion("Exact prompt", open=False, elem_id=f"prompting-prompt-{slug}"):
-                    prompt = gr.Textbox(label=f"{strategy} prompt", lines=12, max_lines=30, interactive=False,
-                                        buttons=["copy"])
-            per_strategy += [column, header, text, prompt]
-    verdict = gr.Markdown(elem_id="prompting-verdict")
-    with gr.Accordion("Results as data", open=False):
-        data = gr.JSON(label="results")
-    room_view = room_ui.strategy_view(STRATEGIES)  # the presenter's: the room's votes beside the winner
-
-    gr.Markdown("## Score a whole problem set")
-    with gr.Row():
-        count = gr.Slider(1, len(first.items), value=min(DEFAULT_SCORE_QUESTIONS, len(first.items)), step=1,
-                          label="Questions to score (from the top of the set)", scale=3,
-                          elem_id="prompting-count")
-        score = gr.Button("Score the set", variant="primary", scale=1)
-        stop = gr.Button("Stop", variant="stop", scale=1)
-    score_status = gr.Markdown(elem_id="prompting-score-status")
-    lesson = gr.Markdown(set_lesson(first), elem_id="prompting-set-lesson")
-    score_verdict = gr.Markdown(elem_id="prompting-score-verdict")
-    chart = gr.BarPlot(x="strategy", y="accuracy", y_lim=[0, 1], sort=list(STRATEGIES),
-                       label="Accuracy per strategy", x_title="strategy", y_title="accuracy",
-                       elem_id="prompting-accuracy-bars")
-    table = gr.Dataframe(question_frame([], list(STRATEGIES)), label="Per question", wrap=True, interactive=False,
-                         elem_id="prompting-table")
-
-    settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
-    ui.bring_into_view(run.click, "prompting-results")
-    links.linked(question, "prompting", "question")
-    links.linked(expected, "prompting", "expected")
-    # The opening answer is cancelled by this page's own run, so a late one cannot replace it.
-    opening_event = gr.on(None, on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening",
-                          **opening.LANE)
-    ui.loading_notice([run.click], "instruct", model, summary)
-    compare_event = run.click(
-        on_compare,
-        [model, question, expected, strategies, guess, *settings_inputs, set_name],
-        [summary, *per_strategy, verdict, data],
-        api_name="prompting_compare",
-        cancels=[opening_event],
-        **ui.heavy(),
-    )
-    score_event = score.click(
-        on_score,
-        [model, set_name, count, strategies, guess, *settings_inputs],
-        [score_status, chart, table, score_verdict],
-        api_name="prompting_score",
-        **ui.heavy(),
-    )
-    for button in (stop, stop_run):  # cancelling closes the handler's generator, which stops `generate`
-        button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
-    set_name.change(on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],
-                    api_name="prompting_problem_set")
-    picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="prompting_pick_question")
-    model.change(on_model, model, weak, api_name="prompting_model_note")
-    room_ui.count_strategy_votes(guess, STRATEGIES)
-    room_ui.connect_strategy_view(room_view, chart, data)
-    gr.api(on_extract_answer, api_name="prompting_extract_answer")
-
-
-if __name__ == "__main__":
-    from gallery import server
-
-    server.standalone(create_demo, TITLE)
