@@ -354,6 +354,22 @@ def on_pick_set(set_name, question=None):
 
 
 @ui.user_errors
+def on_type_question(question, expected):
+    """A question typed by the visitor keeps no expected answer from the built-in question that
+    was in the box before (its ✓/✗ would be about another question); a built-in question typed
+    or pasted back gets its own answer."""
+    builtin = find_problem(question) if isinstance(question, str) else None
+    if builtin is not None:
+        return builtin.answer
+    return gr.skip() if not expected or find_problem_by_answer(expected) is None else ""
+
+
+def find_problem_by_answer(answer: str):
+    """Is this the answer of a built-in question (one the box was filled with, not typed)?"""
+    return next((p for s in problem_sets().values() for p in s.items if p.answer == answer), None)
+
+
+@ui.user_errors
 def on_pick_question(set_name, choice):
     if choice in (None, ""):  # no built-in question picked (a typed one is in the box)
         return gr.skip(), gr.skip()
@@ -466,18 +482,16 @@ def create_demo() -> None:
     ui.bring_into_view(run.click, "prompting-results")
     ui.linked(question, "prompting", "question")
     ui.linked(expected, "prompting", "expected")
-    # The opening answer is cancelled by this page's own run, so a late one cannot replace it.
-    opening_event = gr.on(None, on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening",
-                          **opening.LANE)
     ui.loading_notice([run.click], "instruct", model, summary)
     compare_event = run.click(
         on_compare,
         [model, question, expected, strategies, guess, *settings_inputs, set_name],
         [summary, *per_strategy, verdict, data],
         api_name="prompting_compare",
-        cancels=[opening_event],
         **ui.heavy(),
     )
+    # The opening answers (gallery/opening.py): drawn unless this page has already run its own.
+    opening.connect(on_load, [summary, *per_strategy, verdict, data], [run.click], api_name="prompting_opening")
     score_event = score.click(
         on_score,
         [model, set_name, count, strategies, guess, *settings_inputs],
@@ -490,6 +504,7 @@ def create_demo() -> None:
     set_name.change(on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],
                     api_name="prompting_problem_set")
     picked.change(on_pick_question, [set_name, picked], [question, expected], api_name="prompting_pick_question")
+    question.input(on_type_question, [question, expected], expected, queue=False, api_visibility="private")
     model.change(on_model, model, weak, api_name="prompting_model_note")
     room_ui.count_strategy_votes(guess, STRATEGIES)
     room_ui.connect_strategy_view(room_view, chart, data)
