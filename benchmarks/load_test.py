@@ -10,9 +10,10 @@ sentence: a refusal the visitor can read is not a failure), p50/p95 latency per 
 overall, the server's memory and the temporary folder's size. The endpoints are read from the
 app itself: one per tab of `app.DEMOS`, the event of its main button
 (`FIRST_SCREEN["button"]`), with its parameters from the server's API description (`view_api`).
-`--lanes` splits the users: 4 ask for the first tab's next-token bars, the rest run the endpoints
-of the long lane (every event declared with `ui.heavy()`); the bars' p95 is the figure that
-shows whether short requests wait behind long ones. `--bundled` sends the text endpoints to the
+`--lanes` splits the users: 4 ask for the first tab's next-token bars, 2 for the tabs' opening
+answers (what a page shows as it opens, `gallery/opening.py`), the rest run the endpoints of the
+long lane (every event declared with `ui.heavy()`); the bars' and the openings' p95 are the
+figures that show whether short requests wait behind long ones. `--bundled` sends the text endpoints to the
 bundled SmolLM2 instead of the tiny text model. Traffic goes to this machine's loopback only; the
 loops are bounded in time and stop by themselves.
 """
@@ -38,6 +39,7 @@ from benchmarks.common import free_port
 ROOT = Path(__file__).resolve().parent.parent
 BARS_TAB = "demos.next_word"  # --lanes: its main endpoint (the next-token bars) is the short-lane probe
 BAR_USERS = 4
+OPENING_USERS = 2  # --lanes: users asking for the opening answers, as each newly opened page does
 # A request may wait minutes in the long lane's queue; httpx's default read timeout (a few
 # seconds without data) would count that wait as a failure of the server.
 CLIENT_HTTP = {"timeout": 900}
@@ -249,9 +251,12 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
         if lanes:
             from gallery.ui import LONG_LANE
 
+            from gallery.opening import LANE as OPENING_LANE
+
             heavy = sorted(n for n in endpoints if lane_of.get(n) == LONG_LANE)
-            groups = [([bars], BAR_USERS), (heavy, users - BAR_USERS)]
-            names = [bars, *heavy]
+            openers = sorted(n for n in endpoints if lane_of.get(n) == OPENING_LANE["concurrency_id"])
+            groups = [([bars], BAR_USERS), (openers, OPENING_USERS), (heavy, users - BAR_USERS - OPENING_USERS)]
+            names = [bars, *openers, *heavy]
         else:  # one request per tab: its main button's event
             names = [n for n in events["main"].values() if n in endpoints]
             groups = [(names, users)]
@@ -312,6 +317,9 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
     bar_times = result.latencies.get(bars, [])
     stats["bars_p50"] = statistics.median(bar_times) if bar_times else float("nan")
     stats["bars_p95"] = _p95(bar_times)
+    opening_times = [t for name, values in result.latencies.items() if name.endswith("_opening") for t in values]
+    stats["opening_p50"] = statistics.median(opening_times) if opening_times else float("nan")
+    stats["opening_p95"] = _p95(opening_times)
     return stats
 
 
@@ -336,7 +344,11 @@ def report(stats: dict) -> str:
     if stats["lanes"]:
         lines.append(
             f"next-token bars ({BAR_USERS} users, short lane): p50 {stats['bars_p50']:.2f} s, "
-            f"p95 {stats['bars_p95']:.2f} s, while {stats['users'] - BAR_USERS} users run the long lane"
+            f"p95 {stats['bars_p95']:.2f} s, while {stats['users'] - BAR_USERS - OPENING_USERS} users run the long lane"
+        )
+        lines.append(
+            f"opening answers ({OPENING_USERS} users, opening lane): p50 {stats['opening_p50']:.2f} s, "
+            f"p95 {stats['opening_p95']:.2f} s"
         )
     if len(stats["timeline"]) > 3:
         lines.append(f"memory growth from minute 2 to the end: {memory_growth(stats):+.1%}")

@@ -640,3 +640,15 @@ def test_few_shot_beats_zero_shot_on_the_default_set_with_the_model_it_was_chose
         pass
     right = {s: sum(1 for r in records if r["strategy"] == s and r["correct"]) for s in (PP.ZERO_SHOT, PP.FEW_SHOT)}
     assert len(records) == 24 and right[PP.FEW_SHOT] > right[PP.ZERO_SHOT], right
+
+
+def test_a_typed_question_drops_the_expected_answer_of_the_built_in_one_it_replaced():
+    """The box held the default question and its answer ("chien"); a visitor types their own
+    question: the old answer must go, or "pluie" for rain would be marked wrong and "chien" right."""
+    first = next(iter(PP.problem_sets().values())).items[0]
+    typed = "What is the French word for 'rain'?"
+    assert PP.find_problem(typed) is None
+    assert PC.on_type_question(typed, first.answer) == ""
+    assert PC.on_type_question(first.question, "") == first.answer  # a built-in question gets its answer back
+    kept = PC.on_type_question(typed, "pluie")  # the visitor's own expected answer stays
+    assert isinstance(kept, dict) and kept.get("__type__") == "update" and "value" not in kept

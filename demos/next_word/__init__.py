@@ -142,15 +142,11 @@ def create_demo(batch: bool = True) -> None:
     batching = dict(fn=reveal.on_reveal_batch, batch=True, max_batch_size=MAX_BATCH) if batch else dict(fn=reveal.on_reveal)
     # Sliders: `.input` fires on a drag, on arrow keys and on a number typed in the box (`.release`
     # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
-    # The opening answer (on page load) is cancelled by any request of this page that draws the
-    # same outputs, so a late opening can never replace the answer to a click (gallery/opening.py).
-    opening_event = gr.on(None, reveal.on_load, [], dist_outputs, api_name="next_word_opening", **opening.LANE)
-    own = dict(cancels=[opening_event])
     triggers = [reveal_button.click, guess.submit, model.change, *(s.input for s in settings_inputs)]
     ui.loading_notice(triggers, ROLE, model, note)
     shown = gr.on(
         triggers, inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_word_bars",
-        preprocess=False, trigger_mode="always_last", **batching, **ui.short(), **own,
+        preprocess=False, trigger_mode="always_last", **batching, **ui.short(),
     )
     ui.bring_into_view(reveal_button.click, "next-word-model-bars")
     shown.success(
@@ -164,17 +160,19 @@ def create_demo(batch: bool = True) -> None:
         button.click(
             extend.on_candidate(i), [prompt, model, *settings_inputs, table, history],
             [prompt, *history_outputs, *dist_outputs], api_name=f"next_word_append_candidate_{i + 1}", **ui.short(),
-            **own,
         )
     gen_outputs = [prompt, seed, gen_note, *history_outputs, *dist_outputs]
     sample_next.click(
         extend.on_sample_next, [prompt, model, *settings_inputs, seed, new_seed, history], gen_outputs,
-        api_name="next_word_sample", preprocess=False, **ui.short(), **own,  # one token: short
+        api_name="next_word_sample", preprocess=False, **ui.short(),  # one token: short
     )
     generate_n.click(
         extend.on_generate, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
-        api_name="next_word_generate", preprocess=False, **ui.heavy(), **own,
+        api_name="next_word_generate", preprocess=False, **ui.heavy(),
     )
+    # The opening bars (gallery/opening.py): drawn unless this page has already asked for its own.
+    own_answers = [*triggers, *(b.click for b in candidates), sample_next.click, generate_n.click]
+    opening.connect(reveal.on_load, dist_outputs, own_answers, api_name="next_word_opening")
     new_seed.change(ui.user_errors(lambda on: gr.update(interactive=not on)), new_seed, seed, queue=False, api_visibility="private")
     inspect_step.change(extend.on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")
     clear.click(extend.on_clear_history, None, history_outputs, api_name="next_word_clear_history")

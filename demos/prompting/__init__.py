@@ -132,18 +132,16 @@ def create_demo() -> None:
     ui.bring_into_view(run.click, "prompting-results")
     links.linked(question, "prompting", "question")
     links.linked(expected, "prompting", "expected")
-    # The opening answer is cancelled by this page's own run, so a late one cannot replace it.
-    opening_event = gr.on(None, compare.on_load, [], [summary, *per_strategy, verdict, data], api_name="prompting_opening",
-                          **opening.LANE)
     ui.loading_notice([run.click], "instruct", model, summary)
     compare_event = run.click(
         compare.on_compare,
         [model, question, expected, strategies, guess, *settings_inputs, set_name],
         [summary, *per_strategy, verdict, data],
         api_name="prompting_compare",
-        cancels=[opening_event],
         **ui.heavy(),
     )
+    # The opening answers (gallery/opening.py): drawn unless this page has already run its own.
+    opening.connect(compare.on_load, [summary, *per_strategy, verdict, data], [run.click], api_name="prompting_opening")
     score_event = score.click(
         compare.on_score,
         [model, set_name, count, strategies, guess, *settings_inputs],
@@ -156,6 +154,7 @@ def create_demo() -> None:
     set_name.change(compare.on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],
                     api_name="prompting_problem_set")
     picked.change(compare.on_pick_question, [set_name, picked], [question, expected], api_name="prompting_pick_question")
+    question.input(compare.on_type_question, [question, expected], expected, queue=False, api_visibility="private")
     model.change(compare.on_model, model, weak, api_name="prompting_model_note")
     room_ui.count_strategy_votes(guess, STRATEGIES)
     room_ui.connect_strategy_view(room_view, chart, data)

@@ -320,6 +320,22 @@ def on_pick_set(set_name, question=None):
 
 
 @ui.user_errors
+def on_type_question(question, expected):
+    """A question typed by the visitor keeps no expected answer from the built-in question that
+    was in the box before (its ✓/✗ would be about another question); a built-in question typed
+    or pasted back gets its own answer."""
+    builtin = find_problem(question) if isinstance(question, str) else None
+    if builtin is not None:
+        return builtin.answer
+    return gr.skip() if not expected or find_problem_by_answer(expected) is None else ""
+
+
+def find_problem_by_answer(answer: str):
+    """Is this the answer of a built-in question (one the box was filled with, not typed)?"""
+    return next((p for s in problem_sets().values() for p in s.items if p.answer == answer), None)
+
+
+@ui.user_errors
 def on_pick_question(set_name, choice):
     if choice in (None, ""):  # no built-in question picked (a typed one is in the box)
         return gr.skip(), gr.skip()

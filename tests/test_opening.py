@@ -1,0 +1,78 @@
+"""A tab's opening answer (gallery/opening.py) and the examples' kept answers: computed once, and
+every page gets the whole answer, not only the first (gradio consumes the update dicts it sends)."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+import pandas as pd
+from gradio.blocks import postprocess_update_dict
+
+from gallery import opening, ui
+
+
+def _outputs():
+    """What a tab hands out: a chart's new data and a button's new text, as gr.update dicts."""
+    frame = pd.DataFrame({"token": ["␣Paris", "␣the"], "probability": [0.77, 0.06]})
+    return [gr.update(value=frame, visible=True), gr.update(value="+ ␣Paris  (77%)", visible=True)]
+
+
+def _sent(outputs, blocks) -> list[dict]:
+    """What gradio sends to one page for these outputs (its own postprocessing of each update)."""
+    return [postprocess_update_dict(block, update) for block, update in zip(blocks, outputs)]
+
+
+def test_every_page_gets_the_whole_opening_answer_not_only_the_first():
+    computed = []
+    answer = opening.Opening("test", lambda key: computed.append(key) or _outputs(), lambda: "model")
+    blocks = [gr.BarPlot(x="token", y="probability"), gr.Button()]
+    pages = [_sent(answer.get("model"), blocks) for _ in range(3)]
+    assert computed == ["model"]  # worked out once
+    for page in pages:
+        assert "value" in page[0] and page[0]["value"] is not None, page  # the second page got empty charts
+        assert page[1]["value"] == "+ ␣Paris  (77%)", page  # ... and buttons reading "Run"
+
+
+def test_pages_that_open_while_the_answer_is_worked_out_wait_for_the_one_computation():
+    started, release = threading.Event(), threading.Event()
+    computed = []
+
+    def slow(key):
+        computed.append(key)
+        started.set()
+        release.wait(10)
+        return _outputs()
+
+    answer = opening.Opening("test-slow", slow, lambda: "model")
+    got: list = []
+    pages = [threading.Thread(target=lambda: got.append(answer.get("model"))) for _ in range(4)]
+    pages[0].start()
+    started.wait(10)
+    for page in pages[1:]:
+        page.start()
+    release.set()
+    for page in pages:
+        page.join(10)
+    assert computed == ["model"] and len(got) == 4
+    assert len({id(g[0]) for g in got}) == 4  # each page its own copy
+
+
+def test_an_example_s_kept_answer_reaches_every_page_whole():
+    with gr.Blocks():
+        box = gr.Textbox()
+        button = gr.Button()
+        examples = gr.Examples([["a"]], [box])
+        calls = []
+
+        def answer(text):
+            calls.append(text)
+            return gr.update(value=f"+ {text}", visible=True)
+
+        on_example = ui.answer_examples(examples, answer, [box], [button])
+    sent = []
+    for _ in range(3):
+        [update] = list(on_example(0, "a"))
+        sent.append(postprocess_update_dict(button, update))
+    assert calls == ["a"]  # the second and third clicks are served from memory
+    assert [s["value"] for s in sent] == ["+ a"] * 3, sent
