@@ -43,7 +43,7 @@ def run(repeats: int = 200) -> list[Row]:
                     note="Counter.most_common vs Rooms.word_tally"))
 
     os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-rooms-models-"))
-    from tests.tiny_models import build_all
+    from tests.support.tiny_models import build_all
 
     build_all(os.environ["GALLERY_TINY_MODELS"])
     blocks, client = launch_app()

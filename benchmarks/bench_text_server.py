@@ -12,7 +12,7 @@ and each server ÷ the in-process engine.
 
     python -m benchmarks.bench_text_server [--clients 20] [--rounds 3] [--passes 2]
 
-llama-server is built by `bash scripts/setup.sh dev` (tests/llama_server.py finds it).
+llama-server is built by `bash scripts/setup.sh dev` (tests/support/llama_server.py finds it).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def run(clients: int = CLIENTS, rounds: int = ROUNDS, passes: int = PASSES) -> d
     import torch
 
     from gallery import catalog, engines, models, text_server
-    from tests.llama_server import LlamaServer, missing_reason
+    from tests.support.llama_server import LlamaServer, missing_reason
 
     torch.set_num_threads(2)
     reason = missing_reason()

@@ -21,7 +21,7 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-from tests.browser_charts import _problems, plot_frame, read_chart
+from tests.support.browser_charts import _problems, plot_frame, read_chart
 from tests.support.classroom import Classroom, fresh_gallery
 
 BARS = "next-word-model-bars"

@@ -153,7 +153,7 @@ def temp_size(folder: str) -> tuple[float, int]:
 
 
 def _args_for(spec: dict, text_model: str | None) -> list:
-    from tests.bad_inputs import good_args
+    from tests.support.bad_inputs import good_args
 
     args = good_args(spec)
     if text_model:  # point the model dropdown at the chosen text model where it is offered
@@ -227,7 +227,7 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
     from gradio_client import Client
 
     if tiny_dir is None:
-        from tests.tiny_models import build_all
+        from tests.support.tiny_models import build_all
 
         tiny_dir = str(build_all(tempfile.mkdtemp(prefix="load-test-models-")))
     temp_dir = tempfile.mkdtemp(prefix="load-test-gradio-")

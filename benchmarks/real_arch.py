@@ -43,7 +43,7 @@ def sd_turbo_components() -> dict:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from tests.tiny_models import clip_tokenizer
+    from tests.support.tiny_models import clip_tokenizer
 
     unet = UNet2DConditionModel(
         sample_size=64,

@@ -85,7 +85,7 @@ class Role:
 
     - `hub`: the allow-list (first: the default), what visitors choose among;
     - `tiny`: its stand-ins in tests (GALLERY_TINY_MODELS): each `model_id` is a folder name in that
-      folder ("local-dir:<name>" for open_clip), built by `tests/tiny_models.py` `BUILDERS[name]`;
+      folder ("local-dir:<name>" for open_clip), built by `tests/support/tiny_models.py` `BUILDERS[name]`;
     - `loader`: the name of the function of `gallery.models` (`models.LOADERS`) that loads these
       models (and preloads the default);
     - `text`: a text role: its list ends with the bundled models, so it works offline;

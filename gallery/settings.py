@@ -86,7 +86,7 @@ CPU_MAX_PARAMS_M = _env_int("GALLERY_CPU_MAX_PARAMS_M", 500)
 
 # --- models ----------------------------------------------------------------------------------
 # When set, every model role is served from tiny local checkpoints in this folder (tests, CI,
-# load tests). Built by `python -m tests.tiny_models DIR`.
+# load tests). Built by `python -m tests.support.tiny_models DIR`.
 TINY_MODELS_DIR = os.environ.get("GALLERY_TINY_MODELS", "").strip() or None
 # The engine for the bundled GGUF text models on CPU: "auto" = llama.cpp when it is installed
 # and passes its start-up check, else transformers; "transformers" = always transformers.

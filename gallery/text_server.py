@@ -369,7 +369,7 @@ class ServerEngine:
             "return_tokens_as_token_ids": True,  # vLLM: "token_id:<id>" keys (llama.cpp sends ids anyway)
         }
         answer = _post(self._server, "/completions", body, deadline)
-        steps = _logprob_steps(answer)
+        steps = logprob_steps(answer)
         if not steps or not steps[0].listed:
             raise ModelUnavailable("The text server sent no log-probabilities for the next token.")
         return self._row(steps[0].listed)  # (the forced end token is not one of them, unless listed)
@@ -509,7 +509,7 @@ class _RowStream:
         out = []
         choice = (chunk.get("choices") or [{}])[0]
         engine = self._engine
-        for step in _logprob_steps(chunk):
+        for step in logprob_steps(chunk):
             own = engine._bytes_of[step.token] if 0 <= step.token < len(engine._bytes_of) else None
             if step.raw is not None and own and len(step.raw) > len(own) and step.raw.endswith(own):
                 out += [(held, []) for held in _pieces(step.raw[: len(step.raw) - len(own)], engine._token_of)]
@@ -644,7 +644,7 @@ class _Step:
     raw: bytes | None  # the bytes sent with it (llama.cpp), held-back ones first
 
 
-def _logprob_steps(answer: dict) -> list[_Step]:
+def logprob_steps(answer: dict) -> list[_Step]:
     """One `_Step` per generated token, from either shape of `/v1/completions` log-probabilities:
     llama.cpp's (`logprobs.content[i]`, with ids) or OpenAI's (`logprobs.tokens[i]` and
     `logprobs.top_logprobs[i]` as {token: lp}, whose tokens a vLLM server writes as

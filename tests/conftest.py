@@ -1,6 +1,8 @@
-"""Shared test set-up: offline, tiny checkpoints built once per session, the app launched once.
+"""Shared test set-up: offline, tiny checkpoints built once per session (only if a test of the
+run needs them), the app launched once.
 
 The environment is set before anything imports gradio or huggingface_hub (they read it at import).
+Helpers the tests import live in tests/support/.
 """
 
 from __future__ import annotations
@@ -25,27 +27,27 @@ os.environ["GALLERY_PRETRAIN_CACHE"] = tempfile.mkdtemp(prefix="gallery-pretrain
 
 import pytest  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "artifacts"
-ASSET_IMAGES = ROOT / "assets" / "images"
-VIEWPORT = {"width": 1280, "height": 800}  # a laptop screen: what the workshop's attendees have
-
+from tests.support.pages import RECORD_ERROR_TOASTS, VIEWPORT, take_error_toasts  # noqa: E402
 
 def pytest_configure(config):
     import torch
 
     torch.set_num_threads(2)
-    from tests.tiny_models import build_all
-
-    build_all(_TINY_DIR)  # ~8 s; before any test module builds the app (the catalogue checks it)
 
 
 def pytest_unconfigure(config):
     shutil.rmtree(_TINY_DIR, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def tiny_dir() -> Path:
+@pytest.fixture(scope="session", autouse=True)
+def tiny_dir(request) -> Path:
+    """The folder of tiny random-weight checkpoints that serve every role in tests
+    (GALLERY_TINY_MODELS), built once per session (~8 s), before the first test, unless every
+    test of this run is marked `no_models`: `pytest tests/test_inputs.py` builds none."""
+    if any(item.get_closest_marker("no_models") is None for item in request.session.items):
+        from tests.support.tiny_models import build_all
+
+        build_all(_TINY_DIR)
     return _TINY_DIR
 
 
@@ -56,7 +58,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_url():
+def app_url(tiny_dir):
     """The whole gallery, built as `app.py` builds it, served on 127.0.0.1 with tiny models."""
     import app as gallery_app
     from gallery import server
@@ -100,17 +102,6 @@ def browser():
         b.close()
 
 
-# Error toasts vanish after a few seconds, so a MutationObserver records every one as it appears.
-_RECORD_ERROR_TOASTS = """
-window.__errorToasts = [];
-new MutationObserver(() => {
-  document.querySelectorAll('.toast-body.error').forEach((el) => {
-    if (!el.dataset.seen) { el.dataset.seen = '1'; window.__errorToasts.push(el.innerText); }
-  });
-}).observe(document, {subtree: true, childList: true});
-"""
-
-
 @pytest.fixture
 def page(browser, app_url):
     """A fresh page on the gallery; the test fails on any page error or error toast.
@@ -119,7 +110,7 @@ def page(browser, app_url):
     """
     context = browser.new_context(viewport=VIEWPORT)
     pg = context.new_page()
-    pg.add_init_script(_RECORD_ERROR_TOASTS)
+    pg.add_init_script(RECORD_ERROR_TOASTS)
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     pg.goto(app_url)
@@ -128,20 +119,3 @@ def page(browser, app_url):
     errors += [f"error toast: {text}" for text in take_error_toasts(pg)]
     context.close()
     assert not errors, errors
-
-
-def take_error_toasts(pg) -> list[str]:
-    """The error toasts shown so far (and forget them)."""
-    return pg.evaluate("() => { const t = window.__errorToasts || []; window.__errorToasts = []; return t; }")
-
-
-def screenshot(pg, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def open_tab(pg, tab_id_title: str) -> None:
-    """Click a tab by (part of) its title; inactive tabs are not rendered until clicked."""
-    pg.get_by_role("tab", name=tab_id_title).click()

@@ -16,7 +16,8 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from tests.bad_inputs import (
+from tests.support.bad_inputs import (
+    kind_of,
     BAD_CHOICES,
     BAD_NUMBERS,
     BAD_STRINGS,
@@ -24,6 +25,8 @@ from tests.bad_inputs import (
     good_value,
     make_bad_images,
 )
+
+pytestmark = pytest.mark.slow  # every endpoint, every bad value: minutes
 
 CALL_TIMEOUT_S = 180
 GENERIC_ERROR = "has not enabled verbose error reporting"  # gradio's reply to an unhandled exception
@@ -38,21 +41,6 @@ def endpoints(client):
 @pytest.fixture(scope="module")
 def bad_images(tmp_path_factory):
     return make_bad_images(tmp_path_factory.mktemp("bad-images"))
-
-
-def _kind(param: dict) -> str:
-    component = param["component"].lower()
-    if component in ("textbox", "api") and "str" in param["python_type"]["type"]:
-        return "string"
-    if component in ("slider", "number"):
-        return "number"
-    if component in ("dropdown", "radio"):
-        return "choice"
-    if component in ("image", "imageeditor"):
-        return component
-    if component == "file":
-        return "files"
-    return "other"
 
 
 def _call(client, endpoint: str, args: list):
@@ -87,7 +75,7 @@ def _drive(client, endpoints, kind: str, values: dict) -> list[str]:
     failures: list[str] = []
     for name, spec in endpoints.items():
         params = spec["parameters"]
-        targets = [i for i, p in enumerate(params) if _kind(p) == kind]
+        targets = [i for i, p in enumerate(params) if kind_of(p) == kind]
         if not targets:
             continue
         base = [good_value(p, i) for i, p in enumerate(params)]

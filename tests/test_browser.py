@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import app as gallery_app
-from tests.conftest import screenshot
+from tests.support.pages import screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -1,6 +1,6 @@
 """Every bar chart of the gallery follows every click: after two different requests and one
 settings change, what the browser DRAWS (vega's bar aria-labels and x axis, read by
-`tests/browser_charts.py`) equals the values the API returns for the same inputs, and the bars run
+`tests/support/browser_charts.py`) equals the values the API returns for the same inputs, and the bars run
 in probability order.
 
 `CHARTS` lists the `elem_id` of every chart a scenario below checks; `test_every_chart_is_checked`
@@ -17,8 +17,8 @@ from playwright.sync_api import expect
 
 import app as gallery_app
 from demos import next_word
-from tests.browser_charts import expect_bars, plot_frame
-from tests.conftest import open_tab, screenshot
+from tests.support.browser_charts import expect_bars, plot_frame
+from tests.support.pages import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,7 @@ import os
 import pytest
 
 from demos import next_word, prompting
-from tests.browser_charts import expect_bars, plot_frame
+from tests.support.browser_charts import expect_bars, plot_frame
 from tests.support.classroom import Classroom, fresh_gallery, open_tab
 
 pytestmark = pytest.mark.browser

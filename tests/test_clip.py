@@ -16,7 +16,7 @@ from demos.clip import zero_shot as ZS
 from demos.clip import bias as CB, few_shot as CF, model as CM
 from gallery import catalog, inputs, models
 from gallery.errors import InputError
-from tests.conftest import ASSET_IMAGES
+from tests.support.pages import ASSET_IMAGES
 
 CAT = str(ASSET_IMAGES / "chelsea-the-cat.jpg")
 COFFEE = str(ASSET_IMAGES / "coffee.jpg")
@@ -160,7 +160,7 @@ def test_second_call_encodes_only_the_image(entry, monkeypatch):
         calls["images"] += len(pixels)
         return encode_image(pixels, normalize=normalize)
 
-    monkeypatch.setitem(models._loaded, ("clip", entry.model_id), (clip, preprocess, counting_tokenizer))
+    monkeypatch.setattr(models, "load_clip", lambda model: (clip, preprocess, counting_tokenizer))
     monkeypatch.setattr(clip, "encode_text", counting_text)
     monkeypatch.setattr(clip, "encode_image", counting_image)
 

@@ -10,8 +10,8 @@ from gradio_client import handle_file
 from demos import clip as cc
 
 from demos.clip import model as CM, zero_shot as ZS
-from tests.browser_charts import expect_bars, plot_frame
-from tests.conftest import open_tab, screenshot, take_error_toasts
+from tests.support.browser_charts import expect_bars, plot_frame
+from tests.support.pages import open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
 

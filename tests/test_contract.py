@@ -8,7 +8,7 @@
 - each model role the tab asks the catalogue for has Hub models, tiny test models with a builder,
   and a loader that `gallery.models` defines;
 - the bad-input suite knows every kind of input component the app's API takes
-  (`tests/bad_inputs.py` `COMPONENT_KINDS`, and `tests/test_bad_inputs.py` `_kind` agrees with it).
+  (`tests/support/bad_inputs.py` `COMPONENT_KINDS`, and its `kind_of` agrees with it).
 
 Each check is a function returning its problems in words; the tests at the end show that each one
 finds a deliberately broken case, so a passing contract means something.
@@ -26,7 +26,7 @@ import pytest
 
 import app as gallery_app
 from gallery import catalog, gradio_compat, models, ui
-from tests import bad_inputs, tiny_models
+from tests.support import bad_inputs, tiny_models
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,7 @@ def role_problems(name: str, role: catalog.Role | None) -> list[str]:
 
 def kind_problems(api_info: dict, kind_of_param) -> list[str]:
     """Every input component of the API is listed in bad_inputs.COMPONENT_KINDS, and the suite's
-    own classifier (`kind_of_param`, test_bad_inputs._kind) treats it as that kind."""
+    own classifier (`kind_of_param`, bad_inputs.kind_of) treats it as that kind."""
     problems = []
     for endpoint, spec in api_info["named_endpoints"].items():
         for param in spec["parameters"]:
@@ -202,11 +202,9 @@ def test_every_role_in_the_catalogue_is_complete_and_built_for_the_tests(tiny_di
 
 
 def test_the_bad_input_suite_knows_every_input_component_of_the_api(built):
-    from tests.test_bad_inputs import _kind
-
     info = built.blocks.get_api_info()
     assert len(info["named_endpoints"]) > 20
-    problems = kind_problems(info, _kind)
+    problems = kind_problems(info, bad_inputs.kind_of)
     assert not problems, "\n".join(problems)
 
 
@@ -280,15 +278,13 @@ def test_a_tiny_folder_without_a_builder_stops_the_tiny_build(monkeypatch, tmp_p
 
 
 def test_the_kind_check_finds_an_unknown_component_and_a_disagreement():
-    from tests.test_bad_inputs import _kind
-
     def api(*params):
         return {"named_endpoints": {"/x": {"parameters": list(params)}}}
 
     text = {"parameter_name": "t", "component": "Textbox", "python_type": {"type": "str"}}
-    assert kind_problems(api(text), _kind) == []
+    assert kind_problems(api(text), bad_inputs.kind_of) == []
     audio = {"parameter_name": "a", "component": "Audio", "python_type": {"type": "filepath"}}
-    assert "does not know the component 'Audio'" in kind_problems(api(audio), _kind)[0]
+    assert "does not know the component 'Audio'" in kind_problems(api(audio), bad_inputs.kind_of)[0]
     # a textbox whose value is not a string: the suite would send it no bad strings
     odd = {**text, "python_type": {"type": "float"}}
-    assert "drives it as 'other'" in kind_problems(api(odd), _kind)[0]
+    assert "drives it as 'other'" in kind_problems(api(odd), bad_inputs.kind_of)[0]

@@ -16,7 +16,7 @@ import importlib
 import pytest
 
 import app as gallery_app
-from tests.conftest import ARTIFACTS, VIEWPORT, open_tab
+from tests.support.pages import ARTIFACTS, VIEWPORT, open_tab
 
 pytestmark = pytest.mark.browser
 

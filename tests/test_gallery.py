@@ -109,6 +109,7 @@ print("FAILED" if failed else "ALL LOADED", len(picks), failed)
 """
 
 
+@pytest.mark.slow  # every role's model loaded from many threads at once
 def test_different_models_loading_at_the_same_time_all_load(tiny_dir):
     """Just after a start, several visitors' first clicks load several models at once. In a
     fresh process (transformers not yet imported), five first loads in five threads must all

@@ -8,6 +8,9 @@ import pytest
 
 from gallery import gradio_compat
 
+pytestmark = pytest.mark.no_models  # gradio alone: no model, no app
+
+
 
 def test_the_installed_gradio_is_the_one_every_entry_was_checked_against():
     assert gr.__version__ == gradio_compat.CHECKED_WITH, (

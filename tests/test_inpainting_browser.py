@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demos.inpainting import masks as IM
-from tests.conftest import open_tab, screenshot, take_error_toasts
+from tests.support.pages import open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
 

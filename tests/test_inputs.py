@@ -8,6 +8,9 @@ from PIL import Image
 from gallery import inputs
 from gallery.errors import InputError
 
+pytestmark = pytest.mark.no_models  # plain functions: no model, no app
+
+
 
 def test_numbers_are_clamped_or_defaulted_with_one_wording():
     notes = []

@@ -11,8 +11,8 @@ from playwright.sync_api import expect
 
 import app as gallery_app
 from demos import next_word
-from tests.browser_charts import expect_bars, plot_frame
-from tests.conftest import open_tab
+from tests.support.browser_charts import expect_bars, plot_frame
+from tests.support.pages import open_tab
 
 pytestmark = pytest.mark.browser
 

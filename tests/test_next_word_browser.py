@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import open_tab, screenshot, take_error_toasts
+from tests.support.pages import open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
 TAB = "1 · Next word"

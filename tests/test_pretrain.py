@@ -203,6 +203,7 @@ def test_api_trains_then_replays_the_default_from_the_cache(client):
     assert "import" in samples2 and bars2["data"] != bars["data"]
 
 
+@pytest.mark.slow  # two trainings at once through the API
 def test_two_visitors_training_different_configurations_each_get_their_own_curve(app_url):
     from gradio_client import Client
 
@@ -220,6 +221,7 @@ def test_two_visitors_training_different_configurations_each_get_their_own_curve
     assert "Trained" in a[1] and "Trained" in b[1]
 
 
+@pytest.mark.slow  # a digits model trained through the API
 def test_api_pictures_and_drawing(client, tmp_path):
     from gradio_client import handle_file
 
@@ -237,6 +239,7 @@ def test_api_pictures_and_drawing(client, tmp_path):
     assert image and "completion" in note
 
 
+@pytest.mark.slow  # four trainings, one per size
 def test_api_scale_plots_four_sizes(client):
     curves, by_params, by_compute, status = client.predict(tab.SCALE_STEPS[0], 0, api_name="/pretrain_scale")
     finals = by_params["data"]

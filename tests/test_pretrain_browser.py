@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from demos import pretrain as tab
-from tests.browser_charts import expect_bars, expect_points, plot_frame
-from tests.conftest import open_tab, screenshot
+from tests.support.browser_charts import expect_bars, expect_points, plot_frame
+from tests.support.pages import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
 TAB = "6 · Pre-train it yourself"

@@ -16,7 +16,7 @@ from gradio_client.exceptions import AppError
 from demos.prompting import answers as PA, compare as PC, prompts as PP, run as PR
 from gallery import catalog, engines, models
 from gallery.errors import InputError
-from tests.tiny_models import CHAT_TEMPLATE
+from tests.support.tiny_models import CHAT_TEMPLATE
 
 
 # --- answer extraction ---------------------------------------------------------------------------

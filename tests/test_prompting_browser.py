@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import open_tab, screenshot
+from tests.support.pages import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
 

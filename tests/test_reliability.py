@@ -15,12 +15,13 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from gallery import models
-from tests.bad_inputs import good_args
+from tests.support.bad_inputs import good_args
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- load ----------------------------------------------------------------------------------------
+@pytest.mark.slow  # a load test of its own server: ~40 s here
 def test_short_load_test_has_no_failed_requests(tiny_dir):
     from benchmarks.load_test import report, run
 
@@ -99,6 +100,7 @@ def test_the_server_opens_no_file_outside_the_assets(app_url):
         assert status(f"/gradio_api/file={secret}") in (403, 404), secret
 
 
+@pytest.mark.slow  # every text parameter of every endpoint, each given model ids and paths
 def test_no_endpoint_takes_a_model_id_or_path(client):
     """Model choices are dropdowns of catalogue labels: a typed id, path or URL is refused."""
     endpoints = _endpoints(client)

@@ -4,6 +4,7 @@ by several API clients at once (each gradio_client is its own page session)."""
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -164,8 +165,8 @@ def clients(app_url):
 
     made = [Client(app_url, verbose=False, download_files=False) for _ in range(5)]
     yield made
-    for c in made:
-        c.close()
+    with ThreadPoolExecutor(len(made)) as pool:  # each close waits up to 1 s for its heartbeat thread
+        list(pool.map(lambda c: c.close(), made))
 
 
 def test_two_visitors_guess_in_one_room_and_a_third_in_another(clients):

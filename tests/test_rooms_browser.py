@@ -9,7 +9,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import _RECORD_ERROR_TOASTS, open_tab, screenshot, take_error_toasts
+from tests.support.pages import RECORD_ERROR_TOASTS, open_tab, screenshot, take_error_toasts
 
 pytestmark = pytest.mark.browser
 TAB = "1 · Next word"
@@ -52,7 +52,7 @@ def test_a_guess_on_one_page_appears_in_the_presenter_s_chart_on_the_other(page,
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     attendee = context.new_page()
-    attendee.add_init_script(_RECORD_ERROR_TOASTS)
+    attendee.add_init_script(RECORD_ERROR_TOASTS)
     try:
         attendee.goto(f"{app_url}/?room={code.lower()}")
         attendee.wait_for_selector("button[role=tab]", timeout=30_000)

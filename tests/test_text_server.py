@@ -22,8 +22,8 @@ from demos.prompting import compare as PC, prompts as PP, run as PR
 from gallery import catalog, engines, models, settings, text_server
 from gallery.errors import ModelUnavailable
 from gallery.text_engine import LlamaCppEngine, why_unusable
-from tests import llama_server
-from tests.llama_server import LlamaServer
+from tests.support import llama_server
+from tests.support.llama_server import LlamaServer
 
 pytestmark = pytest.mark.real_weights
 
@@ -420,8 +420,8 @@ def test_both_shapes_of_completions_log_probabilities_are_read():
     openai = {"choices": [{"logprobs": {"tokens": ["token_id:7"], "token_logprobs": [-0.5],
                                         "top_logprobs": [{"token_id:7": -0.5, "token_id:9": -1.5}]}}]}
     for answer in (llama, openai):
-        [step] = text_server._logprob_steps(answer)
+        [step] = text_server.logprob_steps(answer)
         assert (step.token, step.logprob, sorted(step.listed)) == (7, -0.5, [(7, -0.5), (9, -1.5)])
     with pytest.raises(ModelUnavailable, match="names its tokens by text"):
-        text_server._logprob_steps({"choices": [{"logprobs": {"tokens": [" Paris"], "token_logprobs": [-0.5],
+        text_server.logprob_steps({"choices": [{"logprobs": {"tokens": [" Paris"], "token_logprobs": [-0.5],
                                                               "top_logprobs": [{" Paris": -0.5}]}}]})

@@ -14,9 +14,9 @@ from demos.next_word import distribution as NWD
 from demos.prompting import prompts as PP, run as PR
 from gallery import catalog, models, text_server
 from gallery.text_engine import LlamaCppEngine
-from tests import llama_server
-from tests.browser_charts import expect_bars
-from tests.conftest import open_tab, screenshot, take_error_toasts
+from tests.support import llama_server
+from tests.support.browser_charts import expect_bars
+from tests.support.pages import open_tab, screenshot, take_error_toasts
 
 pytestmark = [pytest.mark.browser, pytest.mark.real_weights]
 

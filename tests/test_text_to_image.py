@@ -16,7 +16,7 @@ from PIL import Image
 from demos.text_to_image import pictures as PIC, steps as TS
 from gallery import catalog, inputs, models, settings
 from gallery.errors import InputError, ModelUnavailable
-from tests.conftest import ROOT
+from tests.support.pages import ROOT
 
 PROMPT = "a watercolor lighthouse at dawn"
 
@@ -114,7 +114,7 @@ def test_a_call_leaves_the_cached_pipeline_as_it_was(pipe):
     scheduler, dtype = pipe.scheduler, pipe.unet.dtype
     run(pipe, settings_for(steps=3, guidance=3.0))
     assert pipe.scheduler is scheduler and scheduler.step_index is None  # never stepped by us
-    assert pipe.unet.dtype == dtype and getattr(pipe, "_guidance_scale", None) != 3.0
+    assert pipe.unet.dtype == dtype and getattr(pipe, "guidance_scale", None) != 3.0
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -313,6 +313,7 @@ def test_api_refuses_an_empty_prompt_and_fills_in_missing_numbers(client):
     assert np.array_equal(api_image(left), api_image(right))  # same seed, same settings
 
 
+@pytest.mark.slow  # a fresh interpreter importing the tab
 def test_the_module_imports_no_heavy_library_at_top_level():
     code = (
         "import sys, demos.text_to_image; "

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demos.text_to_image import pictures as PIC, steps as TS
-from tests.conftest import open_tab, screenshot
+from tests.support.pages import open_tab, screenshot
 
 pytestmark = pytest.mark.browser
 

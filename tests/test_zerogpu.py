@@ -153,12 +153,13 @@ def test_scoring_a_set_asks_for_one_short_gpu_call_per_question(monkeypatch):
     assert max(durations) <= 10
 
 
+@pytest.mark.slow  # a subprocess importing the whole app under `spaces`
 def test_under_the_real_spaces_package_in_zero_gpu_mode(tiny_dir):
     """A subprocess in ZeroGPU mode (the `spaces` package patches torch as on a Space) against a
     local device API that refuses every GPU call: the text tabs make no GPU call, a GPU model's
     refused call is answered on the CPU, an image tab shows the plain sentence."""
     env = dict(os.environ, GALLERY_TINY_MODELS=str(tiny_dir), SPACES_ZERO_GPU="true", PYTHONWARNINGS="ignore")
-    done = subprocess.run([sys.executable, "-m", "tests.zerogpu_probe"], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "tests.support.zerogpu_probe"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
     line = next((x for x in done.stdout.splitlines() if x.startswith("PROBE-RESULT ")), None)
     assert line, done.stdout[-2000:] + done.stderr[-4000:]

@@ -2,7 +2,7 @@
 local stand-in for the ZeroGPU device API that refuses every GPU call the way the quota does.
 
 Run by tests/test_zerogpu.py in a subprocess (ZeroGPU mode patches torch for the whole process):
-    SPACES_ZERO_GPU=true GALLERY_TINY_MODELS=DIR python -m tests.zerogpu_probe
+    SPACES_ZERO_GPU=true GALLERY_TINY_MODELS=DIR python -m tests.support.zerogpu_probe
 Prints one JSON object: what was asked of the device API in each phase, and what the visitor got.
 """
 

@@ -1,7 +1,7 @@
 """Tiny random-weight checkpoints of every model family, built offline and saved like Hub repos.
 
 The app loads them through its production loaders when GALLERY_TINY_MODELS points at the folder:
-    python -m tests.tiny_models /tmp/tiny-models
+    python -m tests.support.tiny_models /tmp/tiny-models
     GALLERY_TINY_MODELS=/tmp/tiny-models python app.py
 Which folders exist is read from the catalogue (`catalog.ROLES[...].tiny`); `BUILDERS` says how
 each is built: llama/ gpt2/ (causal LMs + tokenizer), bert/ (a DistilBERT masked LM), mae/, clip/ (open_clip local-dir), sd/
@@ -320,7 +320,7 @@ def build_all(root: Path | str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     missing = [folder for folder in tiny_folders() if folder not in BUILDERS]
     if missing:
-        raise LookupError(f"No builder for the tiny checkpoint(s) {missing}: add one to tests/tiny_models.py BUILDERS.")
+        raise LookupError(f"No builder for the tiny checkpoint(s) {missing}: add one to tests/support/tiny_models.py BUILDERS.")
     for folder in tiny_folders():
         BUILDERS[folder](root)
     return root

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_IMAGE = ROOT / "assets" / "images" / "chelsea-the-cat.jpg"
 SECOND_IMAGE = ROOT / "assets" / "images" / "coffee.jpg"
 
@@ -115,3 +115,19 @@ def good_value(param: dict, index: int):
 def good_args(spec: dict) -> list:
     """Arguments for a good request to an endpoint described by `client.view_api(...)`."""
     return [good_value(p, i) for i, p in enumerate(spec["parameters"])]
+
+
+def kind_of(param: dict) -> str:
+    """How the suite drives an API parameter: string, number, choice, image, imageeditor, files or other."""
+    component = param["component"].lower()
+    if component in ("textbox", "api") and "str" in param["python_type"]["type"]:
+        return "string"
+    if component in ("slider", "number"):
+        return "number"
+    if component in ("dropdown", "radio"):
+        return "choice"
+    if component in ("image", "imageeditor"):
+        return component
+    if component == "file":
+        return "files"
+    return "other"
