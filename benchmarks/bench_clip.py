@@ -157,7 +157,8 @@ def _run(repeats: int) -> list[Row]:
     rows.append(
         Row(DEMO, f"{CLIENTS} clients, s/request: unbatched vs batched", statistics.median(per_request[False]),
             statistics.median(per_request[True]),
-            note=f"{CLIENTS}x{REQUESTS_PER_CLIENT} requests, {ROUNDS} rounds, batch sizes {sorted(sizes)}; <1 = batching helps")
+            note=(f"{CLIENTS}x{REQUESTS_PER_CLIENT} requests, {ROUNDS} rounds, batch sizes {sorted(sizes)}; "
+                  "<1 = batching helps"))
     )
     return rows
 
@@ -166,7 +167,6 @@ def _throughput(url: str, label: str, labels_text: str) -> tuple[float, list[int
     """Seconds per request (wall time / requests) with CLIENTS visitors, each with its own client,
     sending their requests one after another, all at the same time; and the batch sizes seen."""
     from gradio_client import Client, handle_file
-
 
     from demos.clip import zero_shot as ZS
 

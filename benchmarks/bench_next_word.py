@@ -48,8 +48,6 @@ def _run(repeats: int) -> list[Row]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-
-
     from demos.next_word import distribution as NWD, extend as NWE
     from gallery import catalog, models
     from gallery.device import device, dtype
@@ -157,8 +155,6 @@ def _throughput(url: str, label: str) -> tuple[float, list[int]]:
     """Seconds per request (wall time / requests) with CLIENTS visitors, each with its own client,
     sending their requests one after another, all at the same time; and the batch sizes seen."""
     from gradio_client import Client
-
-
 
     from demos.next_word import distribution as NWD
 

@@ -54,8 +54,6 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
     import torch
     from llama_cpp import Llama
 
-
-
     from demos.next_word import distribution as NWD, extend as NWE
     from demos.prompting import prompts as PP, run as PR
     from gallery import catalog, engines, models, text_engine
@@ -102,7 +100,8 @@ def run(repeats: int = 3, questions: int = SET_QUESTIONS) -> dict:
         p, log_p, log_q = reference.softmax(-1), reference.log_softmax(-1), mine.log_softmax(-1)
         kls.append(float((p * (log_p - log_q)).sum()))
 
-    problem_set = PP.problem_sets()[SET_NAME] if SET_NAME in PP.problem_sets() else next(iter(PP.problem_sets().values()))
+    sets = PP.problem_sets()
+    problem_set = sets[SET_NAME] if SET_NAME in sets else next(iter(sets.values()))
     settings = PP.RunSettings(temperature=0.0, max_new_tokens=SET_NEW_TOKENS)
 
     def score(use_engine) -> float:
@@ -132,9 +131,10 @@ def report(r: dict) -> str:
         lines.append(f"  {name:<26} {value:7.1f} tok/s  ({runs})   ÷ llama.cpp: {value / peer:.2f}")
     lines.append(f"Fidelity on {r['cloze']} cloze prompts ({r['engine']} vs transformers fp32, dequantised): "
                  f"top-1 agreement {r['agree']}/{r['cloze']}, mean KL {r['kl']:.4f} (max {r['kl_max']:.4f}) nats")
-    t, l = r["set_times"]["transformers"], r["set_times"]["llama.cpp"]
+    slow, fast = r["set_times"]["transformers"], r["set_times"]["llama.cpp"]
     lines.append(f"Set scoring ({r['questions']} questions of '{r['set_name']}', 4 strategies, greedy, "
-                 f"{SET_NEW_TOKENS} tokens): transformers {t:.1f} s, llama.cpp {l:.1f} s, speed-up {t / l:.1f}×")
+                 f"{SET_NEW_TOKENS} tokens): transformers {slow:.1f} s, llama.cpp {fast:.1f} s, "
+                 f"speed-up {slow / fast:.1f}×")
     return "\n".join(lines)
 
 

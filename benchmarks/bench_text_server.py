@@ -160,7 +160,8 @@ def report(r: dict) -> str:
         f"{r['clients']} clients at once × {r['rounds']} rounds of (next-token bars, then {GEN_TOKENS} sampled "
         f"tokens), each engine {r['passes']} times, alternated; the server lists its top {r['top_n']}; "
         f"wall s and tokens/s over all passes",
-        f"{'engine':<28}{'bars p50':>10}{'p95':>8}{'gen p50':>10}{'p95':>8}{'tokens/s':>10}{'failures':>10}{'wall s':>8}",
+        f"{'engine':<28}{'bars p50':>10}{'p95':>8}{'gen p50':>10}{'p95':>8}{'tokens/s':>10}"
+        f"{'failures':>10}{'wall s':>8}",
     ]
     figures = {}
     for name, x in r["results"].items():

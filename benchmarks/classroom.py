@@ -79,7 +79,8 @@ def measure(browser, url: str, api, n: int) -> dict:
                 continue
             result["reveal_s"].append((answered[0]["answered"] - answered[0]["sent"]) / 1000)
             expected = plot_frame(api.predict(text, None, 1, 0, 1, api_name="/next_word_bars")[0], *SHOWN)
-            if not _drawn_right(visitor.page, list(zip(expected[SHOWN[0]].astype(str), expected[SHOWN[1]].astype(float)))):
+            want = list(zip(expected[SHOWN[0]].astype(str), expected[SHOWN[1]].astype(float)))
+            if not _drawn_right(visitor.page, want):
                 result["wrong_reveal"] += 1
         result["spread_s"] = spread
         result["errors"] = room.errors()
@@ -108,14 +109,16 @@ def main() -> None:
     load = os.getloadavg()
     print(f"\nA room at once: {args.visitors} pages (half 1280x800, half 390x844) asked for within "
           f"{crowd['spread_s']:.2f} s of a fresh start; whole room {crowd_s:.0f} s; load average {load[0]:.1f}")
-    print("| | pages | opening bars p50 / p95 (s) | Reveal's bars p50 / p95 (s) | lost clicks | wrong or empty charts |")
+    print("| | pages | opening bars p50 / p95 (s) | Reveal's bars p50 / p95 (s) | lost clicks "
+          "| wrong or empty charts |")
     print("|---|---|---|---|---|---|")
     for name, r, n in (("the room", crowd, args.visitors), ("one page alone, after", alone, 1)):
         print(f"| {name} | {n} | {_p(r['opening_s'], .5):.2f} / {_p(r['opening_s'], .95):.2f} | "
               f"{_p(r['reveal_s'], .5):.2f} / {_p(r['reveal_s'], .95):.2f} | {r['lost']} | "
               f"{r['wrong_opening']} opening, {r['wrong_reveal']} Reveal |")
     if crowd["reveal_s"] and alone["reveal_s"]:
-        print(f"Reveal p50, room / alone: {statistics.median(crowd['reveal_s']) / statistics.median(alone['reveal_s']):.1f}x")
+        ratio = statistics.median(crowd["reveal_s"]) / statistics.median(alone["reveal_s"])
+        print(f"Reveal p50, room / alone: {ratio:.1f}x")
     if crowd["errors"] or alone["errors"]:
         print("page errors:", crowd["errors"] + alone["errors"])
 

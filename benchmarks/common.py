@@ -44,7 +44,8 @@ def median_time(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> 
     return statistics.median(times)
 
 
-def paired_medians(raw_fn: Callable[[], object], app_fn: Callable[[], object], repeats: int) -> tuple[float, float, float]:
+def paired_medians(raw_fn: Callable[[], object], app_fn: Callable[[], object],
+                   repeats: int) -> tuple[float, float, float]:
     """-> (raw median s, app median s, app/raw CPU-time ratio).
 
     After one warm-up of each, the two are timed alternately (raw, app, raw, ...) so that load

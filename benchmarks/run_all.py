@@ -3,7 +3,8 @@
     python -m benchmarks.run_all [--repeats 5] [--only next_word,clip]
 
 The demos are the app's tabs (`app.DEMOS`), each measured by `benchmarks/bench_<module name>.py`;
-a tab without one shows as a FAILED row. Each demo's benchmark runs in its own process (clean memory figures, no model shared by accident);
+a tab without one shows as a FAILED row. Each demo's benchmark runs in its own process (clean
+memory figures, no model shared by accident);
 ratios inside a row are measured in the same process and the same run.
 """
 
@@ -27,6 +28,7 @@ def demo_names() -> list[str]:
     import app
 
     return [module.rsplit(".", 1)[-1] for _, module in app.DEMOS]
+
 
 _CHILD = """
 import json, sys

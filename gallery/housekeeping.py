@@ -21,6 +21,7 @@ from gallery import settings
 
 log = logging.getLogger("gallery")
 
+
 def folder_size(folder: Path) -> tuple[int, int]:
     """(bytes, files) under `folder`."""
     total = count = 0

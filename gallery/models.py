@@ -85,7 +85,8 @@ def first_use_wait_s(model: Model) -> int | None:
     if is_loaded(model.family, model):
         return None
     seconds = 2 + model.params_m / 50
-    if model.model_id.startswith(catalog.EMBEDDED_PREFIX) and not (catalog.converted_dir(model) / "model.safetensors").is_file():
+    bundled = model.model_id.startswith(catalog.EMBEDDED_PREFIX)
+    if bundled and not (catalog.converted_dir(model) / "model.safetensors").is_file():
         seconds += 0.2 * model.params_m
     return max(5, 5 * round(seconds / 5))
 

@@ -147,7 +147,6 @@ def build_model(config: Config, seed: int | None = None) -> torch.nn.Module:
     with one_build_at_a_time(), torch.random.fork_rng(devices=[]):
         from transformers import LlamaConfig, LlamaForCausalLM, ViTMAEConfig, ViTMAEForPreTraining
 
-
         torch.manual_seed(config.seed if seed is None else seed)
         if config.kind == "text":
             model_config = LlamaConfig(

@@ -113,7 +113,8 @@ def on_open(request: gr.Request):
 def on_join(code_text, current, key, request: gr.Request):
     code = ROOMS.join(code_text)
     key = key if code == current else ""  # the presenter rejoining their own room stays presenter
-    return code, key, code, f"You are in room **{code}**: your next-word guesses and strategy picks are counted there, anonymously."
+    return code, key, code, (f"You are in room **{code}**: your next-word guesses and strategy picks are counted "
+                             "there, anonymously.")
 
 
 @ui.user_errors
@@ -181,8 +182,8 @@ def panel(app: gr.Blocks) -> None:
     _panels[app] = _Panel(code, key, status)
     open_room.click(on_open, None, [code, key, code_box, key_box, status, shown_to_room], api_name="room_open",
                     **ROOM_LANE)
-    gr.on([join.click, code_box.submit], on_join, [code_box, code, key], [code, key, code_box, status], api_name="room_join",
-          **ROOM_LANE)
+    gr.on([join.click, code_box.submit], on_join, [code_box, code, key], [code, key, code_box, status],
+          api_name="room_join", **ROOM_LANE)
     leave.click(on_leave, None, [code, key, code_box, status, shown_to_room], api_name="room_leave", **ROOM_LANE)
     use_key.click(on_use_key, [code, key_box], [key, status, shown_to_room], api_name="room_presenter", **ROOM_LANE)
     reset.click(on_reset, [code, key_box], [status], api_name="room_reset", **ROOM_LANE)
@@ -265,7 +266,8 @@ def on_word_view(code, key, prompt, seen):
     top = tally.counts[:SHOWN_WORDS]
     bars = _bars(ROOM_SHARE, [(word, n / max(tally.voters, 1)) for word, n in top])
     if not top:
-        return bars, f"Room **{code}**: no guesses yet for this text (“{shown(rooms.prompt_key(prompt)[-60:])}”).", signature
+        said = shown(rooms.prompt_key(prompt)[-60:])
+        return bars, f"Room **{code}**: no guesses yet for this text (“{said}”).", signature
     favourite, votes = top[0]
     note = (f"Room **{code}**: **{tally.voters}** page{'s' * (tally.voters != 1)} guessed the next word after "
             f"“{shown(rooms.prompt_key(prompt)[-60:])}”. The room's favourite: **{shown(favourite)}** "
@@ -322,7 +324,8 @@ def word_view() -> WordView | None:
         with gr.Row():
             room_bars = ui.bar_plot(x="word", y=ROOM_SHARE, y_lim=[0, 1], label="The room's guesses, most common first",
                                     x_label_angle=-30, height=260, elem_id="room-word-bars")
-            model_bars = ui.bar_plot(x="word", y=MODEL_P, y_lim=[0, 1], label="The model's probability for the same words, highest first",
+            model_bars = ui.bar_plot(x="word", y=MODEL_P, y_lim=[0, 1],
+                                     label="The model's probability for the same words, highest first",
                                      x_label_angle=-30, height=260, elem_id="room-model-bars", visible=False)
         model_note = gr.Markdown(BETS_HIDDEN, elem_id="room-model-note")
     return WordView(room_bars, model_bars, note, model_note, gr.Timer(REFRESH_S, active=False), gr.State(None),
@@ -331,8 +334,8 @@ def word_view() -> WordView | None:
 
 def _timer_on_for_presenter(timer: gr.Timer) -> None:
     panel_ = _panel()
-    panel_.key.change(ui.user_errors(lambda key: gr.Timer(active=bool(key))), panel_.key, timer, api_visibility="private",
-                      **ROOM_LANE)
+    panel_.key.change(ui.user_errors(lambda key: gr.Timer(active=bool(key))), panel_.key, timer,
+                      api_visibility="private", **ROOM_LANE)
 
 
 def connect_word_view(view: WordView | None, prompt: gr.Textbox, model: gr.Dropdown, model_view: Callable) -> None:

@@ -215,7 +215,8 @@ def start(url: str | None = None, model: str | None = None, key: str | None = No
         _server = None
         if not url:
             return "text tabs: in-process engine (no GALLERY_TEXT_SERVER)"
-        server = _Server(url=url.rstrip("/"), model_name=model, entry=catalogue_entry(model) if model else None, key=key)
+        server = _Server(url=url.rstrip("/"), model_name=model, entry=catalogue_entry(model) if model else None,
+                         key=key)
         server.client = _client(server.url, key, settings.TEXT_SERVER_TIMEOUT_S)
         if model and server.entry is None:
             server.refused = (f"its model {model!r} is not on the gallery's list of text models (gallery/catalog.py), "

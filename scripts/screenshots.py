@@ -75,7 +75,8 @@ def main() -> None:
             _save(page, f"{tab_id}-first-screen")
         page.goto(f"{url}?tab=pretrain")  # the default text model, trained from random weights
         page.locator("#pretrain-text-train").click(timeout=30_000)
-        page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache")).first.wait_for(timeout=600_000)
+        trained = page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache"))
+        trained.first.wait_for(timeout=600_000)
         page.wait_for_timeout(1500)
         _save_full(page, "pretrain-trained")
         browser.close()

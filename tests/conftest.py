@@ -29,6 +29,7 @@ import pytest  # noqa: E402
 
 from tests.support.pages import RECORD_ERROR_TOASTS, VIEWPORT, take_error_toasts  # noqa: E402
 
+
 def pytest_configure(config):
     import torch
 

@@ -144,7 +144,8 @@ def test_room_endpoints_from_a_page_in_a_room(app_url, endpoints):
     page = Client(app_url, verbose=False, download_files=False)
     try:
         code, key, *_ = page.predict(api_name="/room_open")
-        in_room = {n: s for n, s in endpoints.items() if n.startswith("/room_") and n not in ("/room_close", "/room_leave")}
+        in_room = {n: s for n, s in endpoints.items()
+                   if n.startswith("/room_") and n not in ("/room_close", "/room_leave")}
         assert {"/room_word_guess", "/room_strategy_vote", "/room_word_view", "/room_reset"} <= set(in_room)
         failures = _drive(page, in_room, "string", dict(BAD_STRINGS, none=None, **{"wrong-type": 12345}))
         failures += _drive(page, in_room, "choice", dict(BAD_CHOICES, none=None))

@@ -32,7 +32,8 @@ TEXTS = [
     ("The capital of Italy is", "Rome"), ("My favourite colour is", "blue"), ("The cat sat on the", "mat"),
     ("Once upon a time, there was a", "king"), ("The opposite of hot is", "cold"), ("2 + 2 =", "4"),
     ("The sun rises in the", "east"), ("I drink my coffee with", "milk"), ("The largest planet is", "Jupiter"),
-    ("Water freezes at zero degrees", "Celsius"), ("She opened the door and", "saw"), ("def add(a, b):\n    return", "a"),
+    ("Water freezes at zero degrees", "Celsius"), ("She opened the door and", "saw"),
+    ("def add(a, b):\n    return", "a"),
 ]
 BARS = "next-word-model-bars"
 SHOWN = ("token", "probability")
@@ -106,13 +107,15 @@ def test_every_page_opens_with_the_default_bars_and_no_answer_yet(room, api):
         if visitor.size == "laptop":
             assert visitor.shows(BARS), f"{visitor}: the opening bars are below the first screen: {visitor.box(BARS)}"
         for elem_id in ("next-word-prompt", "next-word-guess", "next-word-reveal"):
-            assert visitor.on_first_screen(elem_id), f"{visitor}: #{elem_id} is not on the first screen: {visitor.box(elem_id)}"
+            assert visitor.on_first_screen(elem_id), (
+                f"{visitor}: #{elem_id} is not on the first screen: {visitor.box(elem_id)}")
         assert visitor.scroll_width() <= visitor.viewport["width"], f"{visitor}: the page scrolls sideways"
         visitor.screenshot("class-opening")
         page.locator(f"#{BARS}").scroll_into_view_if_needed()
         expect_bars(page, BARS, expected, x=SHOWN[0], y=SHOWN[1], what=f"{visitor}'s opening bars")
         chips = [page.locator(f"#next-word-candidate-{i + 1}").inner_text() for i in range(len(top))]
-        assert [c.rsplit(" (", 1)[0].strip().removeprefix("+ ") for c in chips] == top, f"{visitor}: candidate chips {chips}"
+        shown = [c.rsplit(" (", 1)[0].strip().removeprefix("+ ") for c in chips]
+        assert shown == top, f"{visitor}: candidate chips {chips}"
         assert _field(visitor, "next-word-guess-probability") == "—" and _field(visitor, "next-word-guess-rank") == "—"
     assert not room.errors()
 
@@ -133,7 +136,8 @@ def test_each_page_draws_its_own_reveals_once_on_its_first_screen(room, api):
             expect_bars(visitor.page, BARS, _bars_for(api, text), x=SHOWN[0], y=SHOWN[1],
                         what=f"{visitor}'s Reveal {round_ + 1} ({text!r})")
             probability, rank = _guess_for(api, text, word)
-            assert (_field(visitor, "next-word-guess-probability"), _field(visitor, "next-word-guess-rank")) == (probability, rank)
+            boxes = (_field(visitor, "next-word-guess-probability"), _field(visitor, "next-word-guess-rank"))
+            assert boxes == (probability, rank)
             if round_ == 1:
                 visitor.screenshot("class-second-reveal")
     # Every opening answer was delivered once or cancelled by the page's own click, never both.

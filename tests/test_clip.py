@@ -96,7 +96,8 @@ def test_ensemble_equals_open_clips_zero_shot_classifier(reference, entry):
 
 def test_few_shot_with_one_example_per_class_is_the_nearest_example_by_cosine(reference, entry):
     examples = [SHOTS["brick"][0], SHOTS["gravel"][0], SHOTS["grass"][0]]
-    result = CF.few_shot(None, TEST["gravel"], [("dax", [examples[0]]), ("wug", [examples[1]]), ("blicket", [examples[2]])])
+    classes = [("dax", [examples[0]]), ("wug", [examples[1]]), ("blicket", [examples[2]])]
+    result = CF.few_shot(None, TEST["gravel"], classes)
     cosine = (ref_images(reference, [TEST["gravel"]]) @ ref_images(reference, examples).T)[0]  # (3,)
     assert int(np.argmax(result.few_shot)) == int(cosine.argmax())
     expected = (reference[0].logit_scale.exp() * cosine).softmax(-1).detach().numpy()
@@ -333,7 +334,8 @@ def test_bias_probe_scores_each_wording_like_open_clip(reference):
     np.testing.assert_allclose(a.probabilities, ref_zero_shot(reference, ASTRONAUT, a.labels)[0], atol=1e-5)
     np.testing.assert_allclose(b.probabilities, ref_zero_shot(reference, ASTRONAUT, b.labels)[0], atol=1e-5)
     _, _, table, note = CB.on_probe(None, ASTRONAUT, wording_a, wording_b, CM.DEFAULT_TEMPLATE)
-    np.testing.assert_allclose(table["shift (points)"], np.round(100 * (b.probabilities - a.probabilities), 1), atol=0.051)
+    np.testing.assert_allclose(table["shift (points)"], np.round(100 * (b.probabilities - a.probabilities), 1),
+                               atol=0.051)
     with pytest.raises(InputError, match="same number"):
         CB.bias_probe(None, ASTRONAUT, "a, b, c", "a, b")
 

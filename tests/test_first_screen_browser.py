@@ -77,4 +77,3 @@ def test_first_screen(page, title, module_name):
     page.wait_for_timeout(1500)  # let the result arrive before the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))  # the window only, as seen
-

@@ -11,7 +11,6 @@ from gallery import gradio_compat
 pytestmark = pytest.mark.no_models  # gradio alone: no model, no app
 
 
-
 def test_the_installed_gradio_is_the_one_every_entry_was_checked_against():
     assert gr.__version__ == gradio_compat.CHECKED_WITH, (
         f"gradio {gr.__version__} is installed; gallery/gradio_compat.py was read against "

@@ -11,7 +11,6 @@ from gallery.errors import InputError
 pytestmark = pytest.mark.no_models  # plain functions: no model, no app
 
 
-
 def test_numbers_are_clamped_or_defaulted_with_one_wording():
     notes = []
     assert inputs.number(99, "Steps", 1, 4, 2, notes, integer=True) == 4

@@ -95,12 +95,14 @@ def test_one_batched_pass_equals_one_pass_per_prompt(label):
 
 def test_the_batch_handler_gives_a_bad_request_its_own_note_and_serves_the_others():
     columns = NWR.on_reveal_batch(
-        ["The cat sat", "", "Once upon", "x"], [LLAMA, LLAMA, GPT2, "no such model"], [1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]
+        ["The cat sat", "", "Once upon", "x"], [LLAMA, LLAMA, GPT2, "no such model"], [1, 1, 0, 1], [0, 0, 0, 0],
+        [1, 1, 1, 1],
     )
     notes = columns[4]
     assert "Tiny Llama" in notes[0] and "Tiny GPT-2" in notes[2]
     assert "Type a few words" in notes[1] and "Unknown model" in notes[3]
-    assert columns[2][1] is None and list(columns[2][0]["id"]) == NWD.next_token_distribution(*_load(LLAMA), "The cat sat").token_ids
+    alone = NWD.next_token_distribution(*_load(LLAMA), "The cat sat")
+    assert columns[2][1] is None and list(columns[2][0]["id"]) == alone.token_ids
     with pytest.raises(Exception, match="Type a few words"):  # alone, a bad request is a plain error
         NWR.on_reveal_batch([""], [LLAMA], [1], [0], [1])
 
@@ -287,11 +289,13 @@ def test_api_generation_is_reproducible_with_the_seed_shown(client):
     drawn = client.predict(text, LLAMA, 0.9, 40, 0.95, 2, 77, True, api_name="/next_word_generate")[1]
     assert isinstance(drawn, int) and 0 <= drawn <= inputs.MAX_SEED  # "new seed": the drawn one is returned
     clamped = client.predict(text, LLAMA, 1, 0, 1, 500, -5, False, api_name="/next_word_generate")
-    assert "N tokens 500 is outside 1–50; 50 was used" in clamped[2] and clamped[1] == 0 and "Seeds are whole numbers" in clamped[2]
+    assert ("N tokens 500 is outside 1–50; 50 was used" in clamped[2] and clamped[1] == 0
+            and "Seeds are whole numbers" in clamped[2])
 
 
 def test_api_compare_models_side_by_side(client):
-    plot_a, plot_b, plot_c, note = client.predict("The cat sat on the", LLAMA, GPT2, NWP.NONE, api_name="/next_word_compare_models")
+    plot_a, plot_b, plot_c, note = client.predict("The cat sat on the", LLAMA, GPT2, NWP.NONE,
+                                                  api_name="/next_word_compare_models")
     assert "Tiny Llama" in note and "Tiny GPT-2" in note
     assert plot_a["value"]["data"] != plot_b["value"]["data"] and plot_c["visible"] is False
     with pytest.raises(AppError, match="at least one model"):
@@ -331,10 +335,12 @@ def test_concurrent_requests_are_batched_and_get_their_own_answers(client, monke
 # --- the bundled SmolLM2 (real weights) through the app's API -------------------------------------
 @pytest.mark.real_weights
 def test_real_model_says_paris_and_the_guess_matches_the_top_bar(client):
-    model_bars, _, table, _, note = client.predict("The capital of France is", BUNDLED, 1, 0, 1, api_name="/next_word_bars")
+    model_bars, _, table, _, note = client.predict("The capital of France is", BUNDLED, 1, 0, 1,
+                                                   api_name="/next_word_bars")
     top = table["data"][0]
     assert top[0] == 1 and top[1] == "␣Paris", table["data"][:3]
-    text, prob, rank, _ = client.predict("The capital of France is", BUNDLED, "Paris", 1, 0, 1, api_name="/next_word_guess")
+    text, prob, rank, _ = client.predict("The capital of France is", BUNDLED, "Paris", 1, 0, 1,
+                                         api_name="/next_word_guess")
     prob = float(prob)
     assert rank == "1" and "␣Paris" in text
     bar_token, bar_value = model_bars["value"]["data"][0]
@@ -377,7 +383,8 @@ def _load_mlm():
     return models.load_masked_lm(catalog.by_label(NWP.MASK_ROLE, TINY_BERT))
 
 
-@pytest.mark.parametrize("text", ["The cat sat on the [MASK].", "A bird [MASK] in the tree.", "The capital of France is [MASK]"])
+@pytest.mark.parametrize("text", ["The cat sat on the [MASK].", "A bird [MASK] in the tree.",
+                                  "The capital of France is [MASK]"])
 def test_blank_equals_the_fill_mask_pipeline(text):
     from transformers import pipeline
 
@@ -392,11 +399,13 @@ def test_blank_equals_the_fill_mask_pipeline(text):
 def test_blank_reads_both_sides_and_the_causal_side_only_what_comes_before():
     mlm, tokenizer = _load_mlm()
     assert NWP.split_blank("The cat sat on the [MASK] today.") == ("The cat sat on the", " today.", "")
-    one, two = (NWP.fill_blank(mlm, tokenizer, t) for t in ("The cat sat on the [MASK].", "The cat sat on the [MASK] mat."))
+    one, two = (NWP.fill_blank(mlm, tokenizer, t)
+                for t in ("The cat sat on the [MASK].", "The cat sat on the [MASK] mat."))
     assert one.probs != two.probs  # the words after the blank change the masked model's odds
     no_blank = NWP.fill_blank(mlm, tokenizer, "The cat sat on the")
     assert no_blank.before == "The cat sat on the" and "at its end" in no_blank.note
-    for bad, message in (("[MASK] sat on the mat", "before the"), ("a [MASK] b [MASK]", "one [MASK]"), ("  ", "Type a sentence")):
+    for bad, message in (("[MASK] sat on the mat", "before the"), ("a [MASK] b [MASK]", "one [MASK]"),
+                         ("  ", "Type a sentence")):
         with pytest.raises(InputError, match=re.escape(message)):
             NWP.split_blank(bad)
 

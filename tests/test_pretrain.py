@@ -51,6 +51,7 @@ def test_samples_come_from_the_checkpoint_weights(text_run):
     assert early != late
     # After training, spaces and lowercase letters dominate, as in English; the random model
     # spreads over all 256 bytes, most of them not even ASCII letters.
+
     def plain_share(text: str) -> float:
         return sum(c.islower() or c == " " for c in text) / max(1, len(text))
 

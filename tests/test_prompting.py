@@ -475,6 +475,7 @@ def test_a_stopped_score_run_leaves_the_app_usable(client):
     job.cancel()
     # The server (in this process) really stops generating: its worker thread ends within
     # seconds, where the whole run would take a minute or more.
+
     def generating() -> bool:
         return any(t.name == "prompting-generate" for t in threading.enumerate())
 
@@ -506,7 +507,8 @@ def test_no_nan_leaks_into_settings():
 def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_format():
     lm, tok = models.load_causal_lm(catalog.EMBEDDED_LM)
     problem_set = PP.get_problem_set("arithmetic")
-    plan = PP.plan_rows(tok, problem_set.items[0].question, [PP.ZERO_SHOT, PP.FEW_SHOT], problem_set, PP.RunSettings(k=2))
+    plan = PP.plan_rows(tok, problem_set.items[0].question, [PP.ZERO_SHOT, PP.FEW_SHOT], problem_set,
+                        PP.RunSettings(k=2))
     final = list(PR.stream_generate(lm, tok, [p.prompt for p in plan], [0.0, 0.0], seed=0, max_new_tokens=12))[-1]
     eos = PR.eos_token_ids(lm, tok)
     for row, item in enumerate(plan):
@@ -516,7 +518,6 @@ def test_bundled_model_batched_greedy_equals_one_at_a_time_and_follows_the_forma
         assert final.tokens[row] == _strip_at_eos(out[0, alone["input_ids"].shape[1]:].tolist(), eos)
     # With answer-only examples in front, the real model copies the format: "The answer is …".
     assert tok.decode(final.tokens[1], skip_special_tokens=True).startswith("The answer is")
-
 
 
 @pytest.mark.real_weights
@@ -541,6 +542,7 @@ def test_on_llama_cpp_each_reply_stops_where_it_has_said_its_answer():
     assert sum(r.tokens for r in runs[True]) < sum(r.tokens for r in runs[False]) / 2, \
         [(r.strategy, r.tokens) for r in runs[True] + runs[False]]
 
+
 # --- plain "Q: … A:" prompts for a pre-trained-only model, and replies that stop at the answer ---
 def test_plain_prompts_are_gpt3_style_question_answer_blocks():
     examples = (PP.Example("Q1?", "Step 1.", "1"), PP.Example("Q2?", "Step 2.", "2"), PP.Example("Q3?", "S3.", "3"))
@@ -550,7 +552,8 @@ def test_plain_prompts_are_gpt3_style_question_answer_blocks():
     assert PP.build_plain_prompt(PP.FEW_SHOT, q, examples, 2) == "Q: Q1?\nA: 1\n\nQ: Q2?\nA: 2\n\nQ: What is 2 + 2?\nA:"
     assert PP.build_plain_prompt(PP.FEW_SHOT_COT, q, examples, 1) == (
         "Q: Q1?\nA: Step 1. The answer is 1.\n\nQ: What is 2 + 2?\nA:")
-    assert PP.build_plain_prompt(PP.SELF_CONSISTENCY, q, examples, 1) == PP.build_plain_prompt(PP.FEW_SHOT_COT, q, examples, 1)
+    assert (PP.build_plain_prompt(PP.SELF_CONSISTENCY, q, examples, 1)
+            == PP.build_plain_prompt(PP.FEW_SHOT_COT, q, examples, 1))
 
 
 @pytest.mark.parametrize(
@@ -577,7 +580,8 @@ def test_rows_stop_exactly_where_the_reply_rule_says(tiny_lm, monkeypatch):
     tokens unstopped greedy generation made up to then; the padding after is ignored."""
     lm, tok = tiny_lm
     limits = {PP.ZERO_SHOT: 3, PP.FEW_SHOT: 12}
-    monkeypatch.setattr(PR, "reply_end", lambda text, strategy, style: limits[strategy] if len(text) >= limits[strategy] else None)
+    monkeypatch.setattr(PR, "reply_end",
+                        lambda text, strategy, style: limits[strategy] if len(text) >= limits[strategy] else None)
     prompts = ["The cat sat on the", "Once upon a time there was"]
     final = list(PR.stream_generate(lm, tok, prompts, [0.0, 0.0], seed=0, max_new_tokens=30,
                                    stop_at_answer=[(PP.ZERO_SHOT, "plain"), (PP.FEW_SHOT, "plain")]))[-1]

@@ -32,7 +32,9 @@ def _wait_for_bar(page, chart_id: str, pattern: str, timeout_s: float) -> tuple[
         if any(re.search(pattern, b) for b in bars):
             return time.monotonic() - started, bars
         page.wait_for_timeout(200)
-    labels = page.evaluate("(id) => [...document.querySelectorAll(`#${id} [aria-label]`)].map(e => e.getAttribute('aria-label'))", chart_id)
+    labels = page.evaluate(
+        "(id) => [...document.querySelectorAll(`#${id} [aria-label]`)].map(e => e.getAttribute('aria-label'))",
+        chart_id)
     raise AssertionError(f"no bar matching {pattern!r} within {timeout_s} s; drawn: {bars}; all labels: {labels}; "
                          f"view: {page.locator('#room-word-view').inner_text()[:500]}")
 
@@ -109,10 +111,13 @@ def test_a_room_of_phones_and_laptops_joins_by_qr_link_or_typed_code(browser, ap
         expect(page.locator("#room-projector .room-code")).to_be_visible(timeout=20_000)
         code = page.locator("#room-projector .room-code").inner_text().strip()
         assert re.fullmatch(r"[A-Z]{4}", code), code
-        assert page.locator("#room-projector .room-code").evaluate("(el) => parseFloat(getComputedStyle(el).fontSize)") >= 48
+        code_size = page.locator("#room-projector .room-code").evaluate(
+            "(el) => parseFloat(getComputedStyle(el).fontSize)")
+        assert code_size >= 48
         # The QR code, read back from what is drawn, is the room's link.
         picture = page.locator("#room-projector .room-qr").screenshot()
-        found, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR))
+        read = cv2.imdecode(np.frombuffer(picture, np.uint8), cv2.IMREAD_COLOR)
+        found, _, _ = cv2.QRCodeDetector().detectAndDecode(read)
         assert found == f"{app_url}/?room={code}", found
         presenter.screenshot("room-projector")
 

@@ -77,7 +77,8 @@ def test_llama_cpp_gives_a_prompt_the_same_numbers_however_it_was_read(which):
             in_two = fresh.logits(prompt)
         finally:
             fresh.close()
-        in_a_batch = next(iter(engine.generate_batch([other, prompt, other], 1, lambda r, s, l: 0, set())))[1][1]
+        first_step = next(iter(engine.generate_batch([other, prompt, other], 1, lambda row, step, logits: 0, set())))
+        in_a_batch = first_step[1][1]
         for name, again in {"after another prompt": after_other, "in two pieces": in_two,
                             "beside other rows": in_a_batch}.items():
             gap = float((again.softmax(-1) - whole.softmax(-1)).abs().max())
@@ -126,12 +127,12 @@ def test_a_request_gets_the_sequence_that_already_holds_its_start():
         for other in ("The cat sat on the", "One, two, three,", "Paris is in"):
             engine.logits(tokenizer(other)["input_ids"])  # other sequences hold other prompts
             engine.logits_batch([tokenizer(other)["input_ids"]])
-        list(engine.generate_batch([tokenizer("Hello")["input_ids"], examples], 1, lambda r, s, l: 0, set()))
+        list(engine.generate_batch([tokenizer("Hello")["input_ids"], examples], 1, lambda row, step, logits: 0, set()))
         decoded = []
         real = engine._decode
         engine._decode = lambda entries, reading=False: (decoded.append(len(entries)), real(entries, reading))  # noqa: SLF001
         list(engine.generate_batch([tokenizer("Paris is in")["input_ids"], examples + question], 1,
-                                   lambda r, s, l: 0, set()))
+                                   lambda row, step, logits: 0, set()))
         assert decoded == [1, len(question)], decoded  # the last token of the first; the question only
     finally:
         engine.close()

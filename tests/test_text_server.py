@@ -115,7 +115,8 @@ def test_next_token_bars_agree_with_the_in_process_engine(using, in_process):
             p_server = mine.get(token)
             p_local = theirs.get(token)
             if p_server is None or p_local is None:  # only a near-tie at the twelfth bar may differ
-                assert min(x for x in (p_server, p_local) if x is not None) <= min(a.model_probs[-1], b.model_probs[-1]) + TOLERANCE
+                lowest_listed = min(a.model_probs[-1], b.model_probs[-1])
+                assert min(x for x in (p_server, p_local) if x is not None) <= lowest_listed + TOLERANCE
                 continue
             assert abs(p_server - p_local) <= TOLERANCE, (text, token, p_server, p_local)
     paris = served[0]
@@ -172,7 +173,8 @@ def test_the_visitors_word_piece_by_piece_and_beyond_the_top_n(using, in_process
     assert prob.startswith("at most ")
     first_beyond = "xylophone"  # its first piece is beyond the list: no rank, in words
     text_shown, prob, rank, _ = NWR.on_guess(text, LABEL, first_beyond, 1.0, 0, 1.0)
-    assert f"beyond the text server's top {text_server.TOP_N}" in text_shown and rank == f"beyond the top {text_server.TOP_N}"
+    assert (f"beyond the text server's top {text_server.TOP_N}" in text_shown
+            and rank == f"beyond the top {text_server.TOP_N}")
     local = NWD.word_probability(lm, tokenizer, text, first_beyond, engine=reference)
     assert local.rank > text_server.TOP_N and local.probability <= float(prob.removeprefix("at most "))
 
@@ -330,7 +332,8 @@ def test_dying_between_next_word_steps_is_a_plain_sentence(own_server, in_proces
     assert isinstance(engines.load_text_engine(ENTRY), LlamaCppEngine)
 
 
-def test_a_slow_server_cannot_stretch_the_time_limit_and_is_used_again_once_it_answers(own_server, in_process, monkeypatch):
+def test_a_slow_server_cannot_stretch_the_time_limit_and_is_used_again_once_it_answers(own_server, in_process,
+                                                                                        monkeypatch):
     monkeypatch.setattr(settings, "TEXT_SERVER_TIMEOUT_S", 2.0)
     text_server.start(url=own_server.url, model=FILE_NAME)
     lm, tokenizer, _ = in_process
@@ -396,7 +399,8 @@ def test_the_key_is_sent_and_never_logged(in_process, caplog):
                 with pytest.raises(ModelUnavailable) as failure:
                     NWD.next_token_distribution(*in_process[:2], "The cat sat on the", engine=engine)
             assert "API key" in wrong and "on the text server" in right
-            said = [r.getMessage() for r in caplog.records] + [wrong, right, str(failure.value), text_server.status_line()]
+            said = [r.getMessage() for r in caplog.records]
+            said += [wrong, right, str(failure.value), text_server.status_line()]
             assert not any(key in line or "not-the-key" in line for line in said)
         finally:
             text_server.start(url="")
@@ -416,7 +420,8 @@ def test_both_shapes_of_completions_log_probabilities_are_read():
     """llama.cpp's shape is read live above; OpenAI's legacy shape (what vLLM sends, with token
     ids as 'token_id:<id>' when asked) is read the same way, and one without ids is refused."""
     llama = {"choices": [{"logprobs": {"content": [
-        {"id": 7, "logprob": -0.5, "bytes": [32, 80], "top_logprobs": [{"id": 7, "logprob": -0.5}, {"id": 9, "logprob": -1.5}]}]}}]}
+        {"id": 7, "logprob": -0.5, "bytes": [32, 80],
+         "top_logprobs": [{"id": 7, "logprob": -0.5}, {"id": 9, "logprob": -1.5}]}]}}]}
     openai = {"choices": [{"logprobs": {"tokens": ["token_id:7"], "token_logprobs": [-0.5],
                                         "top_logprobs": [{"token_id:7": -0.5, "token_id:9": -1.5}]}}]}
     for answer in (llama, openai):

@@ -69,7 +69,8 @@ def test_next_word_on_the_text_server(served, reference, page):
     expect(note).to_contain_text(f"The text server sends its top {text_server.TOP_N} next tokens")
     expect_bars(page, "next-word-model-bars", list(zip(expected.tokens, expected.model_probs)),
                 x="token", y="probability", tolerance=1e-3, what="(the server's bars against in-process)")
-    expect(page.get_by_text(re.compile(r"Your word ␣Paris is one token\. The model gives it \*?\*?76\.\d\d%"))).to_be_visible()
+    said = re.compile(r"Your word ␣Paris is one token\. The model gives it \*?\*?76\.\d\d%")
+    expect(page.get_by_text(said)).to_be_visible()
     expect(page.get_by_text("🎯 the model's top choice")).to_be_visible()
 
     prompt = page.get_by_label("Text so far")

@@ -42,7 +42,8 @@ def create_demo(batch: bool = True) -> None:
     with gr.Tabs():
         with gr.Tab("Zero-shot", id="clip-zero-shot"):
             with gr.Row():
-                image = inputs.picture_input(type="filepath", label="Picture", height=260, elem_id="clip-picture", value=EXAMPLES[0][0])
+                image = inputs.picture_input(type="filepath", label="Picture", height=260, elem_id="clip-picture",
+                                             value=EXAMPLES[0][0])
                 with gr.Column():
                     labels = gr.Textbox(
                         label="Labels",
@@ -53,7 +54,8 @@ def create_demo(batch: bool = True) -> None:
                         elem_id="clip-labels",
                     )
                     template = gr.Dropdown(
-                        TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template", info=template_info, elem_id="clip-template"
+                        TEMPLATE_CHOICES, value=DEFAULT_TEMPLATE, label="Template", info=template_info,
+                        elem_id="clip-template",
                     )
                     run = ui.model_button("Classify", ROLE, elem_id="clip-classify")
                     model = ui.model_dropdown(ROLE, label="CLIP model")
@@ -89,12 +91,15 @@ def create_demo(batch: bool = True) -> None:
     links.linked(template, "clip", "template")
     zero_inputs = [model, image, labels, template]
     if catalog.available(ROLE):  # an example shows its answer: computed on its first click, then kept
-        ui.answer_examples(zero_examples, zero_shot.on_classify, zero_inputs, [probabilities, cosine, note], lane=ui.short())
+        ui.answer_examples(zero_examples, zero_shot.on_classify, zero_inputs, [probabilities, cosine, note],
+                           lane=ui.short())
     if batch:
         run.click(
             zero_shot.on_classify_batch, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot",
             batch=True, max_batch_size=MAX_BATCH, **ui.short(),
         )
     else:
-        run.click(zero_shot.on_classify, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot", **ui.short())
-    compare.click(zero_shot.on_compare_templates, [model, image, labels], table, api_name="clip_compare_templates", **ui.heavy())
+        run.click(zero_shot.on_classify, zero_inputs, [probabilities, cosine, note], api_name="clip_zero_shot",
+                  **ui.short())
+    compare.click(zero_shot.on_compare_templates, [model, image, labels], table, api_name="clip_compare_templates",
+                  **ui.heavy())

@@ -50,7 +50,6 @@ def bias_probe(model_label: str | None, image, labels_a: str, labels_b: str, tem
     return results[0], results[1]
 
 
-
 @ui.user_errors
 def on_probe(model_label, image, labels_a, labels_b, template):
     a, b = bias_probe(model_label, image, labels_a, labels_b, template)
@@ -85,7 +84,6 @@ def on_probe(model_label, image, labels_a, labels_b, template):
         table,
         note,
     )
-
 
 
 def bias_tab(model: gr.Dropdown) -> None:

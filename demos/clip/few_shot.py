@@ -37,10 +37,13 @@ MAX_SHOTS = 16  # example pictures per class
 EXAMPLE_SHOTS = {k: [str(p) for p in sorted(FEWSHOT.glob(f"{k}-train-*.jpg"))] for k in ("brick", "gravel", "grass")}
 FEW_SHOT_EXAMPLES = [  # test image, then (name, files) per class slot
     # Made-up class names: words cannot help zero-shot, the examples can.
-    [asset(FEWSHOT, "brick-test.jpg"), "dax", EXAMPLE_SHOTS["brick"], "wug", EXAMPLE_SHOTS["gravel"], "blicket", EXAMPLE_SHOTS["grass"]],
-    [asset(FEWSHOT, "gravel-test.jpg"), "dax", EXAMPLE_SHOTS["brick"], "wug", EXAMPLE_SHOTS["gravel"], "blicket", EXAMPLE_SHOTS["grass"]],
+    [asset(FEWSHOT, "brick-test.jpg"),
+     "dax", EXAMPLE_SHOTS["brick"], "wug", EXAMPLE_SHOTS["gravel"], "blicket", EXAMPLE_SHOTS["grass"]],
+    [asset(FEWSHOT, "gravel-test.jpg"),
+     "dax", EXAMPLE_SHOTS["brick"], "wug", EXAMPLE_SHOTS["gravel"], "blicket", EXAMPLE_SHOTS["grass"]],
     # The same pictures with real names: now zero-shot has something to go on.
-    [asset(FEWSHOT, "grass-test.jpg"), "brick wall", EXAMPLE_SHOTS["brick"], "gravel", EXAMPLE_SHOTS["gravel"], "grass", EXAMPLE_SHOTS["grass"]],
+    [asset(FEWSHOT, "grass-test.jpg"),
+     "brick wall", EXAMPLE_SHOTS["brick"], "gravel", EXAMPLE_SHOTS["gravel"], "grass", EXAMPLE_SHOTS["grass"]],
 ]
 FEW_SHOT_LABELS = [
     "Made-up names (dax, wug, blicket) · test: a brick crop",
@@ -70,7 +73,6 @@ def fit_predict_logistic(features: torch.Tensor, targets: Sequence[int], query: 
     classifier = LogisticRegression(C=LOGISTIC_C, max_iter=1000)
     classifier.fit(features.numpy(), np.asarray(targets))  # classes_ = 0..C-1: every class has examples
     return classifier.predict_proba(np.atleast_2d(query.numpy()))
-
 
 
 # --- few-shot ------------------------------------------------------------------------------------
@@ -177,7 +179,6 @@ def _leave_one_out(shots: torch.Tensor, targets: list[int], n_classes: int, meth
     return (right, tried) if tried else None
 
 
-
 @ui.user_errors
 def on_learn(model_label, test_image, method, template, *slots, progress=gr.Progress()):
     classes = [(slots[i], slots[i + 1]) for i in range(0, len(slots), 2)]
@@ -202,7 +203,6 @@ def on_learn(model_label, test_image, method, template, *slots, progress=gr.Prog
         table,
         note,
     )
-
 
 
 def few_shot_tab(model: gr.Dropdown, template_info: str) -> None:

@@ -273,7 +273,6 @@ def cut_note(table: dict, labels: Sequence[str], templates: Sequence[str]) -> li
     ]
 
 
-
 def percent(values: np.ndarray) -> np.ndarray:
     return np.round(100 * np.asarray(values, dtype=np.float64), 1)
 
@@ -284,7 +283,6 @@ def bars_frame(names: Sequence[str], values: Sequence[float], column: str) -> pd
 
 def empty_frame(column: str) -> pd.DataFrame:
     return pd.DataFrame({"label": [], column: []})  # an empty plot, for a request that failed
-
 
 
 def probability_plot(label: str, elem_id: str) -> gr.BarPlot:

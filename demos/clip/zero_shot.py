@@ -88,7 +88,6 @@ def compare_templates(model_label: str | None, image, labels_text: str) -> pd.Da
     return frame
 
 
-
 # --- what the page shows --------------------------------------------------------------------------
 def _cosine_plot(names, cosine) -> pd.DataFrame:
     # Only the data: a new y_lim sent with it would make gradio draw the previous request

@@ -44,8 +44,6 @@ EXAMPLES = [
 ]
 
 
-
-
 # --- layout -------------------------------------------------------------------------------------
 def create_demo() -> None:
     # Over the API anything can arrive: bad values reach `fill.on_run`, which clamps or explains them

@@ -9,8 +9,12 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
-from demos.inpainting.masks import BOTTOM, DRAWN, MASK_KINDS, RANDOM, masked_view, paste_visible, prepare, split_editor_value
-from demos.inpainting.methods import MaeResult, diffusion_inpaint, mae_geometry, mae_reconstruct, telea_inpaint, to_image
+from demos.inpainting.masks import (
+    BOTTOM, DRAWN, MASK_KINDS, RANDOM, masked_view, paste_visible, prepare, split_editor_value,
+)
+from demos.inpainting.methods import (
+    MaeResult, diffusion_inpaint, mae_geometry, mae_reconstruct, telea_inpaint, to_image,
+)
 from gallery import catalog, inputs, models, ui
 from gallery.device import device, gpu, gpu_seconds, sized
 from gallery.errors import InputError, ModelUnavailable
@@ -36,7 +40,8 @@ def _mae_on_device(entry: catalog.Model, image: Image.Image, patch_mask: np.ndar
 
 
 @gpu(duration=sized(lambda entry, image, hidden, **kw: 0.5 + GPU_STEP_S * kw["steps"] * (kw["side"] / 512) ** 2))
-def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndarray, *, side: int, **settings) -> tuple[Image.Image, int]:
+def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndarray, *, side: int,
+                       **settings) -> tuple[Image.Image, int]:
     """-> (the repainted picture, the side it was painted at). The denoiser's work grows with the
     latent picture, side / the VAE's scale; a VAE that shrinks less than Stable Diffusion's 8 (the
     tiny test model's 2) paints at the side that gives it the same latent size."""
@@ -44,7 +49,6 @@ def _inpaint_on_device(entry: catalog.Model, image: Image.Image, hidden: np.ndar
     scale = int(getattr(pipe, "vae_scale_factor", 8) or 8)
     side = max(8 * scale, side * scale // 8 // 8 * 8)
     return diffusion_inpaint(pipe, image, hidden, side=side, **settings), side
-
 
 
 # --- handler ------------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def paste_visible(original: Image.Image, guess: Image.Image, hidden: np.ndarray)
     return Image.fromarray(merged)
 
 
-# --- the photo and the mask every method shares -------------------------------------------------------------------------------------
+# --- the photo and the mask every method shares -------------------------------------------------
 def _as_pil(image) -> Image.Image:
     if isinstance(image, Image.Image):
         return image
@@ -209,4 +209,3 @@ def _size_of(photo) -> tuple[int, int] | None:
         return _as_pil(photo).size if photo is not None else None
     except Exception:  # unreadable: to_rgb says so in plain words
         return None
-

@@ -55,11 +55,13 @@ def create_demo(batch: bool = True) -> None:
     # on a phone the columns stack, the inputs first. The sliders sit under the bars they reshape.
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=2, max_lines=12, elem_id="next-word-prompt")
+            prompt = gr.Textbox(label="Text so far", value=DEFAULT_PROMPT, lines=2, max_lines=12,
+                                elem_id="next-word-prompt")
             links.linked(prompt, "next_word", "text")
             with gr.Row(equal_height=True, elem_classes=["keep-together"]):
                 guess = gr.Textbox(
-                    label="Your guess for the next word", placeholder="type it before you reveal, e.g. Paris", scale=2, min_width=150,
+                    label="Your guess for the next word", placeholder="type it before you reveal, e.g. Paris",
+                    scale=2, min_width=150,
                     elem_id="next-word-guess",
                 )
                 with gr.Column(scale=1, min_width=120):
@@ -89,7 +91,8 @@ def create_demo(batch: bool = True) -> None:
             0, 2, value=1.0, step=0.05, label="Temperature", elem_id="next-word-temperature",
             info="1 = the model's own odds · lower = safer · 0 = always the top token · higher = wilder",
         )
-        top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k", elem_id="next-word-top-k", info="keep only the k most likely tokens (0 = off)")
+        top_k = gr.Slider(0, MAX_TOP_K, value=0, step=1, label="Top-k", elem_id="next-word-top-k",
+                          info="keep only the k most likely tokens (0 = off)")
         top_p = gr.Slider(
             0, 1, value=1.0, step=0.01, label="Top-p", elem_id="next-word-top-p",
             info="keep the fewest top tokens that together reach p (1 = off)",
@@ -139,7 +142,10 @@ def create_demo(batch: bool = True) -> None:
     # bad value), and no component-level check can fail a shared batch for one visitor.
     settings_inputs = [temperature, top_k, top_p]
     dist_outputs = [model_bars, sampling_bars, table, tokens, note, *candidates]
-    batching = dict(fn=reveal.on_reveal_batch, batch=True, max_batch_size=MAX_BATCH) if batch else dict(fn=reveal.on_reveal)
+    if batch:
+        batching = dict(fn=reveal.on_reveal_batch, batch=True, max_batch_size=MAX_BATCH)
+    else:
+        batching = dict(fn=reveal.on_reveal)
     # Sliders: `.input` fires on a drag, on arrow keys and on a number typed in the box (`.release`
     # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
     triggers = [reveal_button.click, guess.submit, model.change, *(s.input for s in settings_inputs)]
@@ -173,8 +179,8 @@ def create_demo(batch: bool = True) -> None:
     # The opening bars (gallery/opening.py): drawn unless this page has already asked for its own.
     own_answers = [*triggers, *(b.click for b in candidates), sample_next.click, generate_n.click]
     opening.connect(reveal.on_load, dist_outputs, own_answers, api_name="next_word_opening")
-    new_seed.change(ui.user_errors(lambda on: gr.update(interactive=not on)), new_seed, seed, queue=False, api_visibility="private")
-    inspect_step.change(extend.on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table], api_name="next_word_inspect_step")
+    new_seed.change(ui.user_errors(lambda on: gr.update(interactive=not on)), new_seed, seed, queue=False,
+                    api_visibility="private")
+    inspect_step.change(extend.on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table],
+                        api_name="next_word_inspect_step")
     clear.click(extend.on_clear_history, None, history_outputs, api_name="next_word_clear_history")
-
-

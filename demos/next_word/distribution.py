@@ -324,7 +324,8 @@ def word_probability(lm, tokenizer, text: str, word: str, s: Sampling = Sampling
         logits = engine.logits_at(read, len(word_ids)).float()  # (pieces, V)
     else:
         with torch.inference_mode():
-            logits = lm(input_ids=torch.tensor([read]).to(lm.device), logits_to_keep=len(word_ids), use_cache=False).logits
+            logits = lm(input_ids=torch.tensor([read]).to(lm.device), logits_to_keep=len(word_ids),
+                        use_cache=False).logits
         logits = logits[0].float().cpu()  # (pieces, V): row i predicts piece i
     model = text_engine.probabilities(logits, engine)
     top_n = getattr(engine, "top_n", None)
@@ -375,8 +376,6 @@ def distributions_for(label, texts: list[str], settings_list: list[Sampling], ch
 def word_for(label, text, word, s: Sampling) -> WordGuess:
     lm, tokenizer, entry = load(label)
     return word_probability(lm, tokenizer, text, word, s, engine=engines.distribution_engine(entry, tokenizer))
-
-
 
 
 @gpu(duration=sized(lambda label, text, words: GPU_FORWARD_S * (1 + len(words))), role=ROLE)

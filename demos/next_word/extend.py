@@ -144,7 +144,8 @@ def history_outputs(history: list[dict]) -> list:
         for h in history
     ]
     choices = [f"{h['step']}: {h['token']}" for h in history]
-    return [history, pd.DataFrame(rows, columns=HISTORY_COLUMNS), gr.update(choices=choices, value=choices[-1] if choices else None)]
+    return [history, pd.DataFrame(rows, columns=HISTORY_COLUMNS),
+            gr.update(choices=choices, value=choices[-1] if choices else None)]
 
 
 def add_steps(history: list[dict] | None, steps: list[Step]) -> list[dict]:
@@ -190,7 +191,8 @@ def on_candidate(index: int):
         _, tokenizer, _ = load(model_label)
         token_id = int(row["id"])
         top = [(str(r["token"]), float(r["model p"]), float(r["p after settings"])) for _, r in table.iterrows()]
-        step = Step(str(prompt)[-40:], token_id, str(row["token"]), "clicked", float(row["model p"]), float(row["p after settings"]), top)
+        step = Step(str(prompt)[-40:], token_id, str(row["token"]), "clicked", float(row["model p"]),
+                    float(row["p after settings"]), top)
         text = str(prompt) + token_text(tokenizer, token_id)
         history = add_steps(history, [step])
         return (text, *history_outputs(history), *_refresh(model_label, text, temperature, top_k, top_p))
@@ -225,5 +227,3 @@ def on_generate(prompt, model_label, temperature, top_k, top_p, n, seed, new_see
 def on_sample_next(prompt, model_label, temperature, top_k, top_p, seed, new_seed, history):
     """One sampled token (generate with N = 1)."""
     return on_generate(prompt, model_label, temperature, top_k, top_p, 1, seed, new_seed, history)
-
-

@@ -93,7 +93,8 @@ def fill_blank(mlm, tokenizer, text: str, top: int = TOP_BARS) -> BlankFill:
         logits = mlm(**{k: v.to(mlm.device) for k, v in encoded.items()}).logits  # (1, T, V)
     probs = logits[0, int(where[0, 0])].float().softmax(-1).cpu()  # (V,)
     values, ids = probs.topk(min(top, probs.shape[-1]))
-    tokens = [visible_whitespace(tokenizer.decode([int(i)]).strip() or tokenizer.convert_ids_to_tokens(int(i))) for i in ids]
+    tokens = [visible_whitespace(tokenizer.decode([int(i)]).strip() or tokenizer.convert_ids_to_tokens(int(i)))
+              for i in ids]
     return BlankFill(before, after, tokens, [float(v) for v in values], note)
 
 
@@ -157,7 +158,8 @@ def on_base_vs_instruct(prompt):
     if base is None:
         plots.append(gr.update(value=None, visible=False))
         notes.append(
-            f"⚠️ No base model ({BASE_LABEL}, or the bundled {OFFLINE_BASE.label}) is on this machine, so there is no base panel. "
+            f"⚠️ No base model ({BASE_LABEL}, or the bundled {OFFLINE_BASE.label}) is on this machine, so there is "
+            "no base panel. "
             "Offline, the two panels show the *same* instruct model reading your words as plain "
             "text, and as a chat message in the format it was fine-tuned on (a stand-in for the "
             f"base-vs-instruct comparison). Run `{settings.PREFETCH_COMMAND}` on a connected "
@@ -266,7 +268,8 @@ def causal_vs_masked_panel(ready: list[str]) -> None:
             "words on **both** sides. Move the blank, or add words after it, and watch only one of them change."
         )
         ui.model_banner(MASK_ROLE)
-        blank_text = gr.Textbox(label=f"A sentence with one {BLANK}", value=DEFAULT_BLANK_TEXT, elem_id="next-word-blank-text")
+        blank_text = gr.Textbox(label=f"A sentence with one {BLANK}", value=DEFAULT_BLANK_TEXT,
+                                elem_id="next-word-blank-text")
         with gr.Row():
             blank_causal = gr.Dropdown(ready, value=ready[0] if ready else None, label="Causal model")
             blank_masked = ui.model_dropdown(MASK_ROLE, label="Masked model")

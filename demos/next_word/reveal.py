@@ -53,7 +53,8 @@ def _table(d: Distribution) -> pd.DataFrame:
 
 def _summary(d: Distribution, entry: Model) -> str:
     lines = [
-        f"**{entry.label}** ({d.engine}) read {len(d.prompt.ids)} token{'s' if len(d.prompt.ids) != 1 else ''} and gave each of its "
+        f"**{entry.label}** ({d.engine}) read {len(d.prompt.ids)} token{'s' if len(d.prompt.ids) != 1 else ''} "
+        f"and gave each of its "
         f"{d.vocab_size:,} possible next tokens a probability; the top {len(d.tokens)} hold "
         f"{sum(d.model_probs):.0%} of it.",
         f"Sampling with {d.settings.describe()} can draw from **{d.kept:,}** "
@@ -91,7 +92,6 @@ def distribution_outputs(d: Distribution, entry: Model) -> list:
 
 def _error_outputs(message: str) -> list:
     return [None, None, None, None, f"⚠️ {message}", *_candidate_buttons(None)]
-
 
 
 # --- handlers ------------------------------------------------------------------------------------
@@ -138,7 +138,6 @@ def on_reveal(prompt, model_label, temperature, top_k, top_p):
 def on_reveal_batch(prompt, model_label, temperature, top_k, top_p):
     """The batched event (ui.batch_columns): a bad request in a shared batch gets its message in the note."""
     return ui.batch_columns(_distribution_requests(prompt, model_label, temperature, top_k, top_p), _error_outputs)
-
 
 
 def _default_label() -> str | None:
@@ -195,8 +194,6 @@ def on_guess(prompt, model_label, guess, temperature, top_k, top_p):
     return text, shown_p, f"beyond the top {g.top_n}" if beyond else f"{g.rank:,}", pieces
 
 
-
 def probability_text(p: float) -> str:
     """0.767659 (six decimals, as the table beside it), or 3.14e-07 where six decimals would read 0."""
     return f"{p:.6f}" if p >= 1e-5 else f"{p:.2e}"
-

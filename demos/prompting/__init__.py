@@ -153,7 +153,8 @@ def create_demo() -> None:
         button.click(None, None, None, cancels=[score_event, compare_event], api_visibility="private")
     set_name.change(compare.on_pick_set, [set_name, question], [picked, count, k, set_info, lesson, max_new_tokens],
                     api_name="prompting_problem_set")
-    picked.change(compare.on_pick_question, [set_name, picked], [question, expected], api_name="prompting_pick_question")
+    picked.change(compare.on_pick_question, [set_name, picked], [question, expected],
+                  api_name="prompting_pick_question")
     question.input(compare.on_type_question, [question, expected], expected, queue=False, api_visibility="private")
     model.change(compare.on_model, model, weak, api_name="prompting_model_note")
     room_ui.count_strategy_votes(guess, STRATEGIES)

@@ -275,5 +275,3 @@ def guess_verdict(guess: str | None, scores: dict[str, float], what: str = "ques
         f"🎯 You guessed **{guess}** — {shown}, rank {rank} of {len(scores)}. "
         f"Best: {', '.join(winners)} with {best:.0%}."
     )
-
-

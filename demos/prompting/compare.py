@@ -50,7 +50,6 @@ WEAK_MODEL_NOTE = (
 )
 
 
-
 # --- requests: validation and clamping (pure) ----------------------------------------------------
 def clean_settings(k=DEFAULT_K, samples=DEFAULT_SAMPLES, temperature=DEFAULT_TEMPERATURE,
                    sc_temperature=DEFAULT_SC_TEMPERATURE, seed=DEFAULT_SEED,
@@ -98,7 +97,6 @@ def clean_guess(guess: str | None, notes: list[str]) -> str | None:
     if match is None:
         notes.append(f"The guess {guess!r} is not a strategy; it was ignored.")
     return match
-
 
 
 # --- what the page shows -------------------------------------------------------------------------
@@ -271,7 +269,8 @@ def on_score(model_label, set_name, count, strategies, guess, k, samples, temper
     total = len(problem_set.items)
     count = inputs.number(count, "Number of questions", 1, total, min(DEFAULT_SCORE_QUESTIONS, total), notes,
                           integer=True)
-    header = f"Scoring **{count}** of {total} questions of *{problem_set.name}*. " + inputs.notes_markdown(notes, bullet="ℹ️ ")
+    header = (f"Scoring **{count}** of {total} questions of *{problem_set.name}*. "
+              + inputs.notes_markdown(notes, bullet="ℹ️ "))
     progress((0, count), desc="Scoring")
     accuracy, table, status = accuracy_frame([], strategies), question_frame([], strategies), ""
     updates = run_score(model_label, problem_set.name, count, strategies, settings)

@@ -146,6 +146,7 @@ def find_problem(question: str, problem_set: ProblemSet | None = None) -> Proble
                 return problem
     return None
 
+
 # --- prompts (pure) -------------------------------------------------------------------------------
 def build_messages(strategy: str, question: str, exemplars: tuple[Example, ...], k: int) -> list[dict]:
     """The chat for one strategy. Worked examples are earlier user/assistant turns, so the chat
@@ -241,4 +242,3 @@ def plan_rows(tokenizer, question: str, strategies: list[str], problem_set: Prob
         else:
             rows.append(RowPlan(strategy, prompt, settings.temperature, style))
     return rows
-

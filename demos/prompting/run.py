@@ -349,7 +349,6 @@ def engine_note(model_label: str | None) -> str:
     return f"⚠️ {note}" if note else ""
 
 
-
 @gpu(duration=sized(lambda model_label, question, expected, kind, strategies, set_name, settings:
                     GPU_STEP_S * settings.max_new_tokens), role="instruct")
 def run_compare(model_label, question, expected, kind, strategies, set_name, settings):
@@ -382,4 +381,3 @@ def run_score(model_label, set_name, count, strategies, settings):
                             "strategy": result.strategy, "answer": result.answer,
                             "correct": bool(result.correct)})
         yield index + 1, records, f"{index + 1} of {count} questions scored.", True
-

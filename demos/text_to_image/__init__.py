@@ -127,8 +127,10 @@ def create_demo() -> None:
         **ui.heavy(),
     )
     if catalog.available("text2image"):  # an example shows its answer: computed on its first click, then kept
-        ui.answer_examples(examples, pictures.on_example, [model, prompt, steps, guidance, width, height], [image, strip, seed, status])
-    randomize.change(ui.user_errors(lambda on: gr.update(interactive=not on)), randomize, seed, queue=False, api_visibility="private")
+        ui.answer_examples(examples, pictures.on_example, [model, prompt, steps, guidance, width, height],
+                           [image, strip, seed, status])
+    randomize.change(ui.user_errors(lambda on: gr.update(interactive=not on)), randomize, seed, queue=False,
+                     api_visibility="private")
     guidance.change(
         pictures.on_negative_box, guidance, negative, api_name="text_to_image_negative_box",
         api_visibility="private", queue=False,

@@ -150,7 +150,8 @@ def _prepared(pipe, prompt, negative_prompt, seed, randomize, steps, guidance, w
     return s, notes
 
 
-def _safety_checked(picture: Image.Image, s: ImageSettings, notes: list[str], checker) -> tuple[Image.Image, list[str], bool]:
+def _safety_checked(picture: Image.Image, s: ImageSettings, notes: list[str],
+                    checker) -> tuple[Image.Image, list[str], bool]:
     """The picture, or the safety notice in its place; the notes with the checker's verdict first;
     whether it was flagged. Without a checker: unchanged."""
     if not checker:
@@ -219,7 +220,8 @@ def on_generate(
 @ui.user_errors
 @gpu(duration=sized(lambda model_label, prompt_a, prompt_b, steps_a, steps_b, guidance_a, guidance_b, negative,
                     seed, randomize, width, height, **_:
-                    2 * GPU_CHECK_S + GPU_STEP_S * (float(steps_a) + float(steps_b)) * float(width) * float(height) / 512**2))
+                    2 * GPU_CHECK_S
+                    + GPU_STEP_S * (float(steps_a) + float(steps_b)) * float(width) * float(height) / 512**2))
 def on_compare(
     model_label,
     prompt_a,

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from gallery import generation
 from gallery.errors import InputError
 
+
 @dataclass(frozen=True)
 class ImageSettings:
     """What to draw and how, every value already checked (`pictures.clean_settings`)."""

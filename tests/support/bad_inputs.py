@@ -100,7 +100,8 @@ def good_value(param: dict, index: int):
     if component == "image":
         return handle_file(str(EXAMPLE_IMAGE))
     if component == "imageeditor":
-        return {"background": handle_file(str(EXAMPLE_IMAGE)), "layers": [], "composite": handle_file(str(EXAMPLE_IMAGE))}
+        picture = handle_file(str(EXAMPLE_IMAGE))
+        return {"background": picture, "layers": [], "composite": picture}
     if component == "file":
         return [handle_file(str(EXAMPLE_IMAGE)), handle_file(str(SECOND_IMAGE))]
     enum = param.get("type", {}).get("enum")

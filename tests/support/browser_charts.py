@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import dataclass
 
-READ_CHART_JS = """
+READ_CHART_JS = r"""
 (id) => {
   const root = document.getElementById(id);
   if (!root) return {found: false, bars: [], axis: null};
@@ -210,7 +210,9 @@ def _point_problems(drawn, expected, titles, tolerance) -> list[str]:
         return [f"{len(got)} points drawn, {len(want)} expected"]
     close = lambda a, b: math.isclose(a, b, rel_tol=tolerance, abs_tol=tolerance)  # noqa: E731
     wrong = [f"{g} != {w}" for g, w in zip(got, want) if g[0] != w[0] or not close(g[1], w[1]) or not close(g[2], w[2])]
-    return [f"{len(wrong)} of {len(want)} points differ, e.g. " + "; ".join(wrong[:3]) + f" (drawn: {drawn[:1]})"] if wrong else []
+    if not wrong:
+        return []
+    return [f"{len(wrong)} of {len(want)} points differ, e.g. " + "; ".join(wrong[:3]) + f" (drawn: {drawn[:1]})"]
 
 
 def expect_points(

@@ -164,7 +164,8 @@ class Visitor:
         """The element is wholly inside the window as the page opens (scrolled to the top)."""
         box = self.box(elem_id)
         height, width = self.viewport["height"], self.viewport["width"]
-        return box is not None and box["top"] >= 0 and box["bottom"] <= height and box["left"] >= 0 and box["right"] <= width + 1
+        return (box is not None and box["top"] >= 0 and box["bottom"] <= height
+                and box["left"] >= 0 and box["right"] <= width + 1)
 
     def shows(self, elem_id: str, at_least_px: float = 150) -> bool:
         """At least `at_least_px` of the element (or all of it, if smaller) is inside the window."""
@@ -178,7 +179,8 @@ class Visitor:
         return self.page.evaluate("() => document.documentElement.scrollWidth")
 
     def take_errors(self) -> list[str]:
-        toasts = self.page.evaluate("() => { const t = window.__errorToasts || []; window.__errorToasts = []; return t; }")
+        toasts = self.page.evaluate(
+            "() => { const t = window.__errorToasts || []; window.__errorToasts = []; return t; }")
         found, self.errors = self.errors + [f"error toast: {t}" for t in toasts], []
         return found
 

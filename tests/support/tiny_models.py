@@ -4,7 +4,8 @@ The app loads them through its production loaders when GALLERY_TINY_MODELS point
     python -m tests.support.tiny_models /tmp/tiny-models
     GALLERY_TINY_MODELS=/tmp/tiny-models python app.py
 Which folders exist is read from the catalogue (`catalog.ROLES[...].tiny`); `BUILDERS` says how
-each is built: llama/ gpt2/ (causal LMs + tokenizer), bert/ (a DistilBERT masked LM), mae/, clip/ (open_clip local-dir), sd/
+each is built: llama/ gpt2/ (causal LMs + tokenizer), bert/ (a DistilBERT masked LM), mae/,
+clip/ (open_clip local-dir), sd/
 (Stable Diffusion, SD-Turbo-like scheduler), safety/ (diffusers' safety checker).
 """
 
@@ -109,7 +110,8 @@ def bert_tokenizer(model_max_length: int = 128):
     tk = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tk.normalizer = normalizers.BertNormalizer(lowercase=True)
     tk.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tk.train_from_iterator(CORPUS, trainers.WordPieceTrainer(vocab_size=300, special_tokens=special, show_progress=False))
+    trainer = trainers.WordPieceTrainer(vocab_size=300, special_tokens=special, show_progress=False)
+    tk.train_from_iterator(CORPUS, trainer)
     cls, sep = tk.token_to_id("[CLS]"), tk.token_to_id("[SEP]")
     tk.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
@@ -320,7 +322,8 @@ def build_all(root: Path | str) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     missing = [folder for folder in tiny_folders() if folder not in BUILDERS]
     if missing:
-        raise LookupError(f"No builder for the tiny checkpoint(s) {missing}: add one to tests/support/tiny_models.py BUILDERS.")
+        raise LookupError(f"No builder for the tiny checkpoint(s) {missing}: "
+                          "add one to tests/support/tiny_models.py BUILDERS.")
     for folder in tiny_folders():
         BUILDERS[folder](root)
     return root
