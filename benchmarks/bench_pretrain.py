@@ -30,14 +30,13 @@ import json, os, time
 import torch
 torch.set_num_threads(int(os.environ.get("BENCH_THREADS", min(2, torch.get_num_threads()))))
 from benchmarks.common import peak_rss_mb
-from demos import pretrain as tab
-from gallery import pretraining as engine
-engine.text_corpus(); engine.digits()  # data loaded before the clock starts, as after the first click
+from demos.pretrain import runs as RUNS, training
+training.text_corpus(); training.digits()  # data loaded before the clock starts, as after the first click
 panel = {panel!r}
 handlers = {{
-    "text": lambda: tab.on_train_text(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 0, tab.DEFAULT_PROMPT),
-    "image": lambda: tab.on_train_image(tab.IMAGE_STEPS[0], 0, "bottom half"),
-    "scale": lambda: tab.on_train_scale(tab.SCALE_STEPS[0], 0),
+    "text": lambda: RUNS.on_train_text(RUNS.DEFAULT_TEXT_SIZE, RUNS.TEXT_STEPS[0], 0, RUNS.DEFAULT_PROMPT),
+    "image": lambda: RUNS.on_train_image(RUNS.IMAGE_STEPS[0], 0, "bottom half"),
+    "scale": lambda: RUNS.on_train_scale(RUNS.SCALE_STEPS[0], 0),
 }}
 base_mb = peak_rss_mb()
 last = None
@@ -51,7 +50,7 @@ def click():
 first_s, frames = click()
 shown = last[1] if panel == "text" else ""  # the samples as the page shows them, one line per checkpoint
 replay_s, _ = click()
-runs = [r for r in tab.STORE._runs.values()]
+runs = RUNS.STORE.in_memory()
 steps = sum(r.last_step for r in runs)
 train_s = sum(r.seconds for r in runs)
 out = dict(
@@ -60,7 +59,8 @@ out = dict(
     held_start=runs[-1].checkpoints[0].held_out_loss, held_end=runs[-1].checkpoints[-1].held_out_loss,
     params=[r.parameters for r in runs], peak_mb=peak_rss_mb(), base_mb=base_mb, device=runs[0].device,
     cut=[r.stopped for r in runs if r.stopped],
-    samples=[line for line in str(shown).splitlines() if line.startswith("- **step")],  # "time": the run hit the wall-clock ceiling (a loaded machine)
+    # "time": the run hit the wall-clock ceiling (a loaded machine)
+    samples=[line for line in str(shown).splitlines() if line.startswith("- **step")],
 )
 print("@@RESULT@@" + json.dumps(out))
 """
@@ -75,7 +75,8 @@ def run_panel(panel: str) -> dict:
     }
     env.pop("GALLERY_TINY_MODELS", None)  # the real defaults, not the tests' small ones
     result = subprocess.run(
-        [sys.executable, "-c", _CHILD.format(panel=panel)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600
+        [sys.executable, "-c", _CHILD.format(panel=panel)], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=3600,
     )
     for line in result.stdout.splitlines():
         if line.startswith("@@RESULT@@"):
@@ -98,7 +99,8 @@ def run(repeats: int = 1, panels: list[str] = PANELS) -> list[Row]:
                 note=(
                     ("CUT BY THE TIME CEILING (machine too loaded); " if r["cut"] else "")
                     + f"{r['steps'] / r['train_s']:.1f} steps/s; replay {r['replay_s']:.2f} s; {loss}; "
-                    f"+{r['peak_mb'] - r['base_mb']:.0f} MB over the imports; params {','.join(f'{p:,}' for p in r['params'])}"
+                    f"+{r['peak_mb'] - r['base_mb']:.0f} MB over the imports; "
+                    f"params {','.join(f'{p:,}' for p in r['params'])}"
                 ),
             )
         )

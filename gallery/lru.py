@@ -37,6 +37,11 @@ class LRU:
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
 
+    def values(self) -> list:
+        """Every value kept, the oldest first."""
+        with self._lock:
+            return list(self._items.values())
+
     def clear(self) -> None:
         with self._lock:
             self._items.clear()

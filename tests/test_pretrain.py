@@ -13,23 +13,21 @@ import pytest
 import torch
 from PIL import Image
 
-from demos import pretrain as tab
-from demos import pretrain_show as show
-from gallery import pretraining as engine
+from demos.pretrain import runs as RUNS, show, training
 from gallery.errors import InputError
 
-TINY_TEXT = engine.TextConfig(layers=2, width=64, heads=2, steps=40)
-TINY_IMAGE = engine.ImageConfig(steps=60)
+TINY_TEXT = training.TextConfig(layers=2, width=64, heads=2, steps=40)
+TINY_IMAGE = training.ImageConfig(steps=60)
 
 
 @pytest.fixture(scope="module")
 def text_run():
-    return engine.train_run(TINY_TEXT)
+    return training.train_run(TINY_TEXT)
 
 
 @pytest.fixture(scope="module")
 def image_run():
-    return engine.train_run(TINY_IMAGE)
+    return training.train_run(TINY_IMAGE)
 
 
 # --- the engine learns ----------------------------------------------------------------------------
@@ -45,7 +43,7 @@ def test_random_text_model_starts_near_uniform_and_loss_falls_30_percent(text_ru
 
 
 def test_samples_come_from_the_checkpoint_weights(text_run):
-    prompt = engine.encode("The ")
+    prompt = training.encode("The ")
     early = show.checkpoint_sample(text_run, 0, prompt)
     late = show.checkpoint_sample(text_run, TINY_TEXT.steps, prompt)
     assert early != late
@@ -59,10 +57,10 @@ def test_samples_come_from_the_checkpoint_weights(text_run):
 
 
 def test_same_configuration_and_seed_give_the_same_curve():
-    config = engine.TextConfig(layers=1, width=32, heads=1, steps=12, batch=8)
-    first = [p.loss for p in engine.train_run(config).points]
-    second = [p.loss for p in engine.train_run(config).points]
-    other_seed = [p.loss for p in engine.train_run(engine.TextConfig(**{**config.__dict__, "seed": 1})).points]
+    config = training.TextConfig(layers=1, width=32, heads=1, steps=12, batch=8)
+    first = [p.loss for p in training.train_run(config).points]
+    second = [p.loss for p in training.train_run(config).points]
+    other_seed = [p.loss for p in training.train_run(training.TextConfig(**{**config.__dict__, "seed": 1})).points]
     assert first == second
     assert first != other_seed
 
@@ -79,20 +77,20 @@ def test_hidden_patch_error_falls(image_run):
 
 def test_bottom_half_mask_hides_exactly_the_bottom_half_and_keeps_the_rest(image_run):
     pictures = show.held_out_pictures(4)
-    completed, mask, _ = engine.reconstruct(image_run.model_at(), pictures, engine.half_noise("bottom", 4))
+    completed, mask, _ = training.reconstruct(image_run.model_at(), pictures, training.half_noise("bottom", 4))
     assert mask[:, :, :8].sum() == 0 and mask[:, :, 8:].min() == 1
     assert torch.equal(completed[:, :, :8], pictures[:, :, :8])  # the visible half is the input itself
 
 
 def test_stop_keeps_what_was_learnt():
-    config = engine.TextConfig(layers=1, width=32, heads=1, steps=200, batch=8)
+    config = training.TextConfig(layers=1, width=32, heads=1, steps=200, batch=8)
     calls = {"n": 0}
 
     def stop_after_ten() -> bool:
         calls["n"] += 1
         return calls["n"] > 10
 
-    run = engine.train_run(config, should_stop=stop_after_ten)
+    run = training.train_run(config, should_stop=stop_after_ten)
     assert run.stopped == "stop" and not run.finished
     assert run.checkpoints[-1].step == run.last_step == 10
     before = run.checkpoints[0].state["model.embed_tokens.weight"]
@@ -100,27 +98,27 @@ def test_stop_keeps_what_was_learnt():
 
 
 def test_compute_estimate_is_six_n_d():
-    model = engine.build_model(TINY_TEXT)
-    n = engine.count_parameters(model, without_embeddings=True)
-    assert n == engine.count_parameters(model) - 256 * TINY_TEXT.width  # tied embedding counted once
-    assert engine.compute_estimate(n, 1000) == 6 * n * 1000
+    model = training.build_model(TINY_TEXT)
+    n = training.count_parameters(model, without_embeddings=True)
+    assert n == training.count_parameters(model) - 256 * TINY_TEXT.width  # tied embedding counted once
+    assert training.compute_estimate(n, 1000) == 6 * n * 1000
 
 
 # --- the cache ----------------------------------------------------------------------------------
 def test_run_store_replays_from_disk_and_stays_bounded(tmp_path, text_run):
-    store = engine.RunStore(tmp_path, memory_runs=2, disk_runs=2)
+    store = training.RunStore(tmp_path, memory_runs=2, disk_runs=2)
     store.put(text_run)
-    fresh = engine.RunStore(tmp_path)  # a new process: only the disk copy
+    fresh = training.RunStore(tmp_path)  # a new process: only the disk copy
     again = fresh.get(text_run.key)
     assert again is not None and again.from_cache
     assert [p.loss for p in again.points] == [p.loss for p in text_run.points]
     for name, value in text_run.checkpoints[-1].state.items():
         assert torch.equal(value, again.checkpoints[-1].state[name])
     for seed in (5, 6, 7):
-        store.put(engine.Run(engine.TextConfig(seed=seed), "cpu", finished=True))
+        store.put(training.Run(training.TextConfig(seed=seed), "cpu", finished=True))
     assert len(list(tmp_path.glob("*.pt"))) == 2
-    assert len(store._runs) == 2
-    unfinished = engine.Run(engine.TextConfig(seed=9), "cpu", stopped="stop")
+    assert len(store.in_memory()) == 2
+    unfinished = training.Run(training.TextConfig(seed=9), "cpu", stopped="stop")
     store.put(unfinished)
     assert not (tmp_path / f"{unfinished.key}.pt").exists()  # a stopped run is not "the" run of its config
 
@@ -129,20 +127,20 @@ def test_run_store_replays_from_disk_and_stays_bounded(tmp_path, text_run):
 def test_budgets_and_seeds_are_clamped_with_a_note_and_unknown_choices_refused():
     """The gallery's one policy (gallery/inputs.py): its wording, and a choice off the list is refused."""
     notes: list[str] = []
-    config = tab.text_config(tab.DEFAULT_TEXT_SIZE, 1e9, -5, notes)
-    assert config.steps == tab.TEXT_STEPS[1] and config.seed == 0
-    assert notes[0] == f"Steps 1000000000 is outside 10–{tab.TEXT_STEPS[1]}; {tab.TEXT_STEPS[1]} was used."
+    config = RUNS.text_config(RUNS.DEFAULT_TEXT_SIZE, 1e9, -5, notes)
+    assert config.steps == RUNS.TEXT_STEPS[1] and config.seed == 0
+    assert notes[0] == f"Steps 1000000000 is outside 10–{RUNS.TEXT_STEPS[1]}; {RUNS.TEXT_STEPS[1]} was used."
     assert notes[1].startswith("Seed -5 is outside 0–4294967295 or not whole; 0 was used.") and len(notes) == 2
     notes = []
-    assert tab.image_config("abc", 3, notes).steps == tab.IMAGE_STEPS[0]
-    assert notes == [f"Steps was not a number ('abc'); {tab.IMAGE_STEPS[0]} was used."]
+    assert RUNS.image_config("abc", 3, notes).steps == RUNS.IMAGE_STEPS[0]
+    assert notes == [f"Steps was not a number ('abc'); {RUNS.IMAGE_STEPS[0]} was used."]
     notes = []
-    drawn = tab.image_config(tab.IMAGE_STEPS[0], None, notes).seed  # no seed box shows it: the note does
+    drawn = RUNS.image_config(RUNS.IMAGE_STEPS[0], None, notes).seed  # no seed box shows it: the note does
     assert notes == [f"No seed was given; {drawn} was drawn."]
     with pytest.raises(InputError, match="Unknown model size 'a very large model'. Pick one of: 2 layers"):
-        tab.text_config("a very large model", 40, 0, [])
+        RUNS.text_config("a very large model", 40, 0, [])
     with pytest.raises(InputError, match="Unknown choice of what to hide 'sideways'"):
-        tab.check_hide("sideways")
+        RUNS.check_hide("sideways")
 
 
 def test_prompts_are_checked():
@@ -187,20 +185,22 @@ def test_sketchpad_value_with_layers_only():
 # --- through the app's API ---------------------------------------------------------------------------
 def test_api_trains_then_replays_the_default_from_the_cache(client):
     # A seed no other test (nor the bad-input suite's defaults) uses: the run cache is shared by the session.
-    first = client.predict(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 101, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
+    first = client.predict(RUNS.DEFAULT_TEXT_SIZE, RUNS.TEXT_STEPS[0], 101, RUNS.DEFAULT_PROMPT,
+                           api_name="/pretrain_text")
     curve, samples, bars, _, status = first[:5]
-    assert "Trained" in status and f"step {tab.TEXT_STEPS[0]}" in samples
+    assert "Trained" in status and f"step {RUNS.TEXT_STEPS[0]}" in samples
     steps = [row[0] for row in curve["data"]]
-    assert max(steps) == tab.TEXT_STEPS[0]
+    assert max(steps) == RUNS.TEXT_STEPS[0]
 
     # (how fast a replay is, is measured in benchmarks/bench_pretrain.py, not here)
-    again = client.predict(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[0], 101, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
+    again = client.predict(RUNS.DEFAULT_TEXT_SIZE, RUNS.TEXT_STEPS[0], 101, RUNS.DEFAULT_PROMPT,
+                           api_name="/pretrain_text")
     assert "Replayed from the cache" in again[4]
     assert again[0]["data"] == curve["data"]  # the same curve, not a new run
     assert again[1] == samples
 
     # the same session can ask its model about another prompt, without training again
-    samples2, bars2, _, _ = client.predict("import ", tab.TEXT_STEPS[0], api_name="/pretrain_ask_text")
+    samples2, bars2, _, _ = client.predict("import ", RUNS.TEXT_STEPS[0], api_name="/pretrain_ask_text")
     assert "import" in samples2 and bars2["data"] != bars["data"]
 
 
@@ -211,7 +211,7 @@ def test_two_visitors_training_different_configurations_each_get_their_own_curve
     def train(steps: int):
         own = Client(app_url, verbose=False, download_files=False)  # its own session
         try:
-            result = own.predict(tab.DEFAULT_TEXT_SIZE, steps, 7, "The ", api_name="/pretrain_text")
+            result = own.predict(RUNS.DEFAULT_TEXT_SIZE, steps, 7, "The ", api_name="/pretrain_text")
         finally:
             own.close()
         return max(row[0] for row in result[0]["data"]), result[4]
@@ -226,9 +226,9 @@ def test_two_visitors_training_different_configurations_each_get_their_own_curve
 def test_api_pictures_and_drawing(client, tmp_path):
     from gradio_client import handle_file
 
-    result = client.predict(tab.IMAGE_STEPS[0], 102, "bottom half", api_name="/pretrain_image")  # an unshared seed
+    result = client.predict(RUNS.IMAGE_STEPS[0], 102, "bottom half", api_name="/pretrain_image")  # an unshared seed
     curve, strips, status = result
-    assert "Trained" in status and len(strips) == len(engine.checkpoint_steps(tab.IMAGE_STEPS[0]))
+    assert "Trained" in status and len(strips) == len(training.checkpoint_steps(RUNS.IMAGE_STEPS[0]))
     drawn = tmp_path / "three.png"
     canvas = Image.new("RGB", (120, 160), "white")
     canvas.paste((0, 0, 0), (30, 20, 90, 35))
@@ -242,24 +242,25 @@ def test_api_pictures_and_drawing(client, tmp_path):
 
 @pytest.mark.slow  # four trainings, one per size
 def test_api_scale_plots_four_sizes(client):
-    curves, by_params, by_compute, status = client.predict(tab.SCALE_STEPS[0], 0, api_name="/pretrain_scale")
+    curves, by_params, by_compute, status = client.predict(RUNS.SCALE_STEPS[0], 0, api_name="/pretrain_scale")
     finals = by_params["data"]
-    assert len(finals) == len(tab.SCALE_SIZES) and "4 sizes" in status
+    assert len(finals) == len(RUNS.SCALE_SIZES) and "4 sizes" in status
     params = [row[0] for row in finals]
     assert params == sorted(params)  # smallest first, as trained
-    assert len({row[2] for row in curves["data"]}) == len(tab.SCALE_SIZES)
+    assert len({row[2] for row in curves["data"]}) == len(RUNS.SCALE_SIZES)
 
 
 def test_stop_button_through_the_api_keeps_the_model_and_says_so(client):
-    job = client.submit(tab.DEFAULT_TEXT_SIZE, tab.TEXT_STEPS[1], 11, "The ", api_name="/pretrain_text")
+    job = client.submit(RUNS.DEFAULT_TEXT_SIZE, RUNS.TEXT_STEPS[1], 11, "The ", api_name="/pretrain_text")
     deadline = time.monotonic() + 300
-    while not any(re.search(r"Training… step [1-9]", str(frame[4])) for frame in job.outputs()):  # it has learnt a little
+    # until it has learnt a little
+    while not any(re.search(r"Training… step [1-9]", str(frame[4])) for frame in job.outputs()):
         assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:] or "no frame"
         time.sleep(0.1)
     client.predict(api_name="/pretrain_stop_text")  # same client = same session: stops this visitor's run only
     curve, samples, _, _, status = job.result(timeout=300)[:5]
     last_step = max(row[0] for row in curve["data"])
-    assert "Stopped at step" in status and last_step < tab.TEXT_STEPS[1], status
+    assert "Stopped at step" in status and last_step < RUNS.TEXT_STEPS[1], status
     assert f"**step {last_step}** (held-out loss" in samples  # the weights at the stop were kept and sampled
     # ... and the stopped model answers questions
     _, bars, _, _ = client.predict("The ", last_step, api_name="/pretrain_ask_text")
@@ -267,7 +268,8 @@ def test_stop_button_through_the_api_keeps_the_model_and_says_so(client):
 
 
 def test_stop_at_once_keeps_one_checkpoint_per_step():
-    run = engine.train_run(engine.TextConfig(layers=1, width=32, heads=1, steps=50, batch=4), should_stop=lambda: True)
+    config = training.TextConfig(layers=1, width=32, heads=1, steps=50, batch=4)
+    run = training.train_run(config, should_stop=lambda: True)
     assert run.stopped == "stop" and [c.step for c in run.checkpoints] == [0]
 
 
@@ -277,7 +279,7 @@ def test_every_plotted_number_reaches_vega_as_a_number(text_run):
     list of labels and the line draws nothing (seen on the scale panel)."""
     import gradio as gr
 
-    untrained = engine.Run(text_run.config, text_run.device)  # no checkpoint yet: reserved rows
+    untrained = training.Run(text_run.config, text_run.device)  # no checkpoint yet: reserved rows
     frames = {"curve, untrained": (show.loss_curve(untrained), "step", "loss"),
               "curve": (show.loss_curve(text_run), "step", "loss")}
     curves, by_params, by_compute = show.scaling_tables([text_run], ["a", "b", text_run and show.size_name(text_run)])

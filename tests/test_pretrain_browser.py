@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from demos import pretrain as tab
+from demos.pretrain import runs as RUNS
 from tests.support.browser_charts import expect_bars, expect_points, plot_frame
 from tests.support.pages import open_tab, screenshot
 
@@ -34,7 +35,7 @@ def _status_done(page) -> bool:
 
 
 def test_text_curve_grows_while_training_and_samples_change(page):
-    tab.STORE.clear()  # the app runs in this process: start from an empty cache, so it really trains
+    RUNS.STORE.clear()  # the app runs in this process: start from an empty cache, so it really trains
     open_tab(page, TAB)
     page.get_by_role("button", name="▶ Train").first.click()
 
@@ -48,21 +49,24 @@ def test_text_curve_grows_while_training_and_samples_change(page):
     final = page.evaluate(_DRAWN_STEPS, 0)
     # Drawn in at least three states before the end: the curve grew during training, not at once.
     assert len(seen_lengths) >= 3 and seen_lengths == sorted(seen_lengths), seen_lengths
-    assert seen_lengths[0] < len(final) and max(final) == tab.TEXT_STEPS[0]
+    assert seen_lengths[0] < len(final) and max(final) == RUNS.TEXT_STEPS[0]
 
     samples = page.get_by_text("Continuations of").locator("..")
     text = samples.inner_text()
     first = re.search(r"step 0 \(held-out loss [\d.]+\): (.*)", text).group(1)
-    last = re.search(rf"step {tab.TEXT_STEPS[0]} \(held-out loss [\d.]+\): (.*)", text).group(1)
+    last = re.search(rf"step {RUNS.TEXT_STEPS[0]} \(held-out loss [\d.]+\): (.*)", text).group(1)
     assert first != last
     screenshot(page, "pretrain-text")
 
     # Asking with another prompt redraws the next-byte bars for it (the chart follows the click).
-    bars_before = page.evaluate("() => [...document.querySelectorAll('[aria-roledescription=\"bar\"]')].map(b => b.getAttribute('aria-label')).join('|')")
+    bars_before = page.evaluate(
+        "() => [...document.querySelectorAll('[aria-roledescription=\"bar\"]')].map(b => b.getAttribute('aria-label'))"
+        ".join('|')")
     page.get_by_label("Prompt (samples and next-byte bars)").fill("x = 1 +")
     page.get_by_role("button", name="Ask again with this prompt").click()
     page.wait_for_function(
-        "(before) => [...document.querySelectorAll('[aria-roledescription=\"bar\"]')].map(b => b.getAttribute('aria-label')).join('|') !== before",
+        "(before) => [...document.querySelectorAll('[aria-roledescription=\"bar\"]')]"
+        ".map(b => b.getAttribute('aria-label')).join('|') !== before",
         arg=bars_before, timeout=60_000,
     )
     expect(page.get_by_text("Continuations of").first).to_contain_text("x = 1")
@@ -72,7 +76,8 @@ def test_digits_train_then_complete_a_drawn_digit(page):
     open_tab(page, TAB)
     page.get_by_role("tab", name="Pictures: fill the hidden half").click()
     page.get_by_role("button", name="▶ Train").filter(visible=True).click()
-    expect(page.get_by_text(re.compile(r"Trained \d+ steps|Replayed from the cache")).filter(visible=True).first).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
+    trained = page.get_by_text(re.compile(r"Trained \d+ steps|Replayed from the cache")).filter(visible=True)
+    expect(trained.first).to_be_visible(timeout=TRAIN_TIMEOUT_MS)
     expect(page.get_by_text(re.compile(r"step 0: error on hidden pixels")).first).to_be_attached()
 
     page.get_by_role("button", name="Brush", exact=True).click()  # the sketchpad starts with no tool
@@ -121,11 +126,11 @@ def _runs(steps: int) -> list[tuple[int, int]]:
 
 def test_text_charts_follow_each_run_and_checkpoint(page, client):
     open_tab(page, TAB)
-    for i, (seed, steps) in enumerate(_runs(tab.TEXT_STEPS[0])):
+    for i, (seed, steps) in enumerate(_runs(RUNS.TEXT_STEPS[0])):
         _set_number(page, "pretrain-text-seed", seed)
         _set_number(page, "pretrain-text-steps", steps)
         page.locator("#pretrain-text-train").click()
-        out = client.predict(tab.DEFAULT_TEXT_SIZE, steps, seed, tab.DEFAULT_PROMPT, api_name="/pretrain_text")
+        out = client.predict(RUNS.DEFAULT_TEXT_SIZE, steps, seed, RUNS.DEFAULT_PROMPT, api_name="/pretrain_text")
         what = f"after run {i + 1} (seed {seed}, {steps} steps)"
         expect_points(page, "pretrain-curve", out[0], **CURVE, timeout_s=RUN_TIMEOUT_S, what=what)
         expect_bars(page, "pretrain-byte-bars", plot_frame(out[2], **BYTES), **BYTES, what=what)
@@ -133,7 +138,7 @@ def test_text_charts_follow_each_run_and_checkpoint(page, client):
             screenshot(page, "charts-pretrain-text-2nd-run")
     # Another checkpoint, then another prompt: the bars are that checkpoint's, for that prompt.
     page.locator("#pretrain-text-step").get_by_label("0", exact=True).check()
-    out = client.predict(tab.DEFAULT_PROMPT, 0, api_name="/pretrain_ask_text")
+    out = client.predict(RUNS.DEFAULT_PROMPT, 0, api_name="/pretrain_ask_text")
     expect_bars(page, "pretrain-byte-bars", plot_frame(out[1], **BYTES), **BYTES, what="at checkpoint 0")
     page.get_by_label("Prompt (samples and next-byte bars)").fill("def f(x):")
     page.get_by_role("button", name="Ask again with this prompt").click()
@@ -144,7 +149,7 @@ def test_text_charts_follow_each_run_and_checkpoint(page, client):
 def test_digit_curve_follows_each_run(page, client):
     open_tab(page, TAB)
     page.get_by_role("tab", name="Pictures: fill the hidden half").click()
-    for i, (seed, steps) in enumerate(_runs(tab.IMAGE_STEPS[0])):
+    for i, (seed, steps) in enumerate(_runs(RUNS.IMAGE_STEPS[0])):
         _set_number(page, "pretrain-image-seed", seed)
         _set_number(page, "pretrain-image-steps", steps)
         page.locator("#pretrain-image-train").click()
@@ -156,12 +161,15 @@ def test_digit_curve_follows_each_run(page, client):
 def test_scale_charts_follow_each_run(page, client):
     open_tab(page, TAB)
     page.get_by_role("tab", name="Scale: four sizes, same steps").click()
-    charts = {  # elem_id -> (x, y, colour, titles), as built in demos/pretrain.py
-        "pretrain-scale-curves": ("log10_flops", "log10_loss", "model", (tab.FLOPS_TITLE, "log₁₀ training loss", "model")),
-        "pretrain-scale-params": ("log10_params", "held_out_loss", "model", ("log₁₀ parameters (outside the embedding)", "held-out loss", "model")),
-        "pretrain-scale-compute": ("log10_flops", "held_out_loss", "model", (tab.FLOPS_TITLE, "held-out loss", "model")),
+    charts = {  # elem_id -> (x, y, colour, titles), as built in demos/pretrain/__init__.py
+        "pretrain-scale-curves": ("log10_flops", "log10_loss", "model",
+                                  (tab.FLOPS_TITLE, "log₁₀ training loss", "model")),
+        "pretrain-scale-params": ("log10_params", "held_out_loss", "model",
+                                  ("log₁₀ parameters (outside the embedding)", "held-out loss", "model")),
+        "pretrain-scale-compute": ("log10_flops", "held_out_loss", "model",
+                                   (tab.FLOPS_TITLE, "held-out loss", "model")),
     }
-    for i, (seed, steps) in enumerate(_runs(tab.SCALE_STEPS[0])):
+    for i, (seed, steps) in enumerate(_runs(RUNS.SCALE_STEPS[0])):
         _set_number(page, "pretrain-scale-seed", seed)
         _set_number(page, "pretrain-scale-steps", steps)
         page.locator("#pretrain-scale-train").click()

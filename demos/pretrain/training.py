@@ -1,4 +1,4 @@
-"""The training engine behind "Pre-train it yourself": tiny models trained from random weights
+"""The training loop behind "Pre-train it yourself": tiny models trained from random weights
 by self-supervision, on data that ships with Python and scikit-learn. Pure torch/transformers.
 
 - Text: a byte-level `LlamaForCausalLM` learns to predict the next byte of Python's language
@@ -217,7 +217,8 @@ def half_noise(which: str, batch: int = 1) -> torch.Tensor:
     'bottom' hides the bottom half (keeps the top), and so on."""
     rows = torch.arange(GRID).repeat_interleave(GRID).float()  # patch index -> its row
     cols = torch.arange(GRID).repeat(GRID).float()
-    hidden = {"bottom": rows >= GRID // 2, "top": rows < GRID // 2, "right": cols >= GRID // 2, "left": cols < GRID // 2}[which]
+    half = GRID // 2
+    hidden = {"bottom": rows >= half, "top": rows < half, "right": cols >= half, "left": cols < half}[which]
     # hidden patches get high noise; a small ramp keeps argsort's order stable and well defined
     noise = hidden.float() + torch.arange(GRID * GRID) * 1e-3
     return noise.expand(batch, -1).clone()
@@ -442,7 +443,8 @@ class Run:
             "config": dataclasses.asdict(self.config),
             "device": self.device,
             "points": [dataclasses.astuple(p) for p in self.points],
-            "checkpoints": [{"step": c.step, "held_out_loss": c.held_out_loss, "state": c.state} for c in self.checkpoints],
+            "checkpoints": [{"step": c.step, "held_out_loss": c.held_out_loss, "state": c.state}
+                            for c in self.checkpoints],
             "finished": self.finished,
             "stopped": self.stopped,
             "parameters": self.parameters,
@@ -454,8 +456,10 @@ class Run:
         return cls(
             config=config_from_dict(values["config"]),
             device=values["device"],
-            points=[Point(int(s), float(l), float(t), int(e)) for s, l, t, e in values["points"]],
-            checkpoints=[Checkpoint(int(c["step"]), float(c["held_out_loss"]), c["state"]) for c in values["checkpoints"]],
+            points=[Point(int(step), float(loss), float(seconds), int(examples))
+                    for step, loss, seconds, examples in values["points"]],
+            checkpoints=[Checkpoint(int(c["step"]), float(c["held_out_loss"]), c["state"])
+                         for c in values["checkpoints"]],
             finished=bool(values["finished"]),
             stopped=values["stopped"],
             parameters=int(values["parameters"]),
@@ -556,6 +560,10 @@ class RunStore:
         files = sorted(self.folder.glob("*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in files[self.disk_runs :]:
             old.unlink(missing_ok=True)
+
+    def in_memory(self) -> list[Run]:
+        """The runs kept in memory now (at most `memory_runs`), the oldest first."""
+        return self._runs.values()
 
     def clear(self) -> None:
         self._runs.clear()

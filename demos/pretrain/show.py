@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from gallery import pretraining as engine
+from demos.pretrain import training
 from gallery.errors import InputError
 
 SAMPLE_BYTES = 120  # bytes sampled after the prompt at each checkpoint
@@ -38,7 +38,7 @@ def thin(points: list, limit: int = MAX_CURVE_POINTS) -> list:
     return kept if kept[-1] is points[-1] else kept + [points[-1]]
 
 
-def loss_curve(run: engine.Run, series: str = "training loss") -> pd.DataFrame:
+def loss_curve(run: training.Run, series: str = "training loss") -> pd.DataFrame:
     """step, loss, series: the training loss at every (thinned) step, plus the held-out loss at
     each checkpoint as its own series."""
     rows = [(p.step, p.loss, series) for p in thin(run.points)]
@@ -55,7 +55,8 @@ def _numeric(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 
 def empty_curve() -> pd.DataFrame:
-    return pd.DataFrame({"step": pd.Series(dtype=float), "loss": pd.Series(dtype=float), "series": pd.Series(dtype=str)})
+    return pd.DataFrame({"step": pd.Series(dtype=float), "loss": pd.Series(dtype=float),
+                         "series": pd.Series(dtype=str)})
 
 
 # --- text ----------------------------------------------------------------------------------------
@@ -68,10 +69,11 @@ def clean_prompt(prompt, context: int) -> tuple[list[int], str]:
             f"That prompt is {len(prompt):,} characters long; this model reads only its last "
             f"{context} bytes. Please paste at most {MAX_PROMPT_CHARS:,} characters."
         )
-    ids = engine.encode(prompt)
+    ids = training.encode(prompt)
     note = ""
     if len(ids) > context:
-        note = f"The model reads {context} bytes at a time, so only the end of your prompt was used: “…{engine.decode(ids[-context:])}”."
+        note = (f"The model reads {context} bytes at a time, so only the end of your prompt was used: "
+                f"“…{training.decode(ids[-context:])}”.")
         ids = ids[-context:]
     return ids, note
 
@@ -92,9 +94,9 @@ def next_byte_bars(probs: torch.Tensor, top: int = TOP_BYTES) -> pd.DataFrame:
     return pd.DataFrame({"next byte": [visible_byte(int(i)) for i in ids], "probability": [float(v) for v in values]})
 
 
-def checkpoint_sample(run: engine.Run, step: int, prompt_ids: list[int]) -> str:
+def checkpoint_sample(run: training.Run, step: int, prompt_ids: list[int]) -> str:
     model = run.model_at(step)
-    return engine.sample_text(model, run.config.context, prompt_ids, SAMPLE_BYTES, seed=run.config.seed)
+    return training.sample_text(model, run.config.context, prompt_ids, SAMPLE_BYTES, seed=run.config.seed)
 
 
 def samples_markdown(rows: list[tuple[int, float, str]], prompt: str) -> str:
@@ -126,10 +128,10 @@ def hide_noise(choice: str, count: int, seed: int = 0) -> torch.Tensor:
     """(count, 16) masking noise for a hide choice; 'random' is seeded, so it repeats."""
     which = HIDE_CHOICES.get(choice, choice)
     if which == "random":
-        return torch.rand(count, engine.GRID * engine.GRID, generator=torch.Generator().manual_seed(seed))
-    if which not in engine.HALVES:
+        return torch.rand(count, training.GRID * training.GRID, generator=torch.Generator().manual_seed(seed))
+    if which not in training.HALVES:
         raise InputError(f"Choose what to hide: {', '.join(HIDE_CHOICES)}.")
-    return engine.half_noise(which, count)
+    return training.half_noise(which, count)
 
 
 def _zoom(array: np.ndarray) -> np.ndarray:
@@ -138,8 +140,8 @@ def _zoom(array: np.ndarray) -> np.ndarray:
 
 def _masked_view(pictures: torch.Tensor, pixel_mask: torch.Tensor) -> np.ndarray:
     """(B,1,16,16) -> RGB strip where hidden pixels are grey: what the model was given."""
-    gray = engine.as_image(pictures)  # (16, 16B)
-    hidden = engine.as_image(1 - pixel_mask) == 0  # True where hidden
+    gray = training.as_image(pictures)  # (16, 16B)
+    hidden = training.as_image(1 - pixel_mask) == 0  # True where hidden
     rgb = np.stack([gray] * 3, -1)
     rgb[hidden] = (170, 190, 235)
     return rgb
@@ -148,11 +150,11 @@ def _masked_view(pictures: torch.Tensor, pixel_mask: torch.Tensor) -> np.ndarray
 def reconstruction_strip(model, pictures: torch.Tensor, noise: torch.Tensor) -> tuple[np.ndarray, float]:
     """Three rows (the pictures, what the model sees, its completion) as one RGB image, and the
     mean squared error on the hidden pixels."""
-    completed, pixel_mask, error = engine.reconstruct(model, pictures, noise)
+    completed, pixel_mask, error = training.reconstruct(model, pictures, noise)
     rows = [
-        np.stack([engine.as_image(pictures)] * 3, -1),
+        np.stack([training.as_image(pictures)] * 3, -1),
         _masked_view(pictures, pixel_mask),
-        np.stack([engine.as_image(completed)] * 3, -1),
+        np.stack([training.as_image(completed)] * 3, -1),
     ]
     gap = np.full((2, rows[0].shape[1], 3), 255, np.uint8)
     strip = np.concatenate([rows[0], gap, rows[1], gap, rows[2]], 0)
@@ -160,11 +162,11 @@ def reconstruction_strip(model, pictures: torch.Tensor, noise: torch.Tensor) -> 
 
 
 def held_out_pictures(count: int = SHOWN_DIGITS) -> torch.Tensor:
-    _, held = engine.digit_split()
+    _, held = training.digit_split()
     return held[:count]
 
 
-def checkpoint_gallery(run: engine.Run, choice: str) -> list[tuple[np.ndarray, str]]:
+def checkpoint_gallery(run: training.Run, choice: str) -> list[tuple[np.ndarray, str]]:
     """One strip per checkpoint: held-out digits, hidden as chosen, completed by that step's weights."""
     pictures = held_out_pictures()
     noise = hide_noise(choice, len(pictures), seed=run.config.seed)
@@ -200,7 +202,7 @@ def drawing_to_digit(value) -> torch.Tensor:
     eight = Image.fromarray((square * 255).astype(np.uint8)).resize((8, 8), Image.Resampling.BOX)
     tensor = torch.tensor(np.asarray(eight, dtype=np.float32) / 255.0)[None, None]
     tensor = tensor / max(float(tensor.max()), 1e-6)  # strokes as bold as the dataset's
-    return engine.upscale(tensor)
+    return training.upscale(tensor)
 
 
 def _as_pil(value) -> Image.Image | None:
@@ -237,7 +239,7 @@ def _as_pil(value) -> Image.Image | None:
 
 
 # --- scale -----------------------------------------------------------------------------------------
-def scaling_tables(runs: list[engine.Run], names: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def scaling_tables(runs: list[training.Run], names: list[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """-> (per-size training loss vs estimated compute, log10 axes; final held-out loss vs
     parameters; final held-out loss vs compute).
 
@@ -253,15 +255,17 @@ def scaling_tables(runs: list[engine.Run], names: list[str] = ()) -> tuple[pd.Da
         for point in thin(run.points, 150):
             if point.step == 0:
                 continue  # no compute spent yet: log(0) has no place on a log axis
-            flops = engine.compute_estimate(n, point.examples)
+            flops = training.compute_estimate(n, point.examples)
             curve_rows.append((math.log10(flops), math.log10(point.loss), name))
         if run.checkpoints:
-            total = engine.compute_estimate(n, run.last_step * run.config.tokens_per_step)
-            final_rows.append((math.log10(max(n, 1)), math.log10(max(total, 1.0)), run.checkpoints[-1].held_out_loss, name))
+            total = training.compute_estimate(n, run.last_step * run.config.tokens_per_step)
+            final_rows.append((math.log10(max(n, 1)), math.log10(max(total, 1.0)), run.checkpoints[-1].held_out_loss,
+                               name))
     done = {row[3] for row in final_rows}
     final_rows += [(None, None, None, name) for name in names if name not in done]
     # plain column names: vega reads some punctuation in field names as paths
-    curves = _numeric(pd.DataFrame(curve_rows, columns=["log10_flops", "log10_loss", "model"]), "log10_flops", "log10_loss")
+    curves = _numeric(pd.DataFrame(curve_rows, columns=["log10_flops", "log10_loss", "model"]),
+                      "log10_flops", "log10_loss")
     finals = _numeric(pd.DataFrame(final_rows, columns=["log10_params", "log10_flops", "held_out_loss", "model"]),
                       "log10_params", "log10_flops", "held_out_loss")
     by_params = finals[["log10_params", "held_out_loss", "model"]]
@@ -269,11 +273,11 @@ def scaling_tables(runs: list[engine.Run], names: list[str] = ()) -> tuple[pd.Da
     return curves, by_params, by_compute
 
 
-def _non_embedding(run: engine.Run) -> int:
-    return engine.count_parameters(engine.build_model(run.config), without_embeddings=True)
+def _non_embedding(run: training.Run) -> int:
+    return training.count_parameters(training.build_model(run.config), without_embeddings=True)
 
 
-def size_name(run: engine.Run) -> str:
+def size_name(run: training.Run) -> str:
     return size_label(run.config.layers, run.config.width)
 
 
