@@ -1,6 +1,6 @@
-"""Take the README's screenshots: the gallery as an attendee sees it at 1280×800, offline, with
-the bundled SmolLM2 (real weights). Run from the repository root: `python scripts/screenshots.py`.
-Writes small PNGs into docs/screenshots/."""
+"""Take the README's screenshots: the gallery as an attendee sees it at 1280×800 and on a phone
+(390×844), offline, with the bundled models (real weights), and a presenter's room. Run from the
+repository root: `python scripts/screenshots.py`. Writes small PNGs into docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -72,6 +72,30 @@ def main() -> None:
                                        "?.innerText || '').includes('Answer:')", timeout=300_000)
                 page.wait_for_timeout(1000)
             _save(page, f"{tab_id}-first-screen")
+        # A phone: the first screen as it opens, then after a Reveal (the bars brought into view).
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+        phone.goto(url)
+        phone.wait_for_selector("#next-word-note p", timeout=120_000)
+        phone.wait_for_timeout(1500)
+        _save(phone, "phone-next-word-on-open")
+        phone.locator("#next-word-prompt textarea").fill("The cat sat on the")
+        phone.locator("#next-word-guess textarea, #next-word-guess input").first.fill("mat")
+        phone.locator("#next-word-reveal").click()
+        phone.wait_for_function(  # the opening's bars (Paris first) replaced by this text's
+            "() => { const h = document.querySelector('#next-word-model-bars')?.innerHTML || '';"
+            " return h.includes('aria-roledescription=\"bar\"') && !h.includes('Paris'); }", timeout=120_000
+        )
+        phone.wait_for_timeout(2000)
+        _save(phone, "phone-next-word-after-a-click")
+        # The presenter's room: the code and the QR code for the projector.
+        page.goto(url)
+        page.wait_for_selector("button[role=tab]")
+        page.get_by_text("🏫 Workshop room").click()
+        page.get_by_role("button", name="Open a new room (presenter)").click()
+        page.locator("#room-projector .room-code").wait_for(timeout=30_000)
+        page.locator("#room-projector").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        _save(page, "room-projector")
         page.goto(f"{url}?tab=pretrain")  # the default text model, trained from random weights
         page.locator("#pretrain-text-train").click(timeout=30_000)
         page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache")).first.wait_for(timeout=600_000)
