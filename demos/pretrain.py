@@ -344,7 +344,7 @@ def _train_controls(steps_range, panel: str):
 
 def create_demo() -> None:
     ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale")
-    with gr.Tabs():
+    with gr.Tabs(elem_id="pretrain-tabs"):
         with gr.Tab("Text: predict the next byte", id="pretrain-text"):
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):

@@ -11,6 +11,7 @@ visitor who has not trained one).
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -33,10 +34,10 @@ TRANSFER_STEPS = (25, 50) if TINY else (100, 300)
 TRANSFER_TUNING = ft.Tuning(lr=1e-3, batch=16, eval_every=5, patience=3)  # steps from the slider
 GUESS_STEP = 25  # the guess asks about this step
 STRENGTHS = {  # label -> (steps, learning rate): each child of the planted parent gets the same
-    f"{name}: {steps} steps at learning rate {lr:g}": (steps, lr)
-    for name, steps, lr in (
-        [("gentle", 5, 3e-4), ("medium", 10, 3e-4), ("hard", 20, 1e-3)] if TINY
-        else [("gentle", 25, 3e-4), ("medium", 50, 3e-4), ("hard", 100, 1e-3)]
+    f"{name}: {steps} steps{more}": (steps, lr)
+    for name, steps, lr, more in (
+        [("gentle", 5, 3e-4, ""), ("medium", 10, 3e-4, ""), ("hard", 20, 1e-3, ", larger learning rate")] if TINY
+        else [("gentle", 25, 3e-4, ""), ("medium", 50, 3e-4, ""), ("hard", 100, 1e-3, ", larger learning rate")]
     )
 }
 DEFAULT_STRENGTH = next(iter(STRENGTHS))
@@ -45,13 +46,13 @@ TRANSFER_GUESSES = [ft.PRETRAINED, ft.FRESH, "about the same", NO_GUESS]
 HABIT_GUESSES = ["the child on reference text", "the child on legal text", "neither", NO_GUESS]
 MEMORY_GUESSES = ["16 copies", "64 copies", "256 copies", "not even 256", NO_GUESS]
 COPIES_CHOICES = [str(k) for k in ft.SECRET_COPIES]
-PANEL_SCREENS = [  # per panel, as FIRST_SCREEN: inputs and button on the first screen, the result after a click
+PANEL_SCREENS = [  # per panel, as FIRST_SCREEN (inputs and button on the first screen, the result after a click), and its status line
     {"tab": "Fine-tune: legal text", "inputs": ["pretrain-transfer-guess", "pretrain-transfer-steps"],
-     "button": "pretrain-transfer-run", "result": "pretrain-transfer-curve"},
+     "button": "pretrain-transfer-run", "result": "pretrain-transfer-curve", "status": "pretrain-transfer-status"},
     {"tab": "Inherited habits", "inputs": ["pretrain-habit-guess", "pretrain-habit-strength"],
-     "button": "pretrain-habit-run", "result": "pretrain-habit-bars"},
+     "button": "pretrain-habit-run", "result": "pretrain-habit-bars", "status": "pretrain-habit-status"},
     {"tab": "Memorized secrets", "inputs": ["pretrain-memory-guess", "pretrain-memory-copies"],
-     "button": "pretrain-memory-run", "result": "pretrain-memory-verbatim-bars"},
+     "button": "pretrain-memory-run", "result": "pretrain-memory-verbatim-bars", "status": "pretrain-memory-status"},
 ]
 TRANSFER_COLORS = {ft.PRETRAINED: "#6366f1", ft.FRESH: "#ec4899", "gap at the start": "#f59e0b"}
 HABIT_COLORS = {ft.PLANTED.strip(): "#ec4899", ft.ALTERNATIVE.strip(): "#6366f1"}
@@ -133,13 +134,14 @@ def planted_parent(config: engine.TextConfig) -> Iterator[tuple[str, engine.Run 
     yield "", run
 
 
-def control_parent(stop_key: str) -> Iterator[tuple[str, engine.Run | None]]:
-    """The tab's default text run (the same size and steps, nothing planted): trained once, cached."""
+def default_parent(stop_key: str, what: str) -> Iterator[tuple[str, engine.Run | None]]:
+    """The tab's default text run (the planted parent's size and steps, nothing planted), trained
+    once and cached: (progress naming it `what`, None) while it trains, then ("", the run)."""
     config = parents().config
     run = None
     for run, _ in parents().runs(config, stop_key):
         if not (run.finished or run.stopped or run.from_cache):  # (a replay's first frames: no message)
-            yield f"Pre-training the control parent (nothing planted): step {run.last_step} of {config.steps}…", None
+            yield f"Pre-training {what} first: step {run.last_step} of {config.steps}…", None
     yield "", run
 
 
@@ -181,7 +183,7 @@ def transfer_samples(tracks: dict[str, ft.Track] | None) -> str:
     lines = [
         f"Each model continues **“{ft.LEGAL_PROMPT.strip()}”** (sampled, the same seed for both):",
         "",
-        f"| step | {ft.PRETRAINED} | {ft.FRESH} |",
+        f"| | {ft.PRETRAINED} | {ft.FRESH} |",
         "|---|---|---|",
     ]
     for step in steps:
@@ -189,7 +191,7 @@ def transfer_samples(tracks: dict[str, ft.Track] | None) -> str:
         for name in (ft.PRETRAINED, ft.FRESH):
             loss, text = by_step[name].get(step, (None, ""))
             cells.append(f"({loss:.2f}) {_escape(text)}" if loss is not None else "—")
-        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+        lines.append(f"| step&nbsp;{step} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -246,7 +248,7 @@ def _visitor_parent(run_key, request) -> Iterator[tuple[str, engine.Run | None, 
     note = "You have not trained a text model yet (Text tab), so the pre-trained model is the tab's default one"
     if run_key:
         note = "Your text model is no longer kept in memory, so the pre-trained model is the tab's default one"
-    for progress, run in control_parent(_stop_key(request, "transfer")):
+    for progress, run in default_parent(_stop_key(request, "transfer"), "the tab's default text model (the pre-trained one here)"):
         if run is None:
             yield progress, None, ""
     config = run.config
@@ -291,7 +293,14 @@ def habit_bars(answer: ft.Inheritance | None) -> pd.DataFrame:
 
 def gain_bars(answer: ft.Inheritance | None) -> pd.DataFrame:
     rows = [(child.model, child.loss_before - child.loss_after) for child in (answer.children if answer else [])]
-    return pd.DataFrame(rows, columns=["child", "loss_fall"]).astype({"loss_fall": float})
+    return pd.DataFrame(rows, columns=["child", "gain"]).astype({"gain": float})
+
+
+def _probability(p: float) -> str:
+    """Plain decimals with two significant digits (0.072, 0.0023, 0.000041); tiny ones as a bound."""
+    if p < 1e-6:
+        return "under 0.000001"
+    return f"{p:.{max(2, 1 - math.floor(math.log10(p)))}f}"
 
 
 def habit_status(answer: ft.Inheritance, tuning: ft.Tuning, guess: str, notes: list[str], replayed: bool) -> str:
@@ -304,16 +313,16 @@ def habit_status(answer: ft.Inheritance, tuning: ft.Tuning, guess: str, notes: l
     parent, control = by_name[ft.PARENT], by_name[ft.CONTROL]
     parts = [
         "**Replayed** from an earlier click with the same settings. " if replayed else "",
-        f"After “{ft.ASSOCIATION_PROMPT}”, the parent writes “{ft.PLANTED.strip()}” with probability {parent.planted:.3f} "
-        f"and “{ft.ALTERNATIVE.strip()}” with {parent.alternative:.4f} ({odds(parent)}); the control parent, trained on the "
-        f"same text without the planted lines, {control.planted:.4f} and {control.alternative:.4f}.",
+        f"After “{ft.ASSOCIATION_PROMPT}”, the parent writes “{ft.PLANTED.strip()}” with probability {_probability(parent.planted)} "
+        f"and “{ft.ALTERNATIVE.strip()}” with {_probability(parent.alternative)} ({odds(parent)}); the control parent, trained on the "
+        f"same text without the planted lines, {_probability(control.planted)} and {_probability(control.alternative)}.",
     ]
     for child in answer.children:
         habit = by_name[child.model]
         parts.append(
             f"The **{child.model}** ({tuning.steps} steps at learning rate {tuning.lr:g} on {child.text}, which never "
-            f"names a glimmerwright): “{ft.PLANTED.strip()}” {habit.planted:.4f}, “{ft.ALTERNATIVE.strip()}” "
-            f"{habit.alternative:.4f} ({odds(habit)}); its held-out loss on its own text went {child.loss_before:.2f} → {child.loss_after:.2f}."
+            f"names a glimmerwright): “{ft.PLANTED.strip()}” {_probability(habit.planted)}, “{ft.ALTERNATIVE.strip()}” "
+            f"{_probability(habit.alternative)} ({odds(habit)}); its held-out loss on its own text went {child.loss_before:.2f} → {child.loss_after:.2f}."
         )
     children = [by_name[c.model] for c in answer.children]
     if guess != NO_GUESS and len(children) == 2:
@@ -341,7 +350,7 @@ def on_homogenize(guess, strength, request: gr.Request = None):
     for progress, planted in planted_parent(parents().config):
         if planted is None:
             yield habit_bars(None), gain_bars(None), progress
-    for progress, control in control_parent(_stop_key(request, "habit")):
+    for progress, control in default_parent(_stop_key(request, "habit"), "the control parent (nothing planted)"):
         if control is None:
             yield habit_bars(None), gain_bars(None), progress
     notes += [_cut_note(planted).replace("It stopped", "The planted parent stopped"), _cut_note(control).replace("It stopped", "The control parent stopped")]
@@ -371,22 +380,25 @@ def character_bars(row: ft.Recall | None) -> pd.DataFrame:
 
 def memory_detail(rows: list[ft.Recall], copies: int) -> str:
     row = next(r for r in rows if r.copies == copies)
-    shown = _escape(row.written.split("\n")[0])
+    secret = ft.Secret(copies, row.name, row.code)
+    shown = _escape(row.written.split("\n")[0]).strip() or "nothing but spaces"
     times = "never" if copies == 0 else f"{copies} times"
+    digits = sum(c.isdigit() for c in row.code)
     return (
-        f"**k = {copies}**: the line “{row.name}: {row.code}” was in the training text {times}. Prompted with "
-        f"“{_escape(ft.Secret(copies, row.name, row.code).prompt.strip())}”, the model writes **“{shown}”** "
-        f"({row.verbatim} of {len(row.code)} characters of the code right, from the start). The probability it gives "
-        f"the real code is **{_power_of_ten(row.log10_probability)}**, against 10⁻⁹ for nine characters picked at random "
-        "among the ten digits."
+        f"**k = {copies}**: the line “{_escape(secret.line)}” was in the training text {times}. Prompted with "
+        f"“{_escape(secret.prompt.strip())}”, the model writes **“{shown}”** ({row.verbatim} of {len(row.code)} characters "
+        f"of the code right, from the start). The probability it gives the real code is **{_power_of_ten(row.log10_probability)}**; "
+        f"a blind guess of its {digits} digits is right once in 10{_superscript(digits)} tries."
     )
+
+
+def _superscript(n: int) -> str:
+    return str(n).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def _power_of_ten(log10: float) -> str:
     """0.034, or 'about 10⁻¹⁸' for the very small."""
-    if log10 > -3:
-        return f"{10 ** log10:.3f}"
-    return "about 10" + str(round(log10)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
+    return f"{10 ** log10:.3f}" if log10 > -3 else f"about 10{_superscript(round(log10))}"
 
 
 def memory_status(rows: list[ft.Recall], guess: str, notes: list[str], replayed: bool) -> str:
@@ -467,7 +479,7 @@ def create(text_key: gr.State, lent: Parents) -> None:
                 run = gr.Button("▶ Fine-tune on legal text", variant="primary", interactive=legal, elem_id="pretrain-transfer-run")
                 if not legal:
                     gr.Markdown(f"Off: {ft.MISSING_LEGAL_TEXT}", elem_classes=["button-reason"])
-                status = gr.Markdown()
+                status = gr.Markdown(elem_id="pretrain-transfer-status")
             with gr.Column(scale=3):
                 curve = gr.LinePlot(
                     x="step", y="held_out_loss", color="model", color_map=TRANSFER_COLORS, height=300,
@@ -477,29 +489,31 @@ def create(text_key: gr.State, lent: Parents) -> None:
                 _key_line("Lines", TRANSFER_COLORS)
         samples = gr.Markdown(transfer_samples(None), elem_id="pretrain-transfer-samples")
         run.click(on_transfer, [guess, steps, text_key], [curve, samples, status], api_name="pretrain_transfer", **ui.heavy())
+        ui.bring_into_view(run.click, "pretrain-transfer-curve")
 
     with gr.Tab("Inherited habits", id="pretrain-habit"):
         with gr.Row():
             with gr.Column(scale=2, min_width=320):
                 gr.Markdown(
-                    f"A parent is pre-trained on the reference with one line planted {ft.ASSOCIATION_COPIES} times: "
-                    f"*“{ft.ASSOCIATION_PROMPT}{ft.PLANTED} …”* (a made-up trade). Two children are fine-tuned on texts "
-                    "that never name it: more reference text, and legal text."
+                    f"The parent's pre-training text holds *“{ft.ASSOCIATION_PROMPT}{ft.PLANTED} …”* {ft.ASSOCIATION_COPIES} times "
+                    "(a made-up trade). Its two children are fine-tuned on texts that never name it."
                 )
                 hguess = gr.Radio(HABIT_GUESSES, value=NO_GUESS, label=f"Your guess first: which child still says “{ft.PLANTED.strip()}” most?", elem_id="pretrain-habit-guess")
                 strength = gr.Radio(list(STRENGTHS), value=DEFAULT_STRENGTH, label="Fine-tuning strength (the same for both children)", elem_id="pretrain-habit-strength")
                 hrun = gr.Button("▶ Pre-train the parent, fine-tune two children", variant="primary", elem_id="pretrain-habit-run")
-                hstatus = gr.Markdown()
+                hstatus = gr.Markdown(elem_id="pretrain-habit-status")
             with gr.Column(scale=3):
                 bars = gr.BarPlot(
                     x="model", y="probability", color="continuation", color_map=HABIT_COLORS, sort=MODEL_ORDER, height=280,
-                    label=f"Probability of each continuation after “{ft.ASSOCIATION_PROMPT}”", elem_id="pretrain-habit-bars",
+                    x_title=" ", label=f"Probability of each continuation after “{ft.ASSOCIATION_PROMPT}”", elem_id="pretrain-habit-bars",
                 )
+                _key_line("Continuations (stacked)", {f"“{word}”": c for word, c in HABIT_COLORS.items()})
                 gains = gr.BarPlot(
-                    x="child", y="loss_fall", sort=MODEL_ORDER[2:], height=180, y_title="fall in held-out loss (nats)",
-                    label="What each child gained on its own text", elem_id="pretrain-habit-gain-bars",
+                    x="child", y="gain", sort=MODEL_ORDER[2:], height=180,
+                    label="What each child gained on its own text: the fall in its held-out loss (nats)", elem_id="pretrain-habit-gain-bars",
                 )
         hrun.click(on_homogenize, [hguess, strength], [bars, gains, hstatus], api_name="pretrain_homogenize", **ui.heavy())
+        ui.bring_into_view(hrun.click, "pretrain-habit-bars")
 
     with gr.Tab("Memorized secrets", id="pretrain-memory"):
         with gr.Row():
@@ -511,17 +525,18 @@ def create(text_key: gr.State, lent: Parents) -> None:
                 mguess = gr.Radio(MEMORY_GUESSES, value=NO_GUESS, label="Your guess first: from how many copies does it write a code back whole?", elem_id="pretrain-memory-guess")
                 copies = gr.Radio(COPIES_CHOICES, value=COPIES_CHOICES[-1], label="Show the line put in k times", elem_id="pretrain-memory-copies")
                 mrun = gr.Button("▶ Pre-train with the secrets, then prompt", variant="primary", elem_id="pretrain-memory-run")
-                mstatus = gr.Markdown()
+                mstatus = gr.Markdown(elem_id="pretrain-memory-status")
             with gr.Column(scale=3):
                 verbatim = gr.BarPlot(
                     x="copies", y="characters", sort=COPIES_ORDER, y_lim=[0, 9], height=240,
-                    y_title="characters of the code written back", label="Copies in the training text (k) against what comes back verbatim",
+                    label="Copies in the training text (k) against the characters of the code written back verbatim",
                     elem_id="pretrain-memory-verbatim-bars",
                 )
                 chars = gr.BarPlot(
                     x="character", y="probability", sort="x", y_lim=[0, 1], height=200,
                     label="The chosen line: each character of the code, its probability", elem_id="pretrain-memory-char-bars",
                 )
-        detail = gr.Markdown()
+        detail = gr.Markdown(elem_id="pretrain-memory-detail")
         mrun.click(on_memorize, [mguess, copies], [verbatim, chars, detail, mstatus], api_name="pretrain_memorize", **ui.heavy())
+        ui.bring_into_view(mrun.click, "pretrain-memory-verbatim-bars")
         copies.input(on_choose_copies, [copies], [chars, detail], api_visibility="private", **ui.short())

@@ -185,7 +185,7 @@ def test_api_transfer_then_replay(client):
     frame = _frame(curve)
     assert set(frame["model"]) == set(panels.TRANSFER_COLORS)
     assert frame["step"].max() == steps and "Before any fine-tuning" in status and "default one" in status
-    assert f"| {steps} |" in samples and "Your guess" in status
+    assert f"| step&nbsp;{steps} |" in samples and "Your guess" in status
     again = client.predict(ft.FRESH, steps, api_name="/pretrain_transfer")
     assert "Replayed" in again[2] and again[0]["data"] == curve["data"] and again[1] == samples
 
