@@ -343,7 +343,7 @@ def _train_controls(steps_range, panel: str):
 
 
 def create_demo() -> None:
-    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale")
+    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale, fine-tuning and its risks")
     with gr.Tabs(elem_id="pretrain-tabs"):
         with gr.Tab("Text: predict the next byte", id="pretrain-text"):
             with gr.Row():

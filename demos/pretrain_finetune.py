@@ -33,7 +33,7 @@ from gallery import pretraining as engine
 
 # --- the legal text: Python's own licence ------------------------------------------------------------
 LEGAL_TRAIN_SHARE = 0.85  # the first 85% is fine-tuned on, the rest only measured
-LEGAL_PROMPT = "IN NO EVENT SHALL "
+LEGAL_PROMPT = "Licensee agrees "
 MISSING_LEGAL_TEXT = (
     "This Python installation ships without its LICENSE.txt (some Linux distributions move it "
     "elsewhere), so there is no legal text to fine-tune on here; the other panels still work."

@@ -20,6 +20,7 @@ import gradio as gr
 import pandas as pd
 
 from demos import pretrain_finetune as ft
+from demos import pretrain_show as show
 from gallery import inputs, settings, ui
 from gallery import pretraining as engine
 from gallery.device import device, gpu, sized
@@ -149,8 +150,12 @@ def _stop_key(request, panel: str) -> str:
     return f"{getattr(request, 'session_hash', None) or 'api'}:{panel}"
 
 
-def _cut_note(run: engine.Run) -> str:
-    return f" It stopped at step {run.last_step} of {run.config.steps} ({'Stop was pressed' if run.stopped == 'stop' else 'time ran out'}), so its habits are weaker than a full run's." if run.stopped else ""
+def _cut_note(run: engine.Run, who: str) -> str:
+    """'' for a finished run; else that `who` stopped early, and so learnt less than a full run."""
+    if not run.stopped:
+        return ""
+    why = "Stop was pressed" if run.stopped == "stop" else "its time ran out"
+    return f"{who} stopped at step {run.last_step} of {run.config.steps} ({why}), so it learnt less than a full run would."
 
 
 # --- 1 · transfer ------------------------------------------------------------------------------------------
@@ -170,9 +175,8 @@ def transfer_curve(tracks: dict[str, ft.Track] | None) -> pd.DataFrame:
 
 
 def _escape(text: str) -> str:
-    from demos.pretrain_show import _escape as escape  # the tab's own Markdown-safe sample text
-
-    return escape(text).replace("\n", " ↵ ")
+    """Markdown-safe, on one line: the text as the model wrote it (the tab's own escaping)."""
+    return show._escape(text).replace("\n", " ↵ ")
 
 
 def transfer_samples(tracks: dict[str, ft.Track] | None) -> str:
@@ -199,7 +203,8 @@ def _loss_at(track: ft.Track, step: int) -> float | None:
     return next((loss for s, loss in track.curve if s == step), None)
 
 
-def transfer_status(tracks: dict[str, ft.Track], tuning: ft.Tuning, parent_note: str, guess: str, done: bool, seconds: float, replayed: bool) -> str:
+def transfer_status(tracks: dict[str, ft.Track], tuning: ft.Tuning, parent_note: str, guess: str, done: bool, seconds: float,
+                    replayed: bool, cut: str = "") -> str:
     pre, fresh = tracks[ft.PRETRAINED], tracks[ft.FRESH]
     if not done:
         step = max(pre.curve[-1][0], fresh.curve[-1][0])
@@ -225,6 +230,8 @@ def transfer_status(tracks: dict[str, ft.Track], tuning: ft.Tuning, parent_note:
         truth = ft.PRETRAINED if a < b - 0.05 else ft.FRESH if b < a - 0.05 else "about the same"
         verdict = "right" if truth == guess else "not quite"
         parts.append(f"Your guess for step {GUESS_STEP}: *{guess}* — {verdict}: {a:.2f} against {b:.2f}.")
+    if cut:
+        parts.append(f"Both stopped at step {max(pre.curve[-1][0], fresh.curve[-1][0])} of {tuning.steps}: the time for one click ran out.")
     parts.append(parent_note)
     parts.append(f"{seconds:.0f} s of fine-tuning.")
     return " ".join(p for p in parts if p)
@@ -276,7 +283,7 @@ def on_transfer(guess, steps, run_key, request: gr.Request = None):
     for progress in _transfer_events(parent.config, parent.checkpoints[-1].state, tuning):
         if progress.done or time.perf_counter() - last >= STREAM_EVERY_S:
             yield (transfer_curve(progress.tracks), transfer_samples(progress.tracks),
-                   transfer_status(progress.tracks, tuning, parent_note, guess, progress.done, progress.seconds, False))
+                   transfer_status(progress.tracks, tuning, parent_note, guess, progress.done, progress.seconds, False, progress.stopped))
             last = time.perf_counter()
     if not progress.stopped:
         ANSWERS.put(key, (progress.tracks, progress.seconds))
@@ -326,8 +333,8 @@ def habit_status(answer: ft.Inheritance, tuning: ft.Tuning, guess: str, notes: l
         )
     children = [by_name[c.model] for c in answer.children]
     if guess != NO_GUESS and len(children) == 2:
-        keeps = [c.planted / max(c.alternative, 1e-30) for c in children]
-        truth = "neither" if max(keeps) < 1.5 else HABIT_GUESSES[0] if keeps[0] > keeps[1] else HABIT_GUESSES[1]
+        keeps = [c.planted / max(c.alternative, 1e-30) for c in children]  # "she" against "he"
+        truth = "neither" if max(keeps) < 1.5 else HABIT_GUESSES[0] if children[0].planted > children[1].planted else HABIT_GUESSES[1]
         parts.append(f"Your guess: *{guess}* — {'right' if truth == guess else 'not quite'}: it is {truth}.")
     return " ".join(p for p in [*parts, *notes] if p)
 
@@ -353,7 +360,7 @@ def on_homogenize(guess, strength, request: gr.Request = None):
     for progress, control in default_parent(_stop_key(request, "habit"), "the control parent (nothing planted)"):
         if control is None:
             yield habit_bars(None), gain_bars(None), progress
-    notes += [_cut_note(planted).replace("It stopped", "The planted parent stopped"), _cut_note(control).replace("It stopped", "The control parent stopped")]
+    notes += [_cut_note(planted, "The parent"), _cut_note(control, "The control parent")]
     key = ("habit", planted.key, control.key, tuning, device())
     answer = ANSWERS.get(key)
     if answer is not None:
@@ -405,9 +412,12 @@ def memory_status(rows: list[ft.Recall], guess: str, notes: list[str], replayed:
     full = [r.copies for r in rows if r.verbatim == len(r.code)]
     parts = ["**Replayed** from an earlier click. " if replayed else ""]
     if full:
-        parts.append(f"Greedy decoding writes the whole code back for k ≥ {min(full)}.")
+        parts.append(
+            "Writing its most likely character each time (greedy decoding), the model gives back whole the code "
+            f"put in {' and '.join(map(str, full))} times."
+        )
     else:
-        parts.append("No code comes back whole at this budget; the probabilities below still rise with k.")
+        parts.append("No code comes back whole at this budget (greedy decoding); the probabilities still rise with k.")
     if guess != NO_GUESS:
         truth = f"{min(full)} copies" if full else "not even 256"
         parts.append(f"Your guess: *{guess}* — {'right' if truth == guess else 'not quite'}: {truth}.")
@@ -431,7 +441,7 @@ def on_memorize(guess, copies, request: gr.Request = None):
     for progress, planted in planted_parent(parents().config):
         if planted is None:
             yield verbatim_bars(None), character_bars(None), "", progress
-    notes = [_cut_note(planted).replace("It stopped", "The model stopped")]
+    notes = [_cut_note(planted, "The model")]
     key = ("memory", planted.key, device())
     rows = ANSWERS.get(key)
     replayed = rows is not None

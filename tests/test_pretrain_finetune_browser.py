@@ -53,7 +53,7 @@ def _done(page, elem_id: str, pattern: str) -> None:
 DONE = {  # a panel's status line once its answer is there
     "pretrain-transfer-status": "s of fine-tuning",
     "pretrain-habit-status": "on its own text went",
-    "pretrain-memory-status": "Greedy decoding writes|No code comes back",
+    "pretrain-memory-status": "gives back whole|No code comes back",
 }
 
 
