@@ -180,23 +180,36 @@ def _escape(text: str) -> str:
 
 
 def transfer_samples(tracks: dict[str, ft.Track] | None) -> str:
+    """The two models' continuations of the legal prompt side by side, a row per sampled step."""
     if not tracks or not any(t.samples for t in tracks.values()):
         return f"*Both models' continuations of “{ft.LEGAL_PROMPT.strip()}” appear here at steps {', '.join(map(str, ft.TRANSFER_SAMPLE_STEPS[:4]))}…*"
     by_step = {name: {step: (loss, text) for step, loss, text in track.samples} for name, track in tracks.items()}
     steps = sorted({step for samples in by_step.values() for step in samples})
     lines = [
-        f"Each model continues **“{ft.LEGAL_PROMPT.strip()}”** (sampled, the same seed for both):",
+        f"Each model continues **“{ft.LEGAL_PROMPT.strip()}”** (sampled, the same seed for both; held-out loss in brackets):",
         "",
-        f"| | {ft.PRETRAINED} | {ft.FRESH} |",
-        "|---|---|---|",
+        f"| {ft.PRETRAINED} | {ft.FRESH} |",
+        "|---|---|",
     ]
     for step in steps:
         cells = []
         for name in (ft.PRETRAINED, ft.FRESH):
             loss, text = by_step[name].get(step, (None, ""))
-            cells.append(f"({loss:.2f}) {_escape(text)}" if loss is not None else "—")
-        lines.append(f"| step&nbsp;{step} | " + " | ".join(cells) + " |")
+            cells.append(f"**step {step}** ({loss:.2f}) {_escape(text)}" if loss is not None else f"**step {step}**: stopped before")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+CURVE_LABEL = "Held-out loss while both fine-tune (lower = better)"
+
+
+def transfer_plot(tracks: dict[str, ft.Track] | None) -> dict:
+    """The curve, and a label that says the starting gap in numbers (the orange line marks it)."""
+    label = CURVE_LABEL
+    if tracks and all(t.curve for t in tracks.values()):
+        gap = tracks[ft.FRESH].curve[0][1] - tracks[ft.PRETRAINED].curve[0][1]
+        label = f"{CURVE_LABEL}: the pre-trained model starts {gap:.2f} nats lower (orange line at step 0)"
+    return gr.update(value=transfer_curve(tracks), label=label)
 
 
 def _loss_at(track: ft.Track, step: int) -> float | None:
@@ -271,18 +284,18 @@ def on_transfer(guess, steps, run_key, request: gr.Request = None):
     parent = None
     for progress, parent, parent_note in _visitor_parent(run_key, request):
         if parent is None:
-            yield transfer_curve(None), transfer_samples(None), progress
+            yield transfer_plot(None), transfer_samples(None), progress
     parent_note = " ".join([parent_note, *notes])
     key = ("transfer", parent.key, tuning, device())
     answer = ANSWERS.get(key)
     if answer is not None:
         tracks, seconds = answer
-        yield transfer_curve(tracks), transfer_samples(tracks), transfer_status(tracks, tuning, parent_note, guess, True, seconds, True)
+        yield transfer_plot(tracks), transfer_samples(tracks), transfer_status(tracks, tuning, parent_note, guess, True, seconds, True)
         return
     last = 0.0
     for progress in _transfer_events(parent.config, parent.checkpoints[-1].state, tuning):
         if progress.done or time.perf_counter() - last >= STREAM_EVERY_S:
-            yield (transfer_curve(progress.tracks), transfer_samples(progress.tracks),
+            yield (transfer_plot(progress.tracks), transfer_samples(progress.tracks),
                    transfer_status(progress.tracks, tuning, parent_note, guess, progress.done, progress.seconds, False, progress.stopped))
             last = time.perf_counter()
     if not progress.stopped:
@@ -291,10 +304,16 @@ def on_transfer(guess, steps, run_key, request: gr.Request = None):
 
 # --- 2 · homogenization ------------------------------------------------------------------------------------
 def habit_bars(answer: ft.Inheritance | None) -> pd.DataFrame:
-    """model, probability, continuation: P(" she ") and P(" he ") after "The glimmerwright said"."""
-    rows = []
-    for habit in answer.habits if answer else []:
-        rows += [(habit.model, habit.planted, ft.PLANTED.strip()), (habit.model, habit.alternative, ft.ALTERNATIVE.strip())]
+    """model, probability, continuation: P(" she ") and P(" he ") after "The glimmerwright said".
+
+    Before the answer, one row per continuation with no probability: vega draws no bar for it,
+    but fixes the chart's colours when it first draws, so both must be there from the start."""
+    if answer is None:
+        rows = [(ft.PARENT, None, word) for word in HABIT_COLORS]
+    else:
+        rows = []
+        for habit in answer.habits:
+            rows += [(habit.model, habit.planted, ft.PLANTED.strip()), (habit.model, habit.alternative, ft.ALTERNATIVE.strip())]
     return pd.DataFrame(rows, columns=["model", "probability", "continuation"]).astype({"probability": float})
 
 
@@ -493,7 +512,7 @@ def create(text_key: gr.State, lent: Parents) -> None:
             with gr.Column(scale=3):
                 curve = gr.LinePlot(
                     x="step", y="held_out_loss", color="model", color_map=TRANSFER_COLORS, height=300,
-                    y_title="held-out loss on the licence (nats)", label="Held-out loss while both fine-tune (lower = better)",
+                    y_title="held-out loss on the licence (nats)", label=CURVE_LABEL,
                     elem_id="pretrain-transfer-curve",
                 )
                 _key_line("Lines", TRANSFER_COLORS)
@@ -515,7 +534,7 @@ def create(text_key: gr.State, lent: Parents) -> None:
             with gr.Column(scale=3):
                 bars = gr.BarPlot(
                     x="model", y="probability", color="continuation", color_map=HABIT_COLORS, sort=MODEL_ORDER, height=280,
-                    x_title=" ", label=f"Probability of each continuation after “{ft.ASSOCIATION_PROMPT}”", elem_id="pretrain-habit-bars",
+                    label=f"Probability of each continuation after “{ft.ASSOCIATION_PROMPT}”", elem_id="pretrain-habit-bars",
                 )
                 _key_line("Continuations (stacked)", {f"“{word}”": c for word, c in HABIT_COLORS.items()})
                 gains = gr.BarPlot(

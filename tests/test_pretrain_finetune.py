@@ -176,6 +176,8 @@ def test_without_the_licence_the_transfer_panel_is_off_and_says_why(no_licence, 
 
 # --- through the app's API ------------------------------------------------------------------------------------
 def _frame(value) -> pd.DataFrame:
+    """A plot's value as the API returns it (its data, or an update holding it) -> a DataFrame."""
+    value = value.get("value", value) if value.get("__type__") == "update" else value
     return pd.DataFrame(value["data"], columns=value["columns"])
 
 
@@ -185,9 +187,12 @@ def test_api_transfer_then_replay(client):
     frame = _frame(curve)
     assert set(frame["model"]) == set(panels.TRANSFER_COLORS)
     assert frame["step"].max() == steps and "Before any fine-tuning" in status and "default one" in status
-    assert f"| step&nbsp;{steps} |" in samples and "Your guess" in status
+    starts = frame[frame["step"] == 0].groupby("model")["held_out_loss"].first()
+    gap = starts[ft.FRESH] - starts[ft.PRETRAINED]
+    assert f"starts {gap:.2f} nats lower" in curve["label"]  # the starting gap, marked and said
+    assert f"**step {steps}** (" in samples and "Your guess" in status
     again = client.predict(ft.FRESH, steps, api_name="/pretrain_transfer")
-    assert "Replayed" in again[2] and again[0]["data"] == curve["data"] and again[1] == samples
+    assert "Replayed" in again[2] and _frame(again[0]).equals(frame) and again[1] == samples
 
 
 def test_api_homogenize_and_memorize(client):
@@ -206,6 +211,8 @@ def test_each_replay_hands_out_its_own_values(client):
     """gradio changes the values it is handed; a replay must not give two visitors one object."""
     client.predict(panels.NO_GUESS, panels.TRANSFER_STEPS[0], api_name="/pretrain_transfer")  # cached now
     first = list(panels.on_transfer(panels.NO_GUESS, panels.TRANSFER_STEPS[0], ""))[-1]
-    first[0].loc[:, "held_out_loss"] = -1.0
+    first[0]["value"].loc[:, "held_out_loss"] = -1.0
+    first[0]["label"] = "changed"
     second = list(panels.on_transfer(panels.NO_GUESS, panels.TRANSFER_STEPS[0], ""))[-1]
-    assert (second[0]["held_out_loss"].dropna() > 0).all()
+    assert second[0] is not first[0] and second[0]["label"] != "changed"
+    assert (second[0]["value"]["held_out_loss"].dropna() > 0).all()

@@ -95,6 +95,11 @@ def test_habit_bars_follow_each_strength(page, own_client):
         what = f"after run {i + 1} ({strength})"
         expect_bars(page, "pretrain-habit-bars", plot_frame(bars, "model", "probability", "continuation"), **HABIT, timeout_s=TIMEOUT_S, what=what)
         expect_bars(page, "pretrain-habit-gain-bars", plot_frame(gains, "child", "gain"), **GAIN, what=what)
+        # Each bar in its continuation's colour (a chart first drawn without both would draw them without a fill)
+        fills = page.evaluate("""() => [...document.querySelectorAll('#pretrain-habit-bars path[aria-roledescription="bar"]')]
+            .map(b => [(b.getAttribute('aria-label').match(/continuation: (\\w+)/) || [])[1], getComputedStyle(b).fill])""")
+        wanted = {word: tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5)) for word, colour in panels.HABIT_COLORS.items()}
+        assert fills and all(fill == "rgb({}, {}, {})".format(*wanted[word]) for word, fill in fills), fills
         if i == 0:
             screenshot(page, "pretrain-habit")
 
