@@ -112,8 +112,13 @@ def test_the_planted_habit_travels_to_the_child_fine_tuned_nearby_and_fades_far_
 
 
 def test_fine_tuning_harder_fades_the_habit_in_the_near_child_too(planted_parent, gentle):
-    hard = _inheritance(planted_parent, 100, 1e-3)
-    assert _odds(hard, "child on reference text") < _odds(gentle, "child on reference text") / 3
+    """The near child alone (the far one has lost it already), fine-tuned 50 steps at 0.001."""
+    name, (_, train, held) = next(iter(ft.child_texts().items()))
+    child = ft.fresh_copy(PARENT, planted_parent.checkpoints[-1].state, 0)
+    for _ in ft.fine_tune({name: child}, PARENT.context, ft.Tuning(steps=50, lr=1e-3, batch=16, eval_every=50), train, ft.windows(held, PARENT.context)):
+        pass
+    hard = ft.habit(child.eval(), PARENT.context, name)
+    assert hard.planted / hard.alternative < _odds(gentle, name) / 3
 
 
 # --- memorization -------------------------------------------------------------------------------------------
