@@ -533,13 +533,13 @@ def create(text_key: gr.State, lent: Parents) -> None:
                 hstatus = gr.Markdown(elem_id="pretrain-habit-status")
             with gr.Column(scale=3):
                 bars = gr.BarPlot(
-                    x="model", y="probability", color="continuation", color_map=HABIT_COLORS, sort=MODEL_ORDER, height=280,
-                    label=f"Probability of each continuation after “{ft.ASSOCIATION_PROMPT}”", elem_id="pretrain-habit-bars",
+                    x="model", y="probability", color="continuation", color_map=HABIT_COLORS, sort=MODEL_ORDER, height=300,
+                    x_label_angle=-20, label=f"Probability of what follows “{ft.ASSOCIATION_PROMPT}”", elem_id="pretrain-habit-bars",
                 )
                 _key_line("Continuations (stacked)", {f"“{word}”": c for word, c in HABIT_COLORS.items()})
                 gains = gr.BarPlot(
-                    x="child", y="gain", sort=MODEL_ORDER[2:], height=180,
-                    label="What each child gained on its own text: the fall in its held-out loss (nats)", elem_id="pretrain-habit-gain-bars",
+                    x="child", y="gain", sort=MODEL_ORDER[2:], height=260, x_label_angle=-10,
+                    label="Gain on its own text (nats)", elem_id="pretrain-habit-gain-bars",
                 )
         hrun.click(on_homogenize, [hguess, strength], [bars, gains, hstatus], api_name="pretrain_homogenize", **ui.heavy())
         ui.bring_into_view(hrun.click, "pretrain-habit-bars")
@@ -557,13 +557,13 @@ def create(text_key: gr.State, lent: Parents) -> None:
                 mstatus = gr.Markdown(elem_id="pretrain-memory-status")
             with gr.Column(scale=3):
                 verbatim = gr.BarPlot(
-                    x="copies", y="characters", sort=COPIES_ORDER, y_lim=[0, 9], height=240,
-                    label="Copies in the training text (k) against the characters of the code written back verbatim",
+                    x="copies", y="characters", sort=COPIES_ORDER, y_lim=[0, 9], height=280,
+                    label="Characters written back, by k",
                     elem_id="pretrain-memory-verbatim-bars",
                 )
                 chars = gr.BarPlot(
-                    x="character", y="probability", sort="x", y_lim=[0, 1], height=200,
-                    label="The chosen line: each character of the code, its probability", elem_id="pretrain-memory-char-bars",
+                    x="character", y="probability", sort="x", y_lim=[0, 1], height=260,
+                    label="Each character of the chosen code", elem_id="pretrain-memory-char-bars",
                 )
         detail = gr.Markdown(elem_id="pretrain-memory-detail")
         mrun.click(on_memorize, [mguess, copies], [verbatim, chars, detail, mstatus], api_name="pretrain_memorize", **ui.heavy())
