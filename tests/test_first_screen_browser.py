@@ -87,7 +87,6 @@ def test_first_screen(page, title, module_name):
     page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))  # the window only, as seen
 
 
-
 # A tab may hold more panels, each on a tab of its own (`PANEL_SCREENS`, each like FIRST_SCREEN plus
 # the title of its tab): after opening it, its inputs and button are on the first screen too, and
 # its result comes into view after a click.
