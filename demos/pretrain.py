@@ -18,6 +18,7 @@ from typing import Iterator
 
 import gradio as gr
 
+from demos import pretrain_finetune_panels as finetune_panels
 from demos import pretrain_show as show
 from gallery import pretraining as engine
 from gallery import inputs, settings, ui
@@ -54,6 +55,7 @@ CURVE_COLORS = {"training loss": PALETTE[0], "held-out loss": PALETTE[1]}
 SIZE_COLORS = {show.size_label(l, w): c for (l, w), c in zip(SCALE_SIZES, PALETTE)}
 FLOPS_TITLE = "log₁₀ compute in FLOPs (estimated as 6 · N · tokens)"
 FIRST_SCREEN = {"inputs": ["pretrain-prompt", "pretrain-text-steps"], "button": "pretrain-text-train", "result": "pretrain-curve"}
+PANEL_SCREENS = finetune_panels.PANEL_SCREENS  # the panels after pre-training, each on its own tab
 STORE = engine.RunStore(settings.PRETRAIN_CACHE_DIR, memory_runs=8, disk_runs=16)  # worst case ~0.4 GB RAM, ~0.7 GB disk
 
 
@@ -341,8 +343,8 @@ def _train_controls(steps_range, panel: str):
 
 
 def create_demo() -> None:
-    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale")
-    with gr.Tabs():
+    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale, fine-tuning and its risks")
+    with gr.Tabs(elem_id="pretrain-tabs"):
         with gr.Tab("Text: predict the next byte", id="pretrain-text"):
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
@@ -419,6 +421,11 @@ def create_demo() -> None:
                 "and are not tuned per size, so the slopes you see are not the published scaling laws."
             )
             strain.click(on_train_scale, [ssteps, sseed], [compute_curves, by_params, by_compute, sstatus], api_name="pretrain_scale", **ui.heavy())
+
+        # After pre-training: fine-tune, inherited habits, memorized secrets (demos/pretrain_finetune_panels.py),
+        # lent the text panel's runs: the visitor's last one, and the default, trained once and cached.
+        default = text_config(DEFAULT_TEXT_SIZE, TEXT_STEPS[0], 0, [])
+        finetune_panels.create(text_key, finetune_panels.Parents(config=default, find=STORE.get, runs=runs))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Take the README's screenshots: the gallery as an attendee sees it at 1280×800 and on a phone
 (390×844), offline, with the bundled models (real weights), and a presenter's room. Run from the
-repository root: `python scripts/screenshots.py`. Writes small PNGs into docs/screenshots/."""
+repository root: `python scripts/screenshots.py` (`--only pretrain`: the pre-train tab and its
+panels after pre-training, nothing else). Writes small PNGs into docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -40,7 +41,26 @@ def _save_full(page, name: str) -> None:
     print(path, path.stat().st_size // 1024, "KB")
 
 
-def main() -> None:
+def pretrain_panels(page) -> None:
+    """The panels after pre-training, each after its default click (the default text model is
+    trained by then; the planted parent trains in the first panel that needs it)."""
+    for tab_name, button, done, name in [
+        ("Fine-tune: legal text", "#pretrain-transfer-run", "s of fine-tuning", "pretrain-transfer"),
+        ("Memorized secrets", "#pretrain-memory-run", "gives back whole|No code comes back", "pretrain-memory"),
+        ("Inherited habits", "#pretrain-habit-run", "on its own text went", "pretrain-habits"),
+    ]:
+        page.get_by_role("tab", name=tab_name, exact=True).click()
+        page.locator(button).click()
+        status = button.replace("-run", "-status")
+        page.wait_for_function(
+            "([id, pattern]) => new RegExp(pattern).test((document.querySelector(id) || {}).innerText || '')",
+            arg=[status, done], timeout=900_000,
+        )
+        page.wait_for_timeout(2000)
+        _save_full(page, name)
+
+
+def main(only: str = "all") -> None:
     from playwright.sync_api import sync_playwright
 
     import app as gallery_app
@@ -52,6 +72,16 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        if only == "pretrain":
+            page.goto(f"{url}?tab=pretrain")
+            page.locator("#pretrain-text-train").click(timeout=30_000)
+            page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache")).first.wait_for(timeout=600_000)
+            page.wait_for_timeout(1500)
+            _save_full(page, "pretrain-trained")
+            pretrain_panels(page)
+            browser.close()
+            blocks.close()
+            return
         page.goto(url)
         page.wait_for_selector("#next-word-model-bars .vega-embed svg", timeout=120_000)  # opens alive
         page.wait_for_timeout(1500)
@@ -101,9 +131,14 @@ def main() -> None:
         page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache")).first.wait_for(timeout=600_000)
         page.wait_for_timeout(1500)
         _save_full(page, "pretrain-trained")
+        pretrain_panels(page)
         browser.close()
     blocks.close()
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["all", "pretrain"], default="all")
+    main(parser.parse_args().only)
