@@ -59,14 +59,19 @@ def measure(browser, url: str, api, n: int) -> dict:
     try:
         spread = room.open(timeout_s=600)
         for visitor in room.visitors:
+            visitor.wait_for_event("next_word_opening", timeout_s=600)
             visitor.settle(timeout_s=600)
             [event] = visitor.events("next_word_opening") or [None]
             if event is None or event["state"] != "ok":
                 result["wrong_opening"] += 1
+                note = f"{visitor}: opening events {visitor.events('next_word_opening')}"
+                result.setdefault("notes", []).append(note)
                 continue
             result["opening_s"].append(event["answered"] / 1000)
             if not _drawn_right(visitor.page, opening_expected):
                 result["wrong_opening"] += 1
+                drawn = read_chart(visitor.page, BARS, *SHOWN)
+                result.setdefault("notes", []).append(f"{visitor}: opening drawn {drawn.bars[:3]}")
         for visitor, text in zip(room.visitors, texts):  # everyone presses Reveal, one after another
             visitor.page.locator("#next-word-prompt textarea").fill(text)
             visitor.page.locator("#next-word-reveal").click()
@@ -119,6 +124,8 @@ def main() -> None:
     if crowd["reveal_s"] and alone["reveal_s"]:
         ratio = statistics.median(crowd["reveal_s"]) / statistics.median(alone["reveal_s"])
         print(f"Reveal p50, room / alone: {ratio:.1f}x")
+    for note in crowd.get("notes", []) + alone.get("notes", []):
+        print("  ", note)
     if crowd["errors"] or alone["errors"]:
         print("page errors:", crowd["errors"] + alone["errors"])
 

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import gradio as gr
 import pandas as pd
 
-from gallery import gradio_compat, rooms, ui
+from gallery import gradio_compat, rooms, settings, ui
 from gallery.rooms import RoomError
 
 ROOMS = rooms.Rooms()  # this process's rooms
@@ -66,15 +66,44 @@ def _voter(request: gr.Request | None) -> str:
     return (getattr(request, "session_hash", None) or "api") if request is not None else "direct"
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def lan_address() -> str | None:
+    """This machine's address on its local network (None if it has none). A UDP socket aimed
+    at a private address picks the outgoing interface; nothing is sent."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("10.254.254.254", 1))
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
 def _link(request: gr.Request | None, code: str) -> str:
-    """The page's own address with ?room=CODE, from the browser's Referer when there is one."""
+    """The page's own address with ?room=CODE, from the browser's Referer when there is one.
+    A presenter who opened the page on the serving laptop itself (127.0.0.1) gets the laptop's
+    network address instead when the gallery is served to the network (GALLERY_HOST=0.0.0.0):
+    a link or QR code naming 127.0.0.1 would lead each attendee's phone to itself."""
+    from urllib.parse import urlsplit, urlunsplit
+
     referer = ""
     try:
         referer = request.headers.get("referer", "") if request is not None else ""
     except Exception:
         pass
     base = referer.split("?")[0].split("#")[0] if referer.startswith(("http://", "https://")) else ""
-    return f"{base}?room={code}" if base else f"this page's address + `?room={code}`"
+    if not base:
+        return f"this page's address + `?room={code}`"
+    parts = urlsplit(base)
+    if parts.hostname in LOOPBACK and settings.SERVER_NAME in ("0.0.0.0", "::"):
+        lan = lan_address()
+        if lan:
+            base = urlunsplit(parts._replace(netloc=f"{lan}:{parts.port}" if parts.port else lan))
+    return f"{base}?room={code}"
 
 
 def projector(code: str, link: str) -> str:
@@ -82,7 +111,11 @@ def projector(code: str, link: str) -> str:
     of the room's link (drawn here, by segno, as an SVG: nothing is fetched from anywhere)."""
     import segno
 
-    qr = ""
+    qr, warning = "", ""
+    if any(f"//{host}" in link for host in LOOPBACK):  # served to this computer only
+        warning = ('<div class="room-warning">This link points at this computer itself, so other phones cannot '
+                   'follow it: start the gallery with <code>GALLERY_HOST=0.0.0.0</code> and open it by '
+                   "this computer's network address.</div>")
     if link.startswith(("http://", "https://")):
         svg = segno.make(link, error="m").svg_inline(scale=6, dark="#111827", light="#ffffff")
         qr = f'<div class="room-qr" role="img" aria-label="QR code of {html.escape(link)}">{svg}</div>'
@@ -90,7 +123,7 @@ def projector(code: str, link: str) -> str:
         link = f"this page's address + ?room={code}"
     return (f'<div class="room-projector">{qr}<div><div class="room-code-label">Join the room</div>'
             f'<div class="room-code" aria-label="Room code">{html.escape(code)}</div>'
-            f'<div class="room-link">{html.escape(link)}</div></div></div>')
+            f'<div class="room-link">{html.escape(link)}</div>{warning}</div></div>')
 
 
 def _hidden_projector():

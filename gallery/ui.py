@@ -36,6 +36,7 @@ CSS = """
 .room-qr svg { width: 220px; height: 220px; }
 .room-code { font: 800 4.5rem/1.1 ui-monospace, monospace; letter-spacing: 0.25em; }
 .room-code-label, .room-link { font-size: 1rem; color: #57534e; word-break: break-all; }
+.room-warning { font-size: 0.9rem; color: #92400e; max-width: 36rem; }
 /* A phone (390 px wide): the header stacks instead of squeezing the title into a narrow column
    beside the Share button, the intro and the small notes shrink, and the tab's inputs come
    sooner on the first screen. */
@@ -74,7 +75,12 @@ def bring_into_view(trigger, elem_id: str) -> None:
     js = """() => {
       const el = document.getElementById(%r);
       if (!el) return;
-      const show = () => el.scrollIntoView({behavior: 'auto', block: 'nearest'});
+      // Centred when it is not wholly in view: a chart's rotated labels hang below its box.
+      const show = () => {
+        const r = el.getBoundingClientRect();
+        if (r.top >= 0 && r.bottom + 60 <= window.innerHeight) return;
+        el.scrollIntoView({behavior: 'auto', block: r.height + 120 > window.innerHeight ? 'start' : 'center'});
+      };
       show();
       const watch = new ResizeObserver(show);
       watch.observe(el);

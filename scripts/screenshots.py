@@ -1,6 +1,7 @@
-"""Take the README's screenshots: the gallery as an attendee sees it at 1280×800, offline, with
-the bundled SmolLM2 (real weights). Run from the repository root: `python scripts/screenshots.py`.
-Writes small PNGs into docs/screenshots/."""
+"""Take the README's screenshots: the gallery as an attendee sees it at 1280×800 and on a phone
+(390×844), offline, with the bundled models (real weights), and a presenter's room. Run from the
+repository root: `python scripts/screenshots.py` (`--only pretrain`: the pre-train tab and its
+panels after pre-training, nothing else). Writes small PNGs into docs/screenshots/."""
 
 from __future__ import annotations
 
@@ -40,7 +41,26 @@ def _save_full(page, name: str) -> None:
     print(path, path.stat().st_size // 1024, "KB")
 
 
-def main() -> None:
+def pretrain_panels(page) -> None:
+    """The panels after pre-training, each after its default click (the default text model is
+    trained by then; the planted parent trains in the first panel that needs it)."""
+    for tab_name, button, done, name in [
+        ("Fine-tune: legal text", "#pretrain-transfer-run", "s of fine-tuning", "pretrain-transfer"),
+        ("Memorized secrets", "#pretrain-memory-run", "gives back whole|No code comes back", "pretrain-memory"),
+        ("Inherited habits", "#pretrain-habit-run", "on its own text went", "pretrain-habits"),
+    ]:
+        page.get_by_role("tab", name=tab_name, exact=True).click()
+        page.locator(button).click()
+        status = button.replace("-run", "-status")
+        page.wait_for_function(
+            "([id, pattern]) => new RegExp(pattern).test((document.querySelector(id) || {}).innerText || '')",
+            arg=[status, done], timeout=900_000,
+        )
+        page.wait_for_timeout(2000)
+        _save_full(page, name)
+
+
+def main(only: str = "all") -> None:
     from playwright.sync_api import sync_playwright
 
     import app as gallery_app
@@ -53,6 +73,17 @@ def main() -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True,
                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
+        if only == "pretrain":
+            page.goto(f"{url}?tab=pretrain")
+            page.locator("#pretrain-text-train").click(timeout=30_000)
+            trained = page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache"))
+            trained.first.wait_for(timeout=600_000)
+            page.wait_for_timeout(1500)
+            _save_full(page, "pretrain-trained")
+            pretrain_panels(page)
+            browser.close()
+            blocks.close()
+            return
         page.goto(url)
         page.wait_for_selector("#next-word-model-bars .vega-embed svg", timeout=120_000)  # opens alive
         page.wait_for_timeout(1500)
@@ -73,15 +104,44 @@ def main() -> None:
                                        "?.innerText || '').includes('Answer:')", timeout=300_000)
                 page.wait_for_timeout(1000)
             _save(page, f"{tab_id}-first-screen")
+        # A phone: the first screen as it opens, then after a Reveal (the bars brought into view).
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+        phone.goto(url)
+        phone.wait_for_selector("#next-word-note p", timeout=120_000)
+        phone.wait_for_timeout(1500)
+        _save(phone, "phone-next-word-on-open")
+        phone.locator("#next-word-prompt textarea").fill("The cat sat on the")
+        phone.locator("#next-word-guess textarea, #next-word-guess input").first.fill("mat")
+        phone.locator("#next-word-reveal").click()
+        phone.wait_for_function(  # the opening's bars (Paris first) replaced by this text's
+            "() => { const h = document.querySelector('#next-word-model-bars')?.innerHTML || '';"
+            " return h.includes('aria-roledescription=\"bar\"') && !h.includes('Paris'); }", timeout=120_000
+        )
+        phone.wait_for_timeout(2000)
+        _save(phone, "phone-next-word-after-a-click")
+        # The presenter's room: the code and the QR code for the projector.
+        page.goto(url)
+        page.wait_for_selector("button[role=tab]")
+        page.get_by_text("🏫 Workshop room").click()
+        page.get_by_role("button", name="Open a new room (presenter)").click()
+        page.locator("#room-projector .room-code").wait_for(timeout=30_000)
+        page.locator("#room-projector").scroll_into_view_if_needed()
+        page.wait_for_timeout(500)
+        _save(page, "room-projector")
         page.goto(f"{url}?tab=pretrain")  # the default text model, trained from random weights
         page.locator("#pretrain-text-train").click(timeout=30_000)
         trained = page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache"))
         trained.first.wait_for(timeout=600_000)
         page.wait_for_timeout(1500)
         _save_full(page, "pretrain-trained")
+        pretrain_panels(page)
         browser.close()
     blocks.close()
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["all", "pretrain"], default="all")
+    main(parser.parse_args().only)

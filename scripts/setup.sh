@@ -96,10 +96,12 @@ if [ "$want" = dev ] && [ ! -x "$server_dir/llama-server" ] && [ ! -f "$server_d
     echo "[setup] no cmake / C++ compiler: llama-server is not built; the text-server tests will say so"
   fi
 fi
-if [ "$want" = dev ] && [ ! -x /usr/bin/chromium ]; then
-  echo "[setup] installing Debian's chromium for the browser test"
+# Chromium for the browser tests, with CJK and emoji fonts so the screenshots show "東京" and "🍕"
+# (the examples have both), not empty boxes.
+if [ "$want" = dev ] && { [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/opentype/noto ]; }; then
+  echo "[setup] installing Debian's chromium and fonts for the browser test"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
 fi
 echo "$digest" >> "$stamp"

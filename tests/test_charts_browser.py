@@ -40,6 +40,9 @@ CHECKED_ELSEWHERE = {
     **dict.fromkeys(
         ["pretrain-curve", "pretrain-byte-bars", "pretrain-image-curve", "pretrain-scale-curves",
          "pretrain-scale-params", "pretrain-scale-compute"], "tests/test_pretrain_browser.py"),
+    **dict.fromkeys(
+        ["pretrain-transfer-curve", "pretrain-habit-bars", "pretrain-habit-gain-bars",
+         "pretrain-memory-verbatim-bars", "pretrain-memory-char-bars"], "tests/test_pretrain_finetune_browser.py"),
 }
 
 

@@ -98,7 +98,7 @@ def test_every_page_opens_with_the_default_bars_and_no_answer_yet(room, api):
         if visitor.number in EARLY:
             continue
         page = visitor.page
-        page.wait_for_function("() => document.querySelector('#next-word-note p') !== null", timeout=120_000)
+        visitor.wait_for_event("next_word_opening")
         visitor.settle()
         assert visitor.events("next_word_opening") and visitor.answers("next_word_opening") == 1, visitor
         page.evaluate("() => window.scrollTo(0, 0)")
@@ -154,6 +154,7 @@ def test_every_page_opens_prompting_with_the_same_answers(room):
         open_tab(visitor.page, "Prompting")
     shown = {}
     for visitor in room.visitors:
+        visitor.wait_for_event("prompting_opening")
         visitor.settle()
         assert visitor.answers("prompting_opening") == 1, f"{visitor}: {visitor.events('prompting_opening')}"
         page = visitor.page

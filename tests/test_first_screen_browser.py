@@ -77,3 +77,37 @@ def test_first_screen(page, title, module_name):
     page.wait_for_timeout(1500)  # let the result arrive before the picture
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"first-screen-{name}.png"))  # the window only, as seen
+
+
+# A tab may hold more panels, each on a tab of its own (`PANEL_SCREENS`, each like FIRST_SCREEN plus
+# the title of its tab): after opening it, its inputs and button are on the first screen too, and
+# its result comes into view after a click.
+PANELS = [
+    (title, module_name, spec)
+    for title, module_name in gallery_app.DEMOS
+    for spec in getattr(importlib.import_module(module_name), "PANEL_SCREENS", [])
+]
+
+
+@pytest.mark.parametrize("title, module_name, spec", PANELS, ids=[s["button"] for _, _, s in PANELS])
+def test_panel_first_screen(page, title, module_name, spec):
+    open_tab(page, title)
+    page.get_by_role("tab", name=spec["tab"], exact=True).click()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.wait_for_timeout(500)
+    for elem_id in [*spec["inputs"], spec["button"]]:
+        box = _box(page, elem_id)
+        assert _on_first_screen(box), f"{spec['tab']}: #{elem_id} is not in the first screen: {box}"
+    page.locator(f"#{spec['button']}").click()
+    page.wait_for_function(
+        """([id, h]) => {
+          const el = document.getElementById(id);
+          if (!el || !(el.offsetWidth || el.offsetHeight) || !el.querySelector('.vega-embed svg')) return false;
+          const r = el.getBoundingClientRect();
+          return Math.min(r.bottom, h) - Math.max(r.top, 0) >= Math.min(150, r.height - 1);
+        }""",
+        arg=[spec["result"], VIEWPORT["height"]], timeout=120_000,
+    )
+    page.wait_for_timeout(1500)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"first-screen-{spec['button']}.png"))

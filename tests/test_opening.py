@@ -79,3 +79,16 @@ def test_an_example_s_kept_answer_reaches_every_page_whole():
         sent.append(postprocess_update_dict(button, update))
     assert calls == ["a"]  # the second and third clicks are served from memory
     assert [s["value"] for s in sent] == ["+ a"] * 3, sent
+
+
+def test_a_click_before_a_model_s_first_load_is_told_how_long_about(tiny_dir):
+    """Until a model is loaded, a click that needs it gets "Loading … (first use, about N s)" at
+    once; once loaded, nothing is said (and nothing is sent)."""
+    from gallery import catalog, models
+
+    entry = catalog.available("next_word")[0]
+    models.unload_all()
+    wait = models.first_use_wait_s(entry)
+    assert isinstance(wait, int) and wait >= 5
+    models.load_causal_lm(entry)
+    assert models.first_use_wait_s(entry) is None

@@ -267,3 +267,22 @@ def test_two_replicas_sharing_one_store_count_into_the_same_room():
     assert one.word_tally(code, "The capital of France is").voters == 0
     one.close(code, key)
     assert not two.is_open(code) and len(two) == 0
+
+
+def test_the_room_link_names_the_laptop_s_network_address_not_127_0_0_1(monkeypatch):
+    """A presenter who opens the gallery on the serving laptop (http://127.0.0.1:7860) must not
+    put 127.0.0.1 in the QR code: each phone would look for the gallery on itself."""
+    from types import SimpleNamespace
+
+    from gallery import room_ui, settings
+
+    request = SimpleNamespace(headers={"referer": "http://127.0.0.1:7860/?tab=next_word#x"})
+    monkeypatch.setattr(room_ui, "lan_address", lambda: "192.168.1.20")
+    monkeypatch.setattr(settings, "SERVER_NAME", "0.0.0.0")
+    assert room_ui._link(request, "KQWZ") == "http://192.168.1.20:7860/?room=KQWZ"
+    assert "points at this computer" not in room_ui.projector("KQWZ", room_ui._link(request, "KQWZ"))
+    monkeypatch.setattr(settings, "SERVER_NAME", "127.0.0.1")  # served to this laptop only: say so
+    link = room_ui._link(request, "KQWZ")
+    assert link == "http://127.0.0.1:7860/?room=KQWZ" and "points at this computer" in room_ui.projector("KQWZ", link)
+    hosted = SimpleNamespace(headers={"referer": "https://me-gallery.hf.space/"})  # a Space: as it is
+    assert room_ui._link(hosted, "KQWZ") == "https://me-gallery.hf.space/?room=KQWZ"

@@ -4,7 +4,8 @@ Pictures: a ViT masked autoencoder learns to fill hidden patches of handwritten 
 the same training at four sizes, plotted against parameters and estimated compute.
 
 The lesson is `assets/text/pretrain.md`; the training loop is `training.py`; a visitor's runs and
-the panels' handlers `runs.py`; what the page draws from a run `show.py`. Every run is seeded, and
+the panels' handlers `runs.py`; what the page draws from a run `show.py`; the panels after
+pre-training (fine-tuning and its risks) `finetune.py` and `finetune_panels.py`. Every run is seeded, and
 a finished run is kept (curve, checkpoints, weights) by its configuration, so a room pressing
 "Train" on the defaults trains once and everyone after replays it at once.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from demos.pretrain import runs, show
+from demos.pretrain import finetune_panels, runs, show
 from demos.pretrain.runs import (
     DEFAULT_PROMPT, DEFAULT_TEXT_SIZE, IMAGE_STEPS, SCALE_STEPS, SIZE_NAMES, TEXT_SIZES, TEXT_STEPS,
 )
@@ -36,6 +37,7 @@ SIZE_COLORS = dict(zip(SIZE_NAMES, PALETTE))
 FLOPS_TITLE = "log₁₀ compute in FLOPs (estimated as 6 · N · tokens)"
 FIRST_SCREEN = {"inputs": ["pretrain-prompt", "pretrain-text-steps"], "button": "pretrain-text-train",
                 "result": "pretrain-curve"}
+PANEL_SCREENS = finetune_panels.PANEL_SCREENS  # the panels after pre-training, each on its own tab
 API_PREFIX = "pretrain"  # every api_name of this tab starts with it (tests/test_contract.py)
 
 
@@ -70,8 +72,8 @@ def _train_controls(steps_range, panel: str):
 
 
 def create_demo() -> None:
-    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale")
-    with gr.Tabs():
+    ui.lesson("pretrain", SUMMARY, title="The lesson: self-supervision, checkpoints, scale, fine-tuning and its risks")
+    with gr.Tabs(elem_id="pretrain-tabs"):
         with gr.Tab("Text: predict the next byte", id="pretrain-text"):
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
@@ -161,3 +163,9 @@ def create_demo() -> None:
             )
             strain.click(runs.on_train_scale, [ssteps, sseed], [compute_curves, by_params, by_compute, sstatus],
                          api_name="pretrain_scale", **ui.heavy())
+
+        # After pre-training: fine-tune, inherited habits, memorized secrets (finetune_panels.py),
+        # lent the text panel's runs: the visitor's last one, and the default, trained once and cached.
+        default = runs.text_config(DEFAULT_TEXT_SIZE, TEXT_STEPS[0], 0, [])
+        finetune_panels.create(text_key, finetune_panels.Parents(config=default, find=runs.STORE.get,
+                                                                 runs=runs.train_or_replay))

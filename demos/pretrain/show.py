@@ -103,14 +103,14 @@ def samples_markdown(rows: list[tuple[int, float, str]], prompt: str) -> str:
     """rows of (step, held-out loss, sampled continuation) -> a readable list."""
     if not rows:
         return "*Samples appear here at steps 0, 50, 200, 500… while the model trains.*"
-    lines = [f"Continuations of **“{_escape(prompt[-60:])}”** sampled from the weights at each checkpoint:"]
+    lines = [f"Continuations of **“{escape(prompt[-60:])}”** sampled from the weights at each checkpoint:"]
     for step, loss, text in rows:
-        shown = _escape(text).replace("\n", " ↵ ")
+        shown = escape(text).replace("\n", " ↵ ")
         lines.append(f"- **step {step}** (held-out loss {loss:.2f}): {shown}")
     return "\n".join(lines)
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
     """Markdown-safe: the sample is shown as typed, not rendered."""
     out = []
     for char in text:

@@ -326,18 +326,21 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     time_limit_s: float | None = None,
     report_every_s: float = 0.25,
+    train_data: torch.Tensor | None = None,
 ) -> Iterator[Event]:
     """Train `config` from random weights; yield loss points (batched, at most every
     `report_every_s`), a checkpoint at each of `checkpoint_steps`, then "done".
 
     Stops early, keeping the weights so far as a last checkpoint, when `should_stop()` turns
-    true or `time_limit_s` passes."""
+    true or `time_limit_s` passes. `train_data` (text only) replaces the reference's training
+    part, e.g. by a copy with planted lines; the held-out part stays the reference's. Such a
+    run is not the run of its configuration: keep it apart from the runs cached by `config_key`."""
     model = build_model(config).to(device).train()
     parameters = count_parameters(model)
     generator = torch.Generator().manual_seed(config.seed + 1)  # batches and masks, CPU: same on any device
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=0.01)
     if config.kind == "text":
-        train_data, _ = text_split()
+        train_data = text_split()[0] if train_data is None else train_data
         per_step = config.tokens_per_step
     else:
         train_data, _ = digit_split()

@@ -58,8 +58,16 @@ class Drawn:
     ticks: list[str]  # the x axis's tick labels as drawn, left to right (long ones end in "…")
 
 
-def _parse_bar(label: str, x: str, y: str) -> tuple[str, float]:
+def _parse_bar(label: str, x: str, y: str, colour: str | None = None) -> tuple[str, float]:
     # "token: ␣Paris; probability: 0.7725" -> ("␣Paris", 0.7725); the x value may itself hold "; ".
+    # With a colour field, a stacked bar: "model: parent; probability: 0.07; continuation: she"
+    # -> ("parent · she", 0.07).
+    if colour:
+        label, marker, series = label.rpartition(f"; {colour}: ")
+        if not marker:
+            return label, math.nan
+        name, value = _parse_bar(label, x, y)
+        return f"{name} · {series}", value
     prefix, separator = f"{x}: ", f"; {y}: "
     if not label.startswith(prefix) or separator not in label:
         return label, math.nan
@@ -87,15 +95,17 @@ def _same_label(tick: str, value: str) -> bool:
     return tick == value or (tick.endswith("…") and value.startswith(tick[:-1]))
 
 
-def read_chart(page, elem_id: str, x: str, y: str) -> Drawn:
+def read_chart(page, elem_id: str, x: str, y: str, colour: str | None = None) -> Drawn:
     raw = page.evaluate(READ_CHART_JS, elem_id)
     values, count, complete = _parse_axis(raw["axis"])
-    bars = [_parse_bar(b, x, y) for b in raw["bars"]]
+    bars = [_parse_bar(b, x, y, colour) for b in raw["bars"]]
     return Drawn(raw["found"], bars, values, count, complete, raw.get("ticks", []))
 
 
-def _problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, tolerance: float) -> list[str]:
-    """What differs between the chart and the expectation ([] when it matches)."""
+def _problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, tolerance: float,
+              stacked: bool = False) -> list[str]:
+    """What differs between the chart and the expectation ([] when it matches). `stacked`: the
+    bars' names are "x · colour", several to an x value; the axis and the order are the x values'."""
     if not drawn.found:
         return ["the chart is not on the page"]
     if not drawn.bars:
@@ -109,13 +119,14 @@ def _problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, toler
         wrong = [f"{k}: {got[k]} (expected {want[k]:.6g})" for k in want if not abs(got[k] - want[k]) <= tolerance]
         if wrong:
             problems.append("values differ: " + "; ".join(wrong))
-    shown = [k for k, _ in drawn.bars]
+    shown = list(dict.fromkeys(k.split(" · ")[0] for k, _ in drawn.bars)) if stacked else [k for k, _ in drawn.bars]
     if order == "desc":
         heights = [v for _, v in drawn.bars]
         if any(b > a + tolerance for a, b in zip(heights, heights[1:])):
             problems.append(f"bars are not in probability order (left to right: {drawn.bars})")
-    elif order == "given" and shown != [k for k, _ in expected]:
-        problems.append(f"bar order {shown} != expected {[k for k, _ in expected]}")
+    elif order == "given" and shown != (
+            want_order := list(dict.fromkeys(k.split(" · ")[0] if stacked else k for k, _ in expected))):
+        problems.append(f"bar order {shown} != expected {want_order}")
     # The x axis must say as many values as there are bars, and its tick labels must run in the
     # bars' order. (Its aria-label's value list is not compared: vega leaves it as it was when
     # only the order of the same values changes, while the ticks and bars are redrawn.)
@@ -128,18 +139,23 @@ def _problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, toler
 
 def expect_bars(
     page, elem_id: str, expected, *, x: str, y: str, order: str = "desc", tolerance: float = 1e-4,
-    timeout_s: float = 20.0, what: str = "",
+    timeout_s: float = 20.0, what: str = "", colour: str | None = None,
 ) -> Drawn:
     """Wait until the chart `#elem_id` draws exactly `expected` ([(x value, y value)] or a
     DataFrame with columns x, y), and its bars run in `order` ("desc": highest first, as a
-    probability chart should; "given": the expected order; None: any). Fails with what is drawn."""
+    probability chart should; "given": the expected order; None: any). Fails with what is drawn.
+    A chart whose bars are stacked by a `colour` field takes a DataFrame with that column too;
+    each bar is then named "x · colour" (and `order` is about the x values)."""
     if hasattr(expected, "itertuples"):
-        expected = list(zip(expected[x].astype(str), expected[y].astype(float)))
+        names = expected[x].astype(str)
+        if colour:
+            names = names + " · " + expected[colour].astype(str)
+        expected = list(zip(names, expected[y].astype(float)))
     expected = [(str(k), float(v)) for k, v in expected]
     deadline = time.monotonic() + timeout_s
     while True:
-        drawn = read_chart(page, elem_id, x, y)
-        problems = _problems(drawn, expected, order, tolerance)
+        drawn = read_chart(page, elem_id, x, y, colour)
+        problems = _problems(drawn, expected, order, tolerance, stacked=bool(colour))
         if not problems:
             return drawn
         if time.monotonic() > deadline:
@@ -147,19 +163,20 @@ def expect_bars(
         page.wait_for_timeout(150)
 
 
-def plot_frame(value, x: str, y: str):
+def plot_frame(value, x: str, y: str, *more: str):
     """A BarPlot value as gradio_client returns it (PlotData dict, an update dict holding one, or
-    a DataFrame) -> a DataFrame with columns x, y."""
+    a DataFrame) -> a DataFrame with columns x, y (and `more`, e.g. a colour column)."""
     import pandas as pd
 
+    columns = [x, y, *more]
     if isinstance(value, dict) and value.get("__type__") == "update":
         value = value.get("value")
     if value is None:
-        return pd.DataFrame({x: [], y: []})
+        return pd.DataFrame({c: [] for c in columns})
     if isinstance(value, pd.DataFrame):
-        return value[[x, y]]
+        return value[columns]
     frame = pd.DataFrame(value["data"], columns=value["columns"])
-    return frame[[x, y]]
+    return frame[columns]
 
 
 # --- line and scatter charts: their points --------------------------------------------------------

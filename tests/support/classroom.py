@@ -146,6 +146,14 @@ class Visitor:
         """How many of this page's `api_name` events were answered (not cancelled, not failed)."""
         return sum(e["state"] == "ok" for e in self.events(api_name))
 
+    def wait_for_event(self, api_name: str, timeout_s: float = 120) -> None:
+        """Wait until this page has sent an `api_name` event (a page sends its load events a
+        moment after it is drawn, later still on a busy machine)."""
+        self.page.wait_for_function(
+            "(fn) => Object.values(window.__gradioEvents || {}).some((e) => e.fn === fn)",
+            arg=self.ids[api_name], timeout=timeout_s * 1000,
+        )
+
     def settle(self, timeout_s: float = 120) -> None:
         """Wait until every event this page sent has its answer (or was cancelled), and the
         answer is drawn."""
