@@ -1,5 +1,8 @@
 """The contract every tab of `app.DEMOS` keeps, checked over the app as it is built:
 
+- it is a package `demos/<tab>/` whose `__init__` declares it: TITLE, SUMMARY, FIRST_SCREEN,
+  API_PREFIX and `create_demo()` (a new tab is that package, its lesson, one line in `app.DEMOS`
+  and its tests: `test_a_new_tab_is_one_package_its_lesson_and_one_line_in_demos`);
 - its lesson text `assets/text/<module name>.md` exists and is not empty;
 - every public `api_name` is given explicitly, is unique in the whole app (gradio would silently
   rename a duplicate to `<name>_1`), and carries its owner's prefix: the tab's `API_PREFIX`, or the
@@ -18,6 +21,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import shutil
+import sys
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -83,6 +88,30 @@ def build_recorded(monkeypatch, build=None) -> BuiltApp:
 
 
 # --- the checks -----------------------------------------------------------------------------------
+DECLARATION = {"TITLE": str, "SUMMARY": str, "FIRST_SCREEN": dict, "API_PREFIX": str}
+
+
+def declaration_problems(module_name: str) -> list[str]:
+    """A tab is a package of demos/ whose __init__ declares it: TITLE, SUMMARY, FIRST_SCREEN
+    ({"inputs": [elem ids], "button": elem id, "result": elem id}), API_PREFIX and create_demo()."""
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        return [f"{module_name}: cannot be imported ({error})"]
+    problems = []
+    if module_name.count(".") != 1 or not module_name.startswith("demos.") or not hasattr(module, "__path__"):
+        problems.append(f"{module_name}: not a package of demos/ (a tab is demos/<tab>/)")
+    for name, kind in DECLARATION.items():
+        if not isinstance(getattr(module, name, None), kind):
+            problems.append(f"{module_name}: declares no {name} ({kind.__name__})")
+    if not callable(getattr(module, "create_demo", None)):
+        problems.append(f"{module_name}: declares no create_demo()")
+    screen = getattr(module, "FIRST_SCREEN", None)
+    if isinstance(screen, dict) and not {"inputs", "button", "result"} <= set(screen):
+        problems.append(f"{module_name}: FIRST_SCREEN names no inputs, button and result")
+    return problems
+
+
 def lesson_problems(module_name: str) -> list[str]:
     name = module_name.rsplit(".", 1)[-1]
     path = ui.TEXT_DIR / f"{name}.md"
@@ -167,6 +196,11 @@ def built():
     return recorded
 
 
+def test_every_tab_is_a_package_that_declares_itself():
+    problems = [p for _, module in gallery_app.DEMOS for p in declaration_problems(module)]
+    assert not problems, "\n".join(problems)
+
+
 def test_every_tab_has_its_lesson():
     assert len(gallery_app.DEMOS) >= 6
     problems = [p for _, module in gallery_app.DEMOS for p in lesson_problems(module)]
@@ -209,6 +243,66 @@ def test_the_bad_input_suite_knows_every_input_component_of_the_api(built):
 
 
 # --- each check fails on a broken case -----------------------------------------------------------------
+def test_the_declaration_check_finds_a_flat_module_and_each_missing_name():
+    problems = declaration_problems("gallery.ui")
+    assert "gallery.ui: not a package of demos/ (a tab is demos/<tab>/)" in problems
+    assert {"declares no TITLE (str)", "declares no FIRST_SCREEN (dict)", "declares no API_PREFIX (str)",
+            "declares no create_demo()"} <= {p.split(": ", 1)[1] for p in problems}
+    missing = "demos.nowhere: cannot be imported (No module named 'demos.nowhere')"
+    assert declaration_problems("demos.nowhere") == [missing]
+
+
+# A whole tab, as small as a tab can be: what a newcomer writes to add one.
+NEW_TAB = '''"""Echo: what you type comes back (the contract test's own tab)."""
+
+import gradio as gr
+
+from gallery import ui
+
+TITLE = "Echo"
+SUMMARY = "**Echo.** What you type comes back."
+FIRST_SCREEN = {"inputs": ["echo-text"], "button": "echo-run", "result": "echo-out"}
+API_PREFIX = "echo"
+
+
+@ui.user_errors
+def on_echo(text):
+    return text
+
+
+def create_demo() -> None:
+    ui.lesson("echo", SUMMARY)
+    text = gr.Textbox(label="Text", elem_id="echo-text")
+    run = gr.Button("Echo", elem_id="echo-run")
+    out = gr.Textbox(label="Back", elem_id="echo-out")
+    run.click(on_echo, text, out, api_name="echo")
+'''
+
+
+def test_a_new_tab_is_one_package_its_lesson_and_one_line_in_demos(tmp_path, monkeypatch):
+    import demos
+
+    (tmp_path / "tabs" / "echo").mkdir(parents=True)
+    (tmp_path / "tabs" / "echo" / "__init__.py").write_text(NEW_TAB)  # demos/echo/__init__.py
+    lessons = tmp_path / "text"
+    shutil.copytree(ui.TEXT_DIR, lessons)
+    (lessons / "echo.md").write_text("Echo: what you type comes back.\n")  # assets/text/echo.md
+    monkeypatch.setattr(demos, "__path__", [*demos.__path__, str(tmp_path / "tabs")])
+    monkeypatch.setattr(ui, "TEXT_DIR", lessons)
+    monkeypatch.setattr(gallery_app, "DEMOS", [*gallery_app.DEMOS, ("7 · Echo", "demos.echo")])  # the one line
+    try:
+        built = build_recorded(monkeypatch)
+        modules = [m for _, m in gallery_app.DEMOS]
+        problems = [p for m in modules for p in declaration_problems(m) + lesson_problems(m)]
+        problems += api_name_problems(built.events)
+        assert not problems, "\n".join(problems)
+        assert [(e.api_name, e.tab) for e in built.events if e.tab == "demos.echo"] == [("echo", "demos.echo")]
+        tabs = [b for b in gradio_compat.components(built.blocks) if isinstance(b, gr.Tab)]
+        assert "echo" in [t.id for t in tabs]  # built as the seventh tab, ?tab=echo
+    finally:
+        sys.modules.pop("demos.echo", None)
+
+
 def test_a_missing_or_empty_lesson_is_found_and_refused_at_build_time(tmp_path, monkeypatch):
     monkeypatch.setattr(ui, "TEXT_DIR", tmp_path)
     (tmp_path / "blank.md").write_text("  \n")
