@@ -200,7 +200,7 @@ class LlamaCppEngine:
         # the rest another, so a token's numbers would depend on how its prompt was cut into
         # decode calls and on what else shared the batch. With Gemma's Q4_K weights the same
         # prompt read in one piece or after a cached prefix gave probabilities 0.010 apart; on
-        # the plain path they agree within 1e-5 however the prompt is read (tests/test_day_on_a_laptop.py).
+        # the plain path they agree within 1e-5 however the prompt is read (tests/test_text_engine.py).
         model_params.use_extra_bufts = False
         self._model = _internals.LlamaModel(path_model=str(self.path), params=model_params, verbose=False)
         params = llama_cpp.llama_context_default_params()
@@ -214,7 +214,7 @@ class LlamaCppEngine:
         # No flash attention: its CPU kernel takes one path for a single new token and another
         # (tiled) for many, which round differently; Gemma's numbers for the same prompt came out
         # up to 0.007 apart depending on how much of it was already cached. With plain attention
-        # they agree within 1e-5 however a prompt is read (tests/test_day_on_a_laptop.py; the raw
+        # they agree within 1e-5 however a prompt is read (tests/test_text_engine.py; the raw
         # logits of very unlikely tokens can still differ slightly, as cache cells move); measured
         # here, generation is as fast, and prompts are read about 20% slower.
         params.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
