@@ -21,7 +21,7 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-from tests.support.browser_charts import _problems, plot_frame, read_chart
+from tests.support.browser_charts import bar_problems, plot_frame, read_chart
 from tests.support.classroom import Classroom, fresh_gallery
 
 BARS = "next-word-model-bars"
@@ -43,7 +43,7 @@ def _drawn_right(page, expected) -> bool:
     page.locator(f"#{BARS}").scroll_into_view_if_needed()
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if not _problems(read_chart(page, BARS, *SHOWN), expected, "desc", 1e-4):
+        if not bar_problems(read_chart(page, BARS, *SHOWN), expected, "desc", 1e-4):
             return True
         page.wait_for_timeout(200)
     return False

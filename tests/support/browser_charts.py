@@ -102,7 +102,7 @@ def read_chart(page, elem_id: str, x: str, y: str, colour: str | None = None) ->
     return Drawn(raw["found"], bars, values, count, complete, raw.get("ticks", []))
 
 
-def _problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, tolerance: float,
+def bar_problems(drawn: Drawn, expected: list[tuple[str, float]], order: str, tolerance: float,
               stacked: bool = False) -> list[str]:
     """What differs between the chart and the expectation ([] when it matches). `stacked`: the
     bars' names are "x · colour", several to an x value; the axis and the order are the x values'."""
@@ -155,7 +155,7 @@ def expect_bars(
     deadline = time.monotonic() + timeout_s
     while True:
         drawn = read_chart(page, elem_id, x, y, colour)
-        problems = _problems(drawn, expected, order, tolerance, stacked=bool(colour))
+        problems = bar_problems(drawn, expected, order, tolerance, stacked=bool(colour))
         if not problems:
             return drawn
         if time.monotonic() > deadline:
@@ -214,7 +214,7 @@ def read_points(page, elem_id: str) -> list[dict[str, str]] | None:
     return None if labels is None else [_parse_point(label) for label in labels]
 
 
-def _point_problems(drawn, expected, titles, tolerance) -> list[str]:
+def point_problems(drawn, expected, titles, tolerance) -> list[str]:
     if drawn is None:
         return ["the chart is not on the page"]
     x_title, y_title, colour_title = titles
@@ -251,7 +251,7 @@ def expect_points(
     deadline = time.monotonic() + timeout_s
     while True:
         drawn = read_points(page, elem_id)
-        problems = _point_problems(drawn, expected, titles, tolerance)
+        problems = point_problems(drawn, expected, titles, tolerance)
         if not problems:
             return drawn
         if time.monotonic() > deadline:
