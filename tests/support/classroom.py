@@ -27,20 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from tests.support.pages import RECORD_ERROR_TOASTS, take_error_toasts
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 RECORD_EVENTS_JS = (Path(__file__).with_name("page_events.js")).read_text(encoding="utf-8")
-# Error toasts vanish after a few seconds: record each one as it appears.
-RECORD_ERROR_TOASTS_JS = """
-window.__errorToasts = [];
-new MutationObserver(() => {
-  document.querySelectorAll('.toast-body.error').forEach((el) => {
-    if (!el.dataset.seen) { el.dataset.seen = '1'; window.__errorToasts.push(el.innerText); }
-  });
-}).observe(document, {subtree: true, childList: true});
-"""
 BOX_JS = """(id) => {
   const el = document.getElementById(id);
   if (!el || !(el.offsetWidth || el.offsetHeight)) return null;
@@ -187,8 +180,7 @@ class Visitor:
         return self.page.evaluate("() => document.documentElement.scrollWidth")
 
     def take_errors(self) -> list[str]:
-        toasts = self.page.evaluate(
-            "() => { const t = window.__errorToasts || []; window.__errorToasts = []; return t; }")
+        toasts = take_error_toasts(self.page)
         found, self.errors = self.errors + [f"error toast: {t}" for t in toasts], []
         return found
 
@@ -213,7 +205,7 @@ class Classroom:
             context = browser.new_context(viewport=PHONE if phone else LAPTOP, is_mobile=phone, has_touch=phone)
             page = context.new_page()
             page.add_init_script(RECORD_EVENTS_JS)
-            page.add_init_script(RECORD_ERROR_TOASTS_JS)
+            page.add_init_script(RECORD_ERROR_TOASTS)
             visitor = Visitor(number, size, context, page, self.ids)
             page.on("pageerror", lambda exc, v=visitor: v.errors.append(f"page error: {exc}"))
             self.visitors.append(visitor)
