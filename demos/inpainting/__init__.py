@@ -5,7 +5,7 @@ on any photo without a single human label. The tab hides the same squares from a
 autoencoder (ViT-MAE, trained on exactly this game), a diffusion inpainter (SD-Turbo) and a
 method that learned nothing (OpenCV's Telea inpainting), and shows their guesses side by side.
 
-The mask travels like this (1 = hidden, 0 = visible throughout; see inpainting_masks):
+The mask travels like this (1 = hidden, 0 = visible throughout; see masks.py):
     photo ─centre-crop→ square (panel side, a multiple of the MAE's input size)
     preset or random mask: built on the MAE's patch grid (14×14 for ViT-MAE base)
     drawn mask: pixel strokes ─"≥ half of a patch"→ patch grid
