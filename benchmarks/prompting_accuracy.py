@@ -1,5 +1,5 @@
 """The prompting tab's accuracy table: strategies × problem sets × bundled models, scored by the
-tab's own scoring loop (`demos.prompting.run_score`: its prompts, its answer reading), offline.
+tab's own scoring loop (`demos.prompting.run.run_score`: its prompts, its answer reading), offline.
 
     python -m benchmarks.prompting_accuracy                      # every set, both bundled models, 12 questions
     python -m benchmarks.prompting_accuracy -n 30 --sets opposites capitals

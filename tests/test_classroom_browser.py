@@ -20,6 +20,7 @@ import os
 import pytest
 
 from demos import next_word, prompting
+from demos.prompting import compare
 from tests.support.browser_charts import expect_bars, plot_frame
 from tests.support.classroom import Classroom, fresh_gallery, open_tab
 
@@ -191,7 +192,7 @@ def test_each_page_runs_its_own_prompting_questions_once_on_its_first_screen(roo
     short): each run is answered once, on the page's first screen, with its own question's reply."""
     first_set = next(iter(prompting.problem_sets().values()))
     settings = (prompting.DEFAULT_K, prompting.DEFAULT_SAMPLES, prompting.DEFAULT_TEMPERATURE,
-                prompting.DEFAULT_SC_TEMPERATURE, prompting.DEFAULT_SEED, prompting.default_new_tokens(first_set))
+                prompting.DEFAULT_SC_TEMPERATURE, prompting.DEFAULT_SEED, compare.default_new_tokens(first_set))
     label = None
     for visitor in room.visitors:
         page = visitor.page
