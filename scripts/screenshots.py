@@ -60,6 +60,18 @@ def pretrain_panels(page) -> None:
         _save_full(page, name)
 
 
+def pretrain_trained(page, url: str) -> None:
+    """The pre-train tab after its default text model is trained from random weights, then its
+    fine-tuning panels."""
+    page.goto(f"{url}?tab=pretrain")
+    page.locator("#pretrain-text-train").click(timeout=30_000)
+    trained = page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache"))
+    trained.first.wait_for(timeout=600_000)
+    page.wait_for_timeout(1500)
+    _save_full(page, "pretrain-trained")
+    pretrain_panels(page)
+
+
 def main(only: str = "all") -> None:
     from playwright.sync_api import sync_playwright
 
@@ -74,13 +86,7 @@ def main(only: str = "all") -> None:
                                     args=["--no-sandbox", "--disable-dev-shm-usage"])
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         if only == "pretrain":
-            page.goto(f"{url}?tab=pretrain")
-            page.locator("#pretrain-text-train").click(timeout=30_000)
-            trained = page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache"))
-            trained.first.wait_for(timeout=600_000)
-            page.wait_for_timeout(1500)
-            _save_full(page, "pretrain-trained")
-            pretrain_panels(page)
+            pretrain_trained(page, url)
             browser.close()
             blocks.close()
             return
@@ -128,13 +134,7 @@ def main(only: str = "all") -> None:
         page.locator("#room-projector").scroll_into_view_if_needed()
         page.wait_for_timeout(500)
         _save(page, "room-projector")
-        page.goto(f"{url}?tab=pretrain")  # the default text model, trained from random weights
-        page.locator("#pretrain-text-train").click(timeout=30_000)
-        trained = page.get_by_text("Trained 350 steps").or_(page.get_by_text("Replayed from the cache"))
-        trained.first.wait_for(timeout=600_000)
-        page.wait_for_timeout(1500)
-        _save_full(page, "pretrain-trained")
-        pretrain_panels(page)
+        pretrain_trained(page, url)
         browser.close()
     blocks.close()
 

@@ -40,6 +40,31 @@ BARS = "next-word-model-bars"
 SHOWN = ("token", "probability")
 
 
+# Every opening answer the app hands out, and the test of this file that opens it on every page.
+OPENINGS_CHECKED = {
+    "next_word_opening": "test_every_page_opens_with_the_default_bars_and_no_answer_yet",
+    "prompting_opening": "test_every_page_opens_prompting_with_the_same_answers",
+}
+
+
+def test_every_opening_answer_is_checked_on_every_page():
+    """A tab that gains an opening answer (an `opening.connect`) must gain its class check here."""
+    import app as gallery_app
+    from gallery import gradio_compat
+
+    built = gallery_app.build_app()
+    openings = {
+        f.api_name for f in gradio_compat.event_functions(built)
+        if f.api_name and f.api_name.endswith("_opening") and f.api_visibility != "private"  # not its page-side draw
+    }
+    assert openings, "the app hands out no opening answer at all"
+    unchecked, gone = openings - set(OPENINGS_CHECKED), set(OPENINGS_CHECKED) - openings
+    assert not unchecked, f"opening answers without a class check: {sorted(unchecked)}"
+    assert not gone, f"listed here but not in the app: {sorted(gone)}"
+    for test in OPENINGS_CHECKED.values():
+        assert callable(globals().get(test)), f"{test} is named here but not defined"
+
+
 @pytest.fixture(scope="module")
 def gallery():
     with fresh_gallery("classroom") as url:
