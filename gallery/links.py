@@ -9,6 +9,7 @@ Share button that writes such a link for the tab on screen. The marks are kept p
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass
 
@@ -17,6 +18,13 @@ import gradio as gr
 from gallery import gradio_compat, ui
 
 MAX_TEXT_CHARS = 5000  # a link's text value is cut here (the inputs' own checks apply after)
+# Tab ids that were renamed, old -> new: links already handed out in workshops keep opening their tab.
+RENAMED_TABS = {"clip_classify": "clip"}
+
+
+def tab_id(raw: str | None) -> str | None:
+    """The tab a link names, under its current id."""
+    return RENAMED_TABS.get(raw, raw) if raw else raw
 
 
 @dataclass(frozen=True)
@@ -45,7 +53,7 @@ def marked(app: gr.Blocks) -> list[Linked]:
 def values(request: gr.Request | None, tab: str) -> dict[str, str]:
     """The inputs a link asks for on this tab: {key: raw text}; {} when the link is for another tab."""
     params = dict(request.query_params) if request is not None else {}
-    if params.pop("tab", None) != tab:
+    if tab_id(params.pop("tab", None)) != tab:
         return {}
     return params
 
@@ -72,10 +80,15 @@ def update(component, raw: str | None):
 # The server selects the linked tab; should that update reach the page before its tabs are drawn,
 # this clicks the tab once they are (and stops as soon as it is selected).
 OPEN_TAB_JS = """() => {
-  const want = new URLSearchParams(location.search).get('tab') || location.hash.slice(1);
+  const renamed = %s;
+  const linked = () => {
+    const tab = new URLSearchParams(location.search).get('tab') || location.hash.slice(1);
+    return renamed[tab] || tab;
+  };
+  const want = linked();
   const select = (tries) => {
     // A '#<tab>' followed since the page opened wins: stop re-selecting the first link's tab.
-    const now = new URLSearchParams(location.search).get('tab') || location.hash.slice(1);
+    const now = linked();
     if (now !== want) return;
     const button = document.querySelector(`button[role=tab][data-tab-id="${want}"]`);
     if (button && button.getAttribute('aria-selected') === 'true') return;
@@ -84,11 +97,11 @@ OPEN_TAB_JS = """() => {
   };
   if (want) setTimeout(() => select(20), 300);
   window.addEventListener('hashchange', () => {  // a '#<tab>' link followed on the open page
-    const tab = location.hash.slice(1);
+    const tab = renamed[location.hash.slice(1)] || location.hash.slice(1);
     document.querySelector(`button[role=tab][data-tab-id="${tab}"]`)?.click();
   });
   return [location.hash];
-}"""
+}""" % json.dumps(RENAMED_TABS)
 
 # The share button, in the browser: the link to the tab on screen with its marked inputs' values.
 SHARE_JS = """(tab, ...values) => {
@@ -115,7 +128,7 @@ def wire(app: gr.Blocks, tabs: gr.Tabs, current_tab: gr.Textbox, share: gr.Butto
 
     @ui.user_errors
     def open_link(hash_tab: str, request: gr.Request):
-        tab = request.query_params.get("tab") or (hash_tab or "").lstrip("#")
+        tab = tab_id(request.query_params.get("tab") or (hash_tab or "").lstrip("#"))
         if tab not in tab_ids:
             return gr.skip(), gr.skip(), *(gr.skip() for _ in marks)
         asked = values(request, tab)

@@ -10,6 +10,7 @@ good request. Failures are collected and reported together.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import pytest
@@ -22,7 +23,6 @@ from tests.support.bad_inputs import (
     BAD_NUMBERS,
     BAD_STRINGS,
     good_args,
-    good_value,
     make_bad_images,
 )
 
@@ -66,58 +66,75 @@ def _problem(status: str, payload) -> str | None:
     return None
 
 
-# (client, endpoint) -> the kind of answer a good request got before any bad one was sent
-_GOOD_ANSWER: dict[tuple, str] = {}
+# endpoint -> the kind of answer a good request gets from a fresh visitor (asked once, not per kind)
+_GOOD_ANSWER: dict[str, str] = {}
+VISITORS_AT_ONCE = 4  # endpoints driven at the same time, each by a visitor of its own
 
 
-def _drive(client, endpoints, kind: str, values: dict) -> list[str]:
-    """Per endpoint and bad value: every parameter of this kind gets the bad value at once."""
-    failures: list[str] = []
-    for name, spec in endpoints.items():
-        params = spec["parameters"]
-        targets = [i for i, p in enumerate(params) if kind_of(p) == kind]
-        if not targets:
-            continue
-        base = [good_value(p, i) for i, p in enumerate(params)]
-        if (client, name) not in _GOOD_ANSWER:  # once per endpoint (a model call each), not per kind
-            _GOOD_ANSWER[(client, name)] = _call(client, name, base)[0]
-        before = _GOOD_ANSWER[(client, name)]
-        for label, value in values.items():
-            args = list(base)
-            for index in targets:
-                args[index] = value
-            status, payload = _call(client, name, args)
-            problem = _problem(status, payload)
-            if problem:
-                names = ",".join(params[i]["parameter_name"] for i in targets)
-                failures.append(f"{name} {names}={label}: {problem}")
-        # Still answering: the good request gets the same kind of answer as before the bad ones
-        # (some endpoints answer "press Reveal first" by design until another event has run).
-        after, payload = _call(client, name, base)
-        if after != before:
-            failures.append(f"{name}: a good request got {after!r} (was {before!r}): {str(payload)[:200]}")
+def _drive_endpoint(client, name: str, spec: dict, kind: str, values: dict, before: str | None) -> list[str]:
+    """Every bad value of `kind` into `name` (all its parameters of that kind at once), then the
+    good request again, which must get the kind of answer it got before."""
+    params = spec["parameters"]
+    targets = [i for i, p in enumerate(params) if kind_of(p) == kind]
+    base = good_args(spec)
+    if before is None:
+        before = _call(client, name, base)[0]
+    failures = []
+    for label, value in values.items():
+        args = list(base)
+        for index in targets:
+            args[index] = value
+        status, payload = _call(client, name, args)
+        problem = _problem(status, payload)
+        if problem:
+            names = ",".join(params[i]["parameter_name"] for i in targets)
+            failures.append(f"{name} {names}={label}: {problem}")
+    # Still answering: the good request gets the same kind of answer as before the bad ones
+    # (some endpoints answer "press Reveal first" by design until another event has run).
+    after, payload = _call(client, name, base)
+    if after != before:
+        failures.append(f"{name}: a good request got {after!r} (was {before!r}): {str(payload)[:200]}")
     return failures
 
 
-def test_strings(client, endpoints):
+def _drive(app_url: str, endpoints: dict, kind: str, values: dict) -> list[str]:
+    """Per endpoint with a parameter of this kind, a visitor of its own (a fresh session, so
+    no endpoint sees another's state), several endpoints at once as a room would send them."""
+    from gradio_client import Client
+
+    def one(name: str) -> list[str]:
+        visitor = Client(app_url, verbose=False, download_files=False)
+        try:
+            if name not in _GOOD_ANSWER:  # once per endpoint (a model call each), not per kind
+                _GOOD_ANSWER[name] = _call(visitor, name, good_args(endpoints[name]))[0]
+            return _drive_endpoint(visitor, name, endpoints[name], kind, values, _GOOD_ANSWER[name])
+        finally:
+            visitor.close()
+
+    names = [n for n, spec in endpoints.items() if any(kind_of(p) == kind for p in spec["parameters"])]
+    with ThreadPoolExecutor(VISITORS_AT_ONCE) as pool:
+        return [failure for failures in pool.map(one, names) for failure in failures]
+
+
+def test_strings(app_url, endpoints):
     values = dict(BAD_STRINGS, none=None, **{"wrong-type": 12345})
-    failures = _drive(client, endpoints, "string", values)
+    failures = _drive(app_url, endpoints, "string", values)
     assert not failures, "\n".join(failures)
 
 
-def test_numbers(client, endpoints):
+def test_numbers(app_url, endpoints):
     values = dict(BAD_NUMBERS, none=None)
-    failures = _drive(client, endpoints, "number", values)
+    failures = _drive(app_url, endpoints, "number", values)
     assert not failures, "\n".join(failures)
 
 
-def test_choices(client, endpoints):
+def test_choices(app_url, endpoints):
     values = dict(BAD_CHOICES, none=None)
-    failures = _drive(client, endpoints, "choice", values)
+    failures = _drive(app_url, endpoints, "choice", values)
     assert not failures, "\n".join(failures)
 
 
-def test_images(client, endpoints, bad_images):
+def test_images(app_url, endpoints, bad_images):
     plain = {name: handle_file(str(path)) for name, path in bad_images.items()}
     plain["none"] = None
     editor = {
@@ -126,12 +143,12 @@ def test_images(client, endpoints, bad_images):
     }
     editor["none"] = None
     editor["no-background"] = {"background": None, "layers": [], "composite": None}
-    failures = _drive(client, endpoints, "image", plain)
-    failures += _drive(client, endpoints, "imageeditor", editor)
+    failures = _drive(app_url, endpoints, "image", plain)
+    failures += _drive(app_url, endpoints, "imageeditor", editor)
     files = {name: [value] for name, value in plain.items() if value is not None}
     files["empty-list"] = []
     files["none"] = None
-    failures += _drive(client, endpoints, "files", files)
+    failures += _drive(app_url, endpoints, "files", files)
     assert not failures, "\n".join(failures)
 
 
@@ -147,8 +164,14 @@ def test_room_endpoints_from_a_page_in_a_room(app_url, endpoints):
         in_room = {n: s for n, s in endpoints.items()
                    if n.startswith("/room_") and n not in ("/room_close", "/room_leave")}
         assert {"/room_word_guess", "/room_strategy_vote", "/room_word_view", "/room_reset"} <= set(in_room)
-        failures = _drive(page, in_room, "string", dict(BAD_STRINGS, none=None, **{"wrong-type": 12345}))
-        failures += _drive(page, in_room, "choice", dict(BAD_CHOICES, none=None))
+        failures = []  # one after another on this page: its session holds the room's key
+        kinds = {"string": dict(BAD_STRINGS, none=None, **{"wrong-type": 12345}),
+                 "choice": dict(BAD_CHOICES, none=None)}
+        for name, spec in in_room.items():
+            driven = [kind for kind in kinds if any(kind_of(p) == kind for p in spec["parameters"])]
+            before = _call(page, name, good_args(spec))[0] if driven else None  # (/room_open takes nothing)
+            for kind in driven:
+                failures += _drive_endpoint(page, name, spec, kind, kinds[kind], before)
         assert not failures, "\n".join(failures)
         page.predict(key, api_name="/room_reset")
         assert "counted" in page.predict("The cat sat on the", "mat", api_name="/room_word_guess")

@@ -65,3 +65,11 @@ def test_share_link_restores_tab_and_inputs(page, app_url, client):
     expect_bars(fresh, "next-word-model-bars", plot_frame(out[0], "token", "probability"),
                 x="token", y="probability", what="after opening a shared link")
     fresh.close()
+
+
+@pytest.mark.parametrize("how", ["query", "hash"])
+def test_a_link_to_a_renamed_tab_still_opens_it(page, app_url, how):
+    """Links handed out before the CLIP tab's id became `clip` (`?tab=clip_classify`) still open it."""
+    clip_title = next(title for title, module in gallery_app.DEMOS if module == "demos.clip")
+    page.goto(f"{app_url}/?tab=clip_classify" if how == "query" else f"{app_url}/#clip_classify")
+    expect(page.locator("button[role=tab][aria-selected=true]").first).to_have_text(clip_title, timeout=20_000)
