@@ -92,9 +92,10 @@ def server_env(tiny_dir: str, port: int, temp_dir: str, extra: dict | None = Non
     }
 
 
-def start_server(env: dict, port: int) -> subprocess.Popen:
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_server(env: dict, port: int, log_path: str | None = None) -> subprocess.Popen:
+    """`app.py` on `port`; its output goes to `log_path` (kept, to read when a request failed)."""
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 300  # a loaded 2-core machine imports torch slowly
     while time.time() < deadline:
         if server.poll() is not None:
@@ -236,7 +237,8 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
     events = app_events(env)
     lane_of = events["lanes"] if lanes else {}
     bars = events["main"][BARS_TAB]
-    server = start_server(env, port)
+    server_log = os.path.join(tempfile.mkdtemp(prefix="load-test-server-"), "server.log")
+    server = start_server(env, port, server_log)
     url = f"http://127.0.0.1:{port}/"
     text_model = None
     if bundled:
@@ -312,7 +314,7 @@ def run(users: int = 20, duration_s: float = 120.0, tiny_dir: str | None = None,
         p50=statistics.median(every) if every else float("nan"), p95=_p95(every),
         memory_start_mb=timeline[0]["memory_mb"], memory_end_mb=end["memory_mb"],
         temp_end_mb=end["temp_mb"], temp_max_mb=max(p["temp_mb"] for p in timeline),
-        timeline=timeline, server_alive=server_alive,
+        timeline=timeline, server_alive=server_alive, server_log=server_log,
     )
     bar_times = result.latencies.get(bars, [])
     stats["bars_p50"] = statistics.median(bar_times) if bar_times else float("nan")

@@ -43,7 +43,8 @@ def _kept_files(blocks) -> set[str]:
 
 
 def sweep(folder: Path, max_age_s: float, max_bytes: float, blocks=None, min_age_s: float = 10.0) -> int:
-    """Remove old files, then the oldest while the folder is above `max_bytes`; drop empty folders.
+    """Remove old files, then the oldest while the folder is above `max_bytes`; drop empty folders
+    that have been empty for `min_age_s`. Never a file or a folder younger than `min_age_s`.
     Returns how many files were removed."""
     folder = Path(os.path.abspath(folder))  # gradio records absolute paths
     if not folder.is_dir():
@@ -77,10 +78,14 @@ def sweep(folder: Path, max_age_s: float, max_bytes: float, blocks=None, min_age
         removed += 1
         for temp_set in getattr(blocks, "temp_file_sets", ()):  # gradio's record of its files
             temp_set.discard(path)
-    for root, dirs, names in os.walk(folder, topdown=False):  # gradio makes one folder per file
+    # gradio makes one folder per file: it makes the folder, then writes the file into it. A young
+    # empty folder may be one it is about to write into (removing it made that write fail), and a
+    # folder emptied just now by this sweep is young too (removing a file touches its folder).
+    for root, dirs, names in os.walk(folder, topdown=False):
         if root != str(folder) and not dirs and not names:
             try:
-                os.rmdir(root)
+                if time.time() - os.stat(root).st_mtime >= min_age_s:
+                    os.rmdir(root)
             except OSError:
                 pass
     if removed:

@@ -2,7 +2,12 @@
 # Install the test tools if needed, lint, then run the whole test suite (offline, CPU only).
 #   bash scripts/test.sh            everything: what CI runs (browser, real weights, slow tests)
 #   bash scripts/test.sh --fast     the edit-test loop: not browser, not real weights, not slow
-# Other arguments go to pytest (e.g. `bash scripts/test.sh tests/test_inputs.py -x`).
+# Other arguments go to pytest (e.g. `bash scripts/test.sh tests/test_inputs.py -x`); naming
+# tests (a path, -k or -m) runs just those, in one process.
+#
+# Everything runs in two parts: the tests that watch timing as a room would (marked `serial`:
+# many pages at once, a chart that grows while it trains) alone, and the rest first in
+# GALLERY_TEST_WORKERS processes (pytest-xdist, 2 by default, a file to each; 1: one process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
@@ -12,4 +17,16 @@ if [ "${1:-}" = "--fast" ]; then
   shift
   exec "$PY" -m pytest -m "not browser and not real_weights and not slow" "$@"
 fi
-exec "$PY" -m pytest "$@"
+for arg in "$@"; do
+  case "$arg" in
+    tests*|-k|-m|*::*) exec "$PY" -m pytest "$@" ;;
+  esac
+done
+workers="${GALLERY_TEST_WORKERS:-2}"
+if [ "$workers" -le 1 ]; then
+  exec "$PY" -m pytest "$@"
+fi
+status=0
+"$PY" -m pytest -n "$workers" --dist loadfile -m "not serial" "$@" || status=$?
+"$PY" -m pytest -m "serial" "$@" || status=$?
+exit "$status"

@@ -33,7 +33,8 @@ from tests.support.pages import RECORD_ERROR_TOASTS, VIEWPORT, take_error_toasts
 def pytest_configure(config):
     import torch
 
-    torch.set_num_threads(2)
+    # Two test processes (pytest-xdist, scripts/test.sh) on 2 cores: one torch thread each.
+    torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 
 def pytest_unconfigure(config):

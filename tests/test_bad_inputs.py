@@ -1,7 +1,8 @@
 """Every API endpoint of the launched gallery, fed bad input straight through gradio_client.
 
 For each endpoint the parameters are discovered from the app's own API description; each bad value
-replaces one parameter at a time (the others keep their defaults). Each reply must be a clear
+replaces the parameters of its kind (the others keep good values: sliders at their smallest, so
+the hundreds of calls cost the fewest tokens and steps). Each reply must be a clear
 message (a `gr.Error` the code raised on purpose) or a sensible result, never a traceback or
 gradio's generic "an exception was raised" reply; afterwards the same endpoint must still answer a
 good request. Failures are collected and reported together.
@@ -76,7 +77,7 @@ def _drive_endpoint(client, name: str, spec: dict, kind: str, values: dict, befo
     good request again, which must get the kind of answer it got before."""
     params = spec["parameters"]
     targets = [i for i, p in enumerate(params) if kind_of(p) == kind]
-    base = good_args(spec)
+    base = good_args(spec, cheapest=True)
     if before is None:
         before = _call(client, name, base)[0]
     failures = []
@@ -106,7 +107,7 @@ def _drive(app_url: str, endpoints: dict, kind: str, values: dict) -> list[str]:
         visitor = Client(app_url, verbose=False, download_files=False)
         try:
             if name not in _GOOD_ANSWER:  # once per endpoint (a model call each), not per kind
-                _GOOD_ANSWER[name] = _call(visitor, name, good_args(endpoints[name]))[0]
+                _GOOD_ANSWER[name] = _call(visitor, name, good_args(endpoints[name], cheapest=True))[0]
             return _drive_endpoint(visitor, name, endpoints[name], kind, values, _GOOD_ANSWER[name])
         finally:
             visitor.close()
@@ -169,7 +170,7 @@ def test_room_endpoints_from_a_page_in_a_room(app_url, endpoints):
                  "choice": dict(BAD_CHOICES, none=None)}
         for name, spec in in_room.items():
             driven = [kind for kind in kinds if any(kind_of(p) == kind for p in spec["parameters"])]
-            before = _call(page, name, good_args(spec))[0] if driven else None  # (/room_open takes nothing)
+            before = _call(page, name, good_args(spec, cheapest=True))[0] if driven else None  # /room_open: no input
             for kind in driven:
                 failures += _drive_endpoint(page, name, spec, kind, kinds[kind], before)
         assert not failures, "\n".join(failures)
@@ -184,7 +185,7 @@ def test_room_endpoints_from_a_page_in_a_room(app_url, endpoints):
 def test_server_still_serves_a_correct_answer_after_everything(client, endpoints):
     # A real check of correctness, not just liveness: the CLIP zero-shot probabilities sum to one.
     name = next(n for n in endpoints if "zero_shot" in n)
-    args = good_args(endpoints[name])
+    args = good_args(endpoints[name], cheapest=True)
     status, result = _call(client, name, args)
     assert status == "ok", result
     label = result[0] if isinstance(result, (list, tuple)) else result

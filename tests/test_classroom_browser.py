@@ -24,7 +24,7 @@ from demos.prompting import compare
 from tests.support.browser_charts import expect_bars, plot_frame
 from tests.support.classroom import Classroom, fresh_gallery, open_tab
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.serial]  # timing: polls a page while it works
 
 VISITORS = int(os.environ.get("GALLERY_CLASS_SIZE", "6"))  # CI: 6; `benchmarks/classroom.py` opens 30
 EARLY = {2, 3}  # early clickers (one laptop, one phone); everyone else reads the opening first

@@ -13,7 +13,7 @@ from demos.pretrain import runs as RUNS
 from tests.support.browser_charts import expect_bars, expect_points, plot_frame
 from tests.support.pages import open_tab, screenshot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.serial]  # timing: polls a page while it works
 TAB = "6 · Pre-train it yourself"
 TRAIN_TIMEOUT_MS = 180_000
 

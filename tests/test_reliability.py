@@ -21,15 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 # --- load ----------------------------------------------------------------------------------------
-@pytest.mark.slow  # a load test of its own server: ~40 s here
-def test_short_load_test_has_no_failed_requests(tiny_dir):
-    from benchmarks.load_test import report, run
-
-    stats = run(users=6, duration_s=15, tiny_dir=str(tiny_dir))
-    print(report(stats))
-    assert stats["server_alive"]
-    assert stats["done"] >= len(stats["endpoints"]), "too few requests went through"
-    assert stats["failures"] == []
+# The short load test (6 users on every tab's main endpoint, a server of their own: no failed
+# request) is the short soak in tests/test_day_on_a_laptop.py, which asserts that and more.
 
 
 # --- faults --------------------------------------------------------------------------------------

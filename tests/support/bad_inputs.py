@@ -90,11 +90,16 @@ def make_bad_images(folder: Path) -> dict[str, Path]:
     return out
 
 
-def good_value(param: dict, index: int):
-    """A value the endpoint should accept for this parameter: its default, else a plain one."""
+def good_value(param: dict, index: int, cheapest: bool = False):
+    """A value the endpoint should accept for this parameter: its default, else a plain one.
+    `cheapest`: a slider at its smallest value instead (gradio's example input for a slider is its
+    minimum): the fewest tokens, steps, questions and pixels, for a sweep that calls every endpoint
+    hundreds of times to see how it answers, not what."""
     from gradio_client import handle_file
 
     component = param["component"].lower()
+    if cheapest and component == "slider" and "example_input" in param:
+        return param["example_input"]
     if param.get("parameter_has_default") and param.get("parameter_default") is not None:
         return param["parameter_default"]
     if component == "image":
@@ -113,9 +118,9 @@ def good_value(param: dict, index: int):
     return None
 
 
-def good_args(spec: dict) -> list:
+def good_args(spec: dict, cheapest: bool = False) -> list:
     """Arguments for a good request to an endpoint described by `client.view_api(...)`."""
-    return [good_value(p, i) for i, p in enumerate(spec["parameters"])]
+    return [good_value(p, i, cheapest) for i, p in enumerate(spec["parameters"])]
 
 
 def kind_of(param: dict) -> str:
