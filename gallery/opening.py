@@ -92,7 +92,12 @@ def connect(opening_fn, outputs: list, own_triggers: list, api_name: str) -> Non
     state of the page; it is then drawn only if none of `own_triggers` (the tab's clicks that draw
     the same outputs) has fired on this page. A page-side counter records those clicks the moment
     they happen, and is read when the opening has arrived, so however the two cross, the answer
-    to the visitor's own click is the one that stays."""
+    to the visitor's own click is the one that stays.
+
+    Call it before wiring the tab's own handlers to those triggers: the page runs the events of
+    one trigger in the order they were wired, each after the one before has been sent, so a
+    counter wired last counted a click only after the click's own requests were out, and on a
+    busy machine a late opening, read in between, replaced the visitor's own bars."""
     asked = gr.Number(0, visible=False, interactive=False)  # clicks of this page that draw `outputs`
     gr.on(own_triggers, None, [asked], [asked], js="(n) => (n || 0) + 1", queue=False, api_visibility="private")
     staged = gr.State(None)

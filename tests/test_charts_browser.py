@@ -107,6 +107,9 @@ def test_next_word_step_bars_follow_the_chosen_step(page, client):
     prompt.fill("The cat sat on the")
     page.get_by_role("button", name="Reveal the next word", exact=True).click()
     texts = ["The cat sat on the"]
+    # The chips are this text's candidates once its bars are drawn (a chip tapped earlier is an
+    # earlier text's, and is refused in words: tests/test_next_word.py).
+    expect_bars(page, "next-word-model-bars", _next_token_api(client, texts[0], model)[0], **NW, what="after Reveal")
     candidates = page.get_by_role("button", name=re.compile(r"^\+ "))
     for _ in range(2):  # two clicks on the top candidate: two steps in the history
         candidates.first.click()

@@ -218,6 +218,32 @@ def test_a_huge_prompt_keeps_its_end_and_says_so():
             NWD.encode_prompt(tokenizer, empty)
 
 
+def test_a_chip_tapped_before_a_new_reveal_records_the_distribution_of_its_own_text():
+    """The chips may still show an earlier text's candidates when one is tapped (a new Reveal not
+    yet answered). The step must record the distribution the model gives the text the token was
+    appended to, not the chips' (it recorded the chips', and the history drew another text's bars);
+    a chip whose token is not among that text's candidates is refused in words."""
+    import gradio as gr
+    import pandas as pd
+
+    earlier, now = "Once upon a time there was a", "The cat sat on the"
+    s = NWD.check_settings(1.0, 0, 1.0, 400)
+    shown = NWD.next_token_distribution(*_load(GPT2), earlier, s)  # the chips on the page
+    truth = NWD.next_token_distribution(*_load(GPT2), now, s)  # what the model gives the text now
+    chips = pd.DataFrame({"token": shown.tokens, "id": shown.token_ids, "model p": shown.model_probs,
+                          "p after settings": shown.sampling_probs})
+    chips.loc[0, "id"] = truth.token_ids[3]  # a chip whose token the new text also has among its candidates
+    chips.loc[1, "id"] = next(i for i in range(400) if i not in truth.token_ids)  # one it has not
+    out = NWE.on_candidate(0)(now, GPT2, 1.0, 0, 1.0, chips, [])
+    step = out[1][-1]
+    assert step["context"] == now and step["token_id"] == truth.token_ids[3]
+    assert [t for t, _, _ in step["top"]] == truth.tokens
+    assert [p for _, p, _ in step["top"]] == pytest.approx(truth.model_probs, abs=1e-6)
+    assert step["model_prob"] == pytest.approx(truth.model_probs[3], abs=1e-6)
+    with pytest.raises(gr.Error, match="earlier text"):
+        NWE.on_candidate(1)(now, GPT2, 1.0, 0, 1.0, chips, [])
+
+
 # --- through the launched app's API -------------------------------------------------------------
 def test_every_event_is_an_api_endpoint(client):
     names = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])

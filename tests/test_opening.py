@@ -92,3 +92,23 @@ def test_a_click_before_a_model_s_first_load_is_told_how_long_about(tiny_dir):
     assert isinstance(wait, int) and wait >= 5
     models.load_causal_lm(entry)
     assert models.first_use_wait_s(entry) is None
+
+
+def test_each_page_counts_its_own_click_before_the_click_s_other_events_are_sent(tiny_dir):
+    """The page runs the events of one trigger in the order they were wired, each after the one
+    before it was sent. The counter that keeps a late opening from replacing the visitor's own
+    answer must therefore be the first event of each of those clicks: wired last, it counted a
+    click only after the click's own requests were out, and on a busy machine a late opening
+    replaced the visitor's bars (1 page in 6, 5 in 8 under 3 CPU burners)."""
+    import app as gallery_app
+    from gallery import gradio_compat
+
+    fns = gradio_compat.event_functions(gallery_app.build_app())  # in the order they were wired
+    draws = [f for f in fns if (f.name or "").startswith("draw_") and (f.name or "").endswith("_opening")]
+    assert {f.name for f in draws} == {"draw_next_word_opening", "draw_prompting_opening"}
+    for draw in draws:
+        asked = draw.inputs[1]  # draw_opening(answer, clicks)
+        counter = next(f for f in fns if f.fn is None and f.js and list(f.outputs) == [asked])
+        for target in counter.targets:
+            first = next(f for f in fns if target in f.targets)
+            assert first is counter, f"{draw.name}: on {target}, {first.name} is wired before the click counter"

@@ -149,6 +149,10 @@ def create_demo(batch: bool = True) -> None:
     # Sliders: `.input` fires on a drag, on arrow keys and on a number typed in the box (`.release`
     # only on a mouse release); `always_last` so the value the slider stops at is always drawn.
     triggers = [reveal_button.click, guess.submit, model.change, *(s.input for s in settings_inputs)]
+    # The opening bars (gallery/opening.py): drawn unless this page has already asked for its own.
+    # Wired before the handlers of these clicks, so that a click is counted the moment it is made.
+    own_answers = [*triggers, *(b.click for b in candidates), sample_next.click, generate_n.click]
+    opening.connect(reveal.on_load, dist_outputs, own_answers, api_name="next_word_opening")
     ui.loading_notice(triggers, ROLE, model, note)
     shown = gr.on(
         triggers, inputs=[prompt, model, *settings_inputs], outputs=dist_outputs, api_name="next_word_bars",
@@ -176,9 +180,6 @@ def create_demo(batch: bool = True) -> None:
         extend.on_generate, [prompt, model, *settings_inputs, n_tokens, seed, new_seed, history], gen_outputs,
         api_name="next_word_generate", preprocess=False, **ui.heavy(),
     )
-    # The opening bars (gallery/opening.py): drawn unless this page has already asked for its own.
-    own_answers = [*triggers, *(b.click for b in candidates), sample_next.click, generate_n.click]
-    opening.connect(reveal.on_load, dist_outputs, own_answers, api_name="next_word_opening")
     new_seed.change(ui.user_errors(lambda on: gr.update(interactive=not on)), new_seed, seed, queue=False,
                     api_visibility="private")
     inspect_step.change(extend.on_inspect_step, [history, inspect_step], [inspect_bars, inspect_table],

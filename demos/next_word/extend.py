@@ -12,7 +12,8 @@ import torch
 
 from demos.next_word import reveal
 from demos.next_word.distribution import (
-    ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, check_settings, context_length, encode_prompt, engine_name, load,
+    ROLE, MAX_PROMPT_TOKENS, TOP_BARS, Sampling, check_settings, context_length, distributions_for, encode_prompt,
+    engine_name, load,
     readable_token, sampling_probabilities, token_text, visible_whitespace, pad_id, vocab_size,
 )
 from gallery import engines, generation, inputs, settings, text_engine, ui
@@ -187,12 +188,17 @@ def on_candidate(index: int):
     def append_candidate(prompt, model_label, temperature, top_k, top_p, table, history):
         if table is None or len(table) <= index or "id" not in table:
             raise InputError("Press Reveal first: the candidates come from the bars.")
-        row = table.iloc[index]
-        _, tokenizer, _ = load(model_label)
-        token_id = int(row["id"])
-        top = [(str(r["token"]), float(r["model p"]), float(r["p after settings"])) for _, r in table.iterrows()]
-        step = Step(str(prompt)[-40:], token_id, str(row["token"]), "clicked", float(row["model p"]),
-                    float(row["p after settings"]), top)
+        token_id = int(table.iloc[index]["id"])
+        lm, tokenizer, _ = load(model_label)
+        # The step records the distribution of the text it was appended to, read now: the chips
+        # on the page may still be an earlier text's (a chip tapped before a new Reveal answered).
+        settings_now = check_settings(temperature, top_k, top_p, vocab_size(lm))
+        [d], _ = distributions_for(model_label, [str(prompt)], [settings_now])
+        if token_id not in d.token_ids:
+            raise InputError("That candidate was for an earlier text: press Reveal to see this text's candidates.")
+        at = d.token_ids.index(token_id)
+        top = list(zip(d.tokens, d.model_probs, d.sampling_probs))
+        step = Step(str(prompt)[-40:], token_id, d.tokens[at], "clicked", d.model_probs[at], d.sampling_probs[at], top)
         text = str(prompt) + token_text(tokenizer, token_id)
         history = add_steps(history, [step])
         return (text, *history_outputs(history), *_refresh(model_label, text, temperature, top_k, top_p))

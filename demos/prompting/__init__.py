@@ -129,6 +129,8 @@ def create_demo() -> None:
                          elem_id="prompting-table")
 
     settings_inputs = [k, samples, temperature, sc_temperature, seed, max_new_tokens]
+    # The opening answers (gallery/opening.py), wired before Run's own handlers: a click counts at once.
+    opening.connect(compare.on_load, [summary, *per_strategy, verdict, data], [run.click], api_name="prompting_opening")
     ui.bring_into_view(run.click, "prompting-results")
     links.linked(question, "prompting", "question")
     links.linked(expected, "prompting", "expected")
@@ -141,7 +143,6 @@ def create_demo() -> None:
         **ui.heavy(),
     )
     # The opening answers (gallery/opening.py): drawn unless this page has already run its own.
-    opening.connect(compare.on_load, [summary, *per_strategy, verdict, data], [run.click], api_name="prompting_opening")
     score_event = score.click(
         compare.on_score,
         [model, set_name, count, strategies, guess, *settings_inputs],
