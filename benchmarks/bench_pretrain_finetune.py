@@ -32,11 +32,11 @@ import torch
 torch.set_num_threads(int(os.environ.get("BENCH_THREADS", min(2, torch.get_num_threads()))))
 import gradio as gr
 from benchmarks.common import peak_rss_mb
-from demos import pretrain as tab
-from demos.pretrain import finetune as ft, finetune_panels as panels, training
+from demos import pretrain as tab_package
+from demos.pretrain import finetune as ft, finetune_panels as panels, runs as tab, training
 from gallery.device import device
 with gr.Blocks():
-    tab.create_demo()  # lends the text panel's runs to the panels, as the app does
+    tab_package.create_demo()  # lends the text panel's runs to the panels, as the app does
 # On a shared machine a default run can pass the page's ceiling (it would stop there and keep what it
 # learnt): here every run goes to its end, and the report flags the times past the ceiling.
 CEILING_S = panels.TIME_CEILING_S
