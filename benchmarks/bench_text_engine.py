@@ -22,7 +22,7 @@ import time
 
 os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-text-engine-"))  # off the Hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from gallery import settings as _app_settings  # noqa: E402,F401  (the app's OMP_WAIT_POLICY, set before torch loads)
+from gallery import settings as _app_settings  # noqa: E402,F401  (the app's OpenMP settings, set before torch loads)
 
 NEW_TOKENS = 60
 PROMPT = "Once upon a time, in a small village by the sea, there lived"

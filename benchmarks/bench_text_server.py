@@ -27,7 +27,7 @@ import time
 
 os.environ.setdefault("GALLERY_TINY_MODELS", tempfile.mkdtemp(prefix="bench-text-server-"))  # off the Hub
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from gallery import settings as _app_settings  # noqa: E402,F401  (the app's OMP_WAIT_POLICY, set before torch loads)
+from gallery import settings as _app_settings  # noqa: E402,F401  (the app's OpenMP settings, set before torch loads)
 
 CLIENTS = 20
 ROUNDS = 3
@@ -93,8 +93,8 @@ def crowd(lm, tokenizer, engine, clients: int, rounds: int) -> dict:
 
 # The servers, by name: llama-server's own defaults for 2 cores (2 threads that poll for work),
 # and as the in-process engine runs (one thread per token, both for a batch; waiting threads
-# sleep, as OMP_WAIT_POLICY=PASSIVE makes them in-process: on 2 shared cores a polling thread
-# takes the core from one that has work).
+# sleep after a short spin, as gallery/settings.py's OpenMP settings make them in-process: on 2
+# shared cores a polling thread takes the core from one that has work).
 SERVERS = {
     "llama-server -t 2": dict(threads=2),
     "llama-server -t 1 --poll 0": dict(threads=1, extra_args=("-tb", "2", "--poll", "0")),

@@ -16,13 +16,19 @@ from urllib.parse import urlparse
 
 log = logging.getLogger("gallery")
 
-# torch's OpenMP threads spin for a while after each operation, waiting for the next; on a laptop
-# CPU shared by llama.cpp, the web server and other visitors' work, a spinning thread takes the
-# core from the one that has work. Sleeping instead (read when torch first loads OpenMP, so set
-# here, before anything imports torch) measured here on 2 busy cores, two runs of
-# benchmarks/bench_text_engine.py minutes apart: the next-word tab's llama.cpp generation 31.8 ->
-# 117.9 tok/s, transformers fp32 4.0 -> 16.0 tok/s.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# torch's OpenMP threads spin for a while after each operation, waiting for the next (about 3 ms
+# by default); on a laptop CPU shared by llama.cpp, the web server and other visitors' work, a
+# spinning thread takes the core from the one that has work. Read when OpenMP first loads, so set
+# here, before anything imports torch. Sleeping at once (PASSIVE) measured here on 2 busy cores,
+# bench_text_engine minutes apart: llama.cpp generation 31.8 -> 117.9 tok/s, transformers fp32
+# 4.0 -> 16.0 tok/s. But a training step is hundreds of small operations, and waking the threads
+# for each one made the pre-train tab 1.5x slower (4 x 128 model, 2 threads: 139 -> 92 ms a step).
+# A short spin (GOMP_SPINCOUNT 10 000, about 0.1 ms) keeps both: 95 ms a step; llama.cpp's
+# generation unchanged (51.0 -> 52.4 tok/s), transformers fp32 15.2 -> 27.8 tok/s; the opening
+# and bar lanes under load no slower (README, "Threads").
+OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}
+for _name, _value in OPENMP.items():
+    os.environ.setdefault(_name, _value)
 
 
 def _env_bool(name: str, default: bool) -> bool:

@@ -14,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the app runs (gallery/settings.py), before torch loads
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
@@ -24,6 +23,7 @@ os.environ["GALLERY_TINY_MODELS"] = str(_TINY_DIR)
 os.environ.setdefault("GRADIO_TEMP_DIR", tempfile.mkdtemp(prefix="gallery-gradio-"))
 os.environ["GRADIO_EXAMPLES_CACHE"] = tempfile.mkdtemp(prefix="gallery-examples-")
 os.environ["GALLERY_PRETRAIN_CACHE"] = tempfile.mkdtemp(prefix="gallery-pretrain-")  # every session trains afresh
+from gallery import settings as _app_settings  # noqa: E402,F401  (the app's OpenMP threads, set before torch loads)
 
 import pytest  # noqa: E402
 
