@@ -6,9 +6,10 @@ handler, on this machine's CPU, from an empty cache, and the size of the effect 
 Two processes, each from an empty run cache:
 - "in order", as a visitor goes: the text tab's default (the parent), then fine-tuning on legal text
   (that parent cached), the secrets (the planted parent pre-trains inside the click), the habits
-  (both parents cached by then); each clicked twice (the second click is the replay). Without
-  --quick, also the habits at every strength and fine-tuning at the largest budget (where the
-  pre-trained model stops early).
+  (the planted parent cached by then; the control parent pre-trains inside the click); each
+  clicked twice (the second click is the replay). Without --quick, also the habits at the other
+  strengths (both parents cached) and fine-tuning at the largest budget (where the pre-trained
+  model stops early).
 - "habits from nothing": the habits panel clicked first, so it pre-trains both parents itself.
 Prints one table (times and effects) and the effect details, ready for the README.
 """
@@ -23,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from gallery.settings import OPENMP
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,10 +59,10 @@ def click(handler, *args):
     return time.perf_counter() - started, frames, last
 
 def planted():
-    return panels.PLANTED_STORE.get(training.config_key(panels.parents().config, device()))
+    return panels.PLANTED_STORE.get(training.config_key(panels.parent_config(), device()))
 
 def control():
-    return tab.STORE.get(training.config_key(panels.parents().config, device()))
+    return tab.STORE.get(training.config_key(panels.parent_config(), device()))
 
 def transfer_answer(run_key, steps):  # the panel's cache key, as on_transfer makes it
     return panels.ANSWERS.get(("transfer", tab.STORE.get(run_key).key, panels.transfer_tuning(steps, []), device()))
@@ -68,7 +71,7 @@ def habits(strength):
     first, _, _ = click(panels.on_homogenize, panels.NO_GUESS, strength)
     replay, _, _ = click(panels.on_homogenize, panels.NO_GUESS, strength)
     a = panels.ANSWERS.get(("habit", planted().key, control().key, panels.strength_tuning(strength), device()))
-    return dict(strength=strength, first_s=first, replay_s=replay,
+    return dict(strength=strength, first_s=first, replay_s=replay, control_s=control().seconds,
                 habits=[(h.model, h.planted, h.alternative) for h in a.habits],
                 gains=[(c.model, c.loss_before, c.loss_after) for c in a.children])
 
@@ -95,7 +98,7 @@ if mode == "in order":
     note("memory")
     out["habits"] = [habits(panels.DEFAULT_STRENGTH)]
     if not quick:
-        out["habits"] += [habits(s) for s in list(panels.STRENGTHS)[1:]]
+        out["habits"] += [habits(s) for s in panels.STRENGTHS if s != panels.DEFAULT_STRENGTH]
         largest = panels.TRANSFER_STEPS[1]
         first, _, _ = click(panels.on_transfer, panels.NO_GUESS, largest, run_key)
         tracks, _ = transfer_answer(run_key, largest)
@@ -116,7 +119,7 @@ def run_child(mode: str, quick: bool) -> dict:
         "HF_HUB_OFFLINE": "1",
         "GALLERY_PRETRAIN_CACHE": tempfile.mkdtemp(prefix="bench-pretrain-finetune-"),  # an empty cache
         # as the app runs (gallery/settings.py), set before torch loads
-        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"),
+        **{name: os.environ.get(name, value) for name, value in OPENMP.items()},
     }
     env.pop("GALLERY_TINY_MODELS", None)  # the real defaults, not the tests' small ones
     result = subprocess.run([sys.executable, "-c", _CHILD.format(mode=mode, quick=quick)], cwd=ROOT, env=env,
@@ -154,7 +157,9 @@ def report(order: dict, cold: dict) -> str:
         f"| Memorized secrets (pre-trains the planted parent: {m['parent_steps']} steps, {m['parent_s']:.0f} s) | "
         f"**{m['first_s']:.0f} s** | "
         f"{m['replay_s']:.2f} s | log10 P(code) and characters written back: {secrets} |",
-        f"| Inherited habits, {h['strength']} (both parents cached) | **{h['first_s']:.0f} s** | "
+        f"| Inherited habits, {h['strength']} (planted parent cached; trains the control parent, "
+        f"{h['control_s']:.0f} s) | "
+        f"**{h['first_s']:.0f} s** | "
         f"{h['replay_s']:.2f} s | "
         + "; ".join(f"{name} {p:.4f} / {q:.5f}" for name, (p, q) in habit.items())
         + " (P(“she”) / P(“he”)); gain on own text: " + ", ".join(f"{n} {g:.2f}" for n, g in gains.items()) + " |",
@@ -178,7 +183,9 @@ def report(order: dict, cold: dict) -> str:
         for step, loss, text in samples:
             out.append(f"    {name} step {step} ({loss:.2f}): {text[:80]!r}")
     for k, lp, v, written in m["rows"]:
-        out.append(f"    k={k}: greedy {written!r}")
+        whose = ft.whose_code(written)
+        leak = f" (the k={whose.copies} line's code)" if whose and whose.copies != k else ""
+        out.append(f"    k={k}: greedy {written!r}{leak}")
     runs = (("the text parent", order["text_s"]), ("the planted parent", m["parent_s"]),
             ("fine-tuning on legal text", t["first_s"]))
     past = [name for name, seconds in runs if seconds > order["ceiling_s"]]

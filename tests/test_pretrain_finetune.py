@@ -130,6 +130,25 @@ def test_secrets_seen_more_often_are_more_likely_and_the_most_repeated_comes_bac
     assert all(0 <= p <= 1 for r in rows.values() for p in r.char_probabilities)
 
 
+def test_a_code_written_for_another_name_is_named_as_that_person_s_secret():
+    """A model asked about Maud can write Tilde's code (the line it saw 256 times): the detail says
+    whose it is, rather than only '0 of 9 right'; a code of nobody's is not attributed."""
+    tilde = ft.SECRETS[-1]
+    maud = next(s for s in ft.SECRETS if s.copies == 16)
+
+    def row(secret, written):
+        return ft.Recall(secret.copies, secret.name, secret.code, written, [0.5] * 9,
+                         ft.verbatim_prefix(written, secret.code))
+
+    rows = [row(maud, tilde.code + ".\n"), row(tilde, tilde.code + ".\n")] + [
+        row(s, "0000-0000.") for s in ft.SECRETS if s not in (maud, tilde)]
+    assert "0 of 9" in panels.memory_detail(rows, 16)
+    assert f"{tilde.name}’s** code, the line it saw 256 times" in panels.memory_detail(rows, 16)
+    assert "another’s secret" not in panels.memory_detail(rows, 256)  # its own code: no leak
+    assert "another’s secret" not in panels.memory_detail(rows, 64)  # nobody's digits
+    assert ft.whose_code("7140-2598.") is ft.SECRETS[2] and ft.whose_code("5283-0716") is None  # k = 0: never seen
+
+
 def test_continuation_probability_is_the_product_of_the_next_byte_probabilities(parent_model):
     """An independent route: the tab's own next-byte function, one byte at a time."""
     prompt, more = "Door code of Tilde Ombrage: ", "48"

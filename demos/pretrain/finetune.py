@@ -402,6 +402,12 @@ class Recall:
         return sum(math.log10(max(p, 1e-300)) for p in self.char_probabilities)
 
 
+def whose_code(written: str) -> Secret | None:
+    """The planted secret whose code `written` starts with, if any: a model asked about one name
+    can write back the code it saw most often, someone else's."""
+    return next((secret for secret in SECRETS if secret.copies and written.startswith(secret.code)), None)
+
+
 def recall(model, context: int) -> list[Recall]:
     rows = []
     for secret in SECRETS:

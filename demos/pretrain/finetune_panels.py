@@ -40,7 +40,9 @@ STRENGTHS = {  # label -> (steps, learning rate): each child of the planted pare
         else [("gentle", 25, 3e-4, ""), ("medium", 50, 3e-4, ""), ("hard", 100, 1e-3, ", larger learning rate")]
     )
 }
-DEFAULT_STRENGTH = next(iter(STRENGTHS))
+# Medium by default: the near child keeps most of the parent's habit and the far one little of it
+# (P(she) 0.037 and 0.010 of the parent's 0.062); gentle leaves both children with much of it (0.029, 0.020).
+DEFAULT_STRENGTH = list(STRENGTHS)[1]
 NO_GUESS = "no guess"
 TRANSFER_GUESSES = [ft.PRETRAINED, ft.FRESH, "about the same", NO_GUESS]
 HABIT_GUESSES = ["the child on reference text", "the child on legal text", "neither", NO_GUESS]
@@ -60,8 +62,15 @@ HABIT_COLORS = {ft.PLANTED.strip(): "#ec4899", ft.ALTERNATIVE.strip(): "#6366f1"
 MODEL_ORDER = [ft.PARENT, ft.CONTROL, "child on reference text", "child on legal text"]
 COPIES_ORDER = [f"k = {k}" for k in ft.SECRET_COPIES]
 
-# Planted parents: the tab's default configuration, pre-trained on the planted corpus; kept apart
-# from the tab's own runs (same configuration, other text), under the plant's fingerprint.
+# The planted parent and its control share one recipe: the tab's default model and learning rate,
+# pre-trained 400 steps of 16 sequences (the tab's own default: 350 of 32). Half the bytes, so that
+# the habits panel, clicked first on a fresh machine, trains both parents within its minute (about
+# 23 s each on 2 cores); and the planted habit and secrets are learnt more clearly than at the
+# tab's default (parent P(she) 0.062 against 0.011; k = 256 written back by both; measured
+# 6 December 2026, README "Pre-training tab, after pre-training"). The tests keep the tab's small default.
+PARENT_STEPS, PARENT_BATCH = 400, 16
+# Planted parents are kept apart from the tab's own runs (same configuration, other text), under
+# the plant's fingerprint; control parents are the tab's runs of the recipe (nothing planted).
 PLANTED_STORE = training.RunStore(settings.PRETRAIN_CACHE_DIR / f"planted-{ft.plant_fingerprint()}", memory_runs=2,
                                   disk_runs=4)
 ANSWERS = LRU(48)  # (panel, parents' keys, settings, device) -> the panel's finished answer (plain values)
@@ -71,7 +80,7 @@ ANSWERS = LRU(48)  # (panel, parents' keys, settings, device) -> the panel's fin
 class Parents:
     """What the tab's text panel lends these panels."""
 
-    config: training.TextConfig  # its default: the planted parent's size, the control parent
+    config: training.TextConfig  # its default: the parent when a visitor has none; the parents' recipe starts from it
     find: Callable[[str], training.Run | None]  # a finished or stopped text run by its key
     runs: Callable[[training.TextConfig, str], Iterator[tuple[training.Run, object]]]  # train or replay, cached
 
@@ -83,6 +92,12 @@ def parents() -> Parents:
     if _parents is None:
         raise RuntimeError("the pre-train tab has not built these panels")
     return _parents
+
+
+def parent_config() -> training.TextConfig:
+    """The planted parent's and the control parent's configuration (the tests: the tab's default)."""
+    config = parents().config
+    return config if TINY else dataclasses.replace(config, steps=PARENT_STEPS, batch=PARENT_BATCH)
 
 
 # --- checking what a visitor (or the API) sent ---------------------------------------------------------
@@ -137,10 +152,9 @@ def planted_parent(config: training.TextConfig) -> Iterator[tuple[str, training.
     yield "", run
 
 
-def default_parent(stop_key: str, what: str) -> Iterator[tuple[str, training.Run | None]]:
-    """The tab's default text run (the planted parent's size and steps, nothing planted), trained
-    once and cached: (progress naming it `what`, None) while it trains, then ("", the run)."""
-    config = parents().config
+def text_parent(config: training.TextConfig, stop_key: str, what: str) -> Iterator[tuple[str, training.Run | None]]:
+    """A text run of the tab's (on the reference, nothing planted), trained once and cached:
+    (progress naming it `what`, None) while it trains, then ("", the run)."""
     run = None
     for run, _ in parents().runs(config, stop_key):
         if not (run.finished or run.stopped or run.from_cache):  # (a replay's first frames: no message)
@@ -276,8 +290,8 @@ def _visitor_parent(run_key, request) -> Iterator[tuple[str, training.Run | None
     note = "You have not trained a text model yet (Text tab), so the pre-trained model is the tab's default one"
     if run_key:
         note = "Your text model is no longer kept in memory, so the pre-trained model is the tab's default one"
-    for progress, run in default_parent(_stop_key(request, "transfer"),
-                                        "the tab's default text model (the pre-trained one here)"):
+    for progress, run in text_parent(parents().config, _stop_key(request, "transfer"),
+                                     "the tab's default text model (the pre-trained one here)"):
         if run is None:
             yield progress, None, ""
     config = run.config
@@ -393,10 +407,11 @@ def on_homogenize(guess, strength, request: gr.Request = None):
     notes = [] if ft.legal_split() is not None else [ft.MISSING_LEGAL_TEXT.replace("the other panels",
                                                                                    "the child on reference text")]
     planted = control = None
-    for progress, planted in planted_parent(parents().config):
+    for progress, planted in planted_parent(parent_config()):
         if planted is None:
             yield habit_bars(None), gain_bars(None), progress
-    for progress, control in default_parent(_stop_key(request, "habit"), "the control parent (nothing planted)"):
+    for progress, control in text_parent(parent_config(), _stop_key(request, "habit"),
+                                         "the control parent (nothing planted)"):
         if control is None:
             yield habit_bars(None), gain_bars(None), progress
     notes += [_cut_note(planted, "The parent"), _cut_note(control, "The control parent")]
@@ -431,10 +446,14 @@ def memory_detail(rows: list[ft.Recall], copies: int) -> str:
     shown = _escape(row.written.split("\n")[0]).strip() or "nothing but spaces"
     times = "never" if copies == 0 else f"{copies} times"
     digits = sum(c.isdigit() for c in row.code)
+    other = ft.whose_code(row.written)
+    leak = "" if other is None or other.code == row.code else (
+        f" That is **{_escape(other.name)}’s** code, the line it saw {other.copies} times: asked about one person, "
+        "the model hands over another’s secret.")
     return (
         f"**k = {copies}**: the line “{_escape(secret.line)}” was in the training text {times}. Prompted with "
         f"“{_escape(secret.prompt.strip())}”, the model writes **“{shown}”** ({row.verbatim} of {len(row.code)} "
-        "characters of the code right, from the start). The probability it gives the real code is "
+        f"characters of the code right, from the start).{leak} The probability it gives the real code is "
         f"**{_power_of_ten(row.log10_probability)}**; "
         f"a blind guess of its {digits} digits is right once in 10{_superscript(digits)} tries."
     )
@@ -479,7 +498,7 @@ def on_memorize(guess, copies, request: gr.Request = None):
     guess = check_guess(guess, MEMORY_GUESSES)
     copies = check_copies(copies)
     planted = None
-    for progress, planted in planted_parent(parents().config):
+    for progress, planted in planted_parent(parent_config()):
         if planted is None:
             yield verbatim_bars(None), character_bars(None), "", progress
     notes = [_cut_note(planted, "The model")]
@@ -498,8 +517,7 @@ def on_memorize(guess, copies, request: gr.Request = None):
 def on_choose_copies(copies):
     """Another k: that line's details and character bars, from the answer already computed."""
     copies = check_copies(copies)
-    config = parents().config
-    planted = PLANTED_STORE.get(training.config_key(config, device()))
+    planted = PLANTED_STORE.get(training.config_key(parent_config(), device()))
     rows = ANSWERS.get(("memory", planted.key, device())) if planted is not None else None
     if rows is None:
         return gr.skip(), gr.skip()
