@@ -27,7 +27,7 @@ TEXT_SIZES = {  # label -> (layers, width); heads = width / 32
 }
 DEFAULT_TEXT_SIZE = "2 layers × 64 wide" if TINY else "4 layers × 128 wide"
 SCALE_SIZES = [(1, 32), (2, 48), (2, 64), (4, 128)]  # (layers, width), smallest first
-# (default, largest) steps per panel: the defaults finish in about a minute on a 2-core laptop CPU
+# (default, largest) steps per panel: the defaults finish in 20-40 s on a 2-core laptop CPU (README, "Pre-training tab")
 TEXT_STEPS = (40, 80) if TINY else (350, 1500)
 IMAGE_STEPS = (60, 120) if TINY else (1200, 4000)
 SCALE_STEPS = (20, 40) if TINY else (120, 400)
