@@ -592,7 +592,9 @@ def create(text_key: gr.State, lent: Parents) -> None:
                 )
                 _key_line("Continuations (stacked)", {f"“{word}”": c for word, c in HABIT_COLORS.items()})
                 gains = gr.BarPlot(
-                    x="child", y="gain", sort=MODEL_ORDER[2:], height=260, x_label_angle=-10,
+                    # from 0: left to gradio, the axis starts near the smaller gain, and a bar of 0.03
+                    # against 1.03 looks like none at all
+                    x="child", y="gain", sort=MODEL_ORDER[2:], y_lim=[0, None], height=260, x_label_angle=-10,
                     label="Gain on its own text (nats)", elem_id="pretrain-habit-gain-bars",
                 )
         hrun.click(on_homogenize, [hguess, strength], [bars, gains, hstatus], api_name="pretrain_homogenize",
