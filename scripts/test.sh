@@ -8,6 +8,8 @@
 # Everything runs in two parts: the tests that watch timing as a room would (marked `serial`:
 # many pages at once, a chart that grows while it trains) alone, and the rest first in
 # GALLERY_TEST_WORKERS processes (pytest-xdist, 2 by default, a file to each; 1: one process).
+# Each part ends with its 15 slowest tests, so the suite's time can be watched (it must stay well
+# under 15 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
@@ -24,9 +26,9 @@ for arg in "$@"; do
 done
 workers="${GALLERY_TEST_WORKERS:-2}"
 if [ "$workers" -le 1 ]; then
-  exec "$PY" -m pytest "$@"
+  exec "$PY" -m pytest --durations=15 "$@"
 fi
 status=0
-"$PY" -m pytest -n "$workers" --dist loadfile -m "not serial" "$@" || status=$?
-"$PY" -m pytest -m "serial" "$@" || status=$?
+"$PY" -m pytest -n "$workers" --dist loadfile -m "not serial" --durations=15 "$@" || status=$?
+"$PY" -m pytest -m "serial" --durations=15 "$@" || status=$?
 exit "$status"
