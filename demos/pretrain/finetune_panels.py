@@ -4,8 +4,9 @@ fine-tuned child inherits (homogenization), secrets a model writes back (memoriz
 The computation is `finetune.py`; this file checks what visitors send, trains or
 replays the parents, caches each panel's answer by its configuration, and lays the panels out.
 The tab (`demos/pretrain/__init__.py`) lends its text panel through `Parents`: the visitor's last text run,
-and its default configuration, trained once and cached (the control parent, and the parent of a
-visitor who has not trained one).
+its default configuration (the parent of a visitor who has not trained one) and its trainer, which
+trains and caches the control parent too. The planted parent and the control parent share one
+recipe (`parent_config`), the planted one with the planted lines in its text.
 """
 
 from __future__ import annotations
