@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import Row, print_rows
+from gallery.settings import OPENMP
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = "pretrain"
@@ -72,6 +73,8 @@ def run_panel(panel: str) -> dict:
         "PYTHONUNBUFFERED": "1",
         "HF_HUB_OFFLINE": "1",
         "GALLERY_PRETRAIN_CACHE": tempfile.mkdtemp(prefix="bench-pretrain-"),  # an empty cache
+        # as the app runs (gallery/settings.py); the child imports torch first, so set here
+        **{name: os.environ.get(name, value) for name, value in OPENMP.items()},
     }
     env.pop("GALLERY_TINY_MODELS", None)  # the real defaults, not the tests' small ones
     result = subprocess.run(

@@ -147,8 +147,8 @@ def report(order: dict, cold: dict) -> str:
     lines = [
         "| Panel (default) | Time to the answer | Replay | Effect shown |",
         "|---|---|---|---|",
-        f"| Text tab's default (the parent: 350 steps) | {order['text_s']:.0f} s | — | (the tab's own benchmark: "
-        "bench_pretrain) |",
+        f"| Text tab's default (fine-tuning's parent: 350 steps) | {order['text_s']:.0f} s | — | "
+        "(the tab's own benchmark: bench_pretrain) |",
         f"| Fine-tune on legal text, {t['steps']} steps × 2 models (parent cached) | **{t['first_s']:.0f} s** | "
         f"{t['replay_s']:.2f} s | "
         f"held-out loss pre-trained / fresh: step 0 {pre[0][1]:.2f} / {fresh[0][1]:.2f}, step 25 {_at(pre, 25):.2f} / "
@@ -187,6 +187,7 @@ def report(order: dict, cold: dict) -> str:
         leak = f" (the k={whose.copies} line's code)" if whose and whose.copies != k else ""
         out.append(f"    k={k}: greedy {written!r}{leak}")
     runs = (("the text parent", order["text_s"]), ("the planted parent", m["parent_s"]),
+            ("the control parent", h["control_s"]),
             ("fine-tuning on legal text", t["first_s"]))
     past = [name for name, seconds in runs if seconds > order["ceiling_s"]]
     if past:  # each training run has the page's ceiling; on the page these would stop there and keep what they learnt

@@ -22,8 +22,9 @@ log = logging.getLogger("gallery")
 # here, before anything imports torch. Sleeping at once (PASSIVE) measured here on 2 busy cores,
 # bench_text_engine minutes apart: llama.cpp generation 31.8 -> 117.9 tok/s, transformers fp32
 # 4.0 -> 16.0 tok/s. But a training step is hundreds of small operations, and waking the threads
-# for each one made the pre-train tab 1.5x slower (4 x 128 model, 2 threads: 139 -> 92 ms a step).
-# A short spin (GOMP_SPINCOUNT 10 000, about 0.1 ms) keeps both: 95 ms a step; llama.cpp's
+# for each one made the pre-train tab 1.5x slower (a step of the 4 x 128 model on 2 threads: 139 ms,
+# against 92 ms with the default spin). A short spin (GOMP_SPINCOUNT 10 000, about 0.1 ms) keeps
+# both: 95 ms a step; llama.cpp's
 # generation unchanged (51.0 -> 52.4 tok/s), transformers fp32 15.2 -> 27.8 tok/s; the opening
 # and bar lanes under load no slower (README, "Threads").
 OPENMP = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"}

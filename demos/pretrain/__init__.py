@@ -165,7 +165,8 @@ def create_demo() -> None:
                          api_name="pretrain_scale", **ui.heavy())
 
         # After pre-training: fine-tune, inherited habits, memorized secrets (finetune_panels.py),
-        # lent the text panel's runs: the visitor's last one, and the default, trained once and cached.
+        # lent the text panel's runs (the visitor's last one), its default configuration and its
+        # trainer, which trains and caches the default and the control parent once.
         default = runs.text_config(DEFAULT_TEXT_SIZE, TEXT_STEPS[0], 0, [])
         finetune_panels.create(text_key, finetune_panels.Parents(config=default, find=runs.STORE.get,
                                                                  runs=runs.train_or_replay))

@@ -64,7 +64,7 @@ MODEL_ORDER = [ft.PARENT, ft.CONTROL, "child on reference text", "child on legal
 COPIES_ORDER = [f"k = {k}" for k in ft.SECRET_COPIES]
 
 # The planted parent and its control share one recipe: the tab's default model and learning rate,
-# pre-trained 400 steps of 16 sequences (the tab's own default: 350 of 32). Half the bytes, so that
+# pre-trained 400 steps of 16 sequences (the tab's own default: 350 of 32). 57% of the bytes, so that
 # the habits panel, clicked first on a fresh machine, trains both parents within its minute (about
 # 23 s each on 2 cores); and the planted habit and secrets are learnt more clearly than at the
 # tab's default (parent P(she) 0.062 against 0.011; k = 256 written back by both; measured
