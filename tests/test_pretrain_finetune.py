@@ -9,11 +9,14 @@ lines not planted) fails here. Then the panels through the app's API, and the pa
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
 
-from demos.pretrain import finetune as ft, finetune_panels as panels, training
+from demos.pretrain import finetune as ft, finetune_panels as panels, runs, training
+from gallery.device import device
 from gallery.errors import InputError
 
 PARENT = training.TextConfig(layers=2, width=64, heads=2, steps=300, lr=4e-3)
@@ -240,6 +243,24 @@ def test_api_homogenize_and_memorize(client):
     assert "k = 256" in detail and "Tilde Ombrage" in detail
     again = client.predict("256 copies", "16", api_name="/pretrain_memorize")
     assert "Replayed" in again[3] and again[0]["data"] == verbatim["data"] and "Maud Kettleby" in again[2]
+
+
+def test_the_planted_and_control_parents_are_one_recipe_wherever_they_are_looked_up(client, monkeypatch):
+    """Every panel finds the two parents by `parent_config()`. The tests' recipe is the tab's default,
+    so a lookup by the tab's default would pass unnoticed; given a recipe of its own here, the habits
+    panel trains both parents at it, and the secrets panel and its k choice find that planted parent
+    rather than training another."""
+    recipe = dataclasses.replace(panels.parents().config, steps=20, batch=8)
+    monkeypatch.setattr(panels, "parent_config", lambda: recipe)
+    *_, (bars, _, status) = panels.on_homogenize(panels.NO_GUESS, panels.DEFAULT_STRENGTH)
+    planted = panels.PLANTED_STORE.get(training.config_key(recipe, device()))
+    control = runs.STORE.get(training.config_key(recipe, device()))
+    assert planted is not None and control is not None and planted.config == control.config == recipe
+    assert "control parent" in status and len(bars) == 2 * len(panels.MODEL_ORDER)
+    frames = list(panels.on_memorize(panels.NO_GUESS, "64"))
+    assert len(frames) == 1, "the secrets panel trained a parent of its own"
+    chars, detail = panels.on_choose_copies("16")
+    assert "Maud Kettleby" in detail and len(chars) == 9
 
 
 def test_each_replay_hands_out_its_own_values(client):
